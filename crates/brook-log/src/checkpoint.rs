@@ -21,7 +21,11 @@ use crate::io::FileSystem;
 const VERSION: &str = "0";
 
 /// Writes `entries` to `path` atomically.
-pub fn write<K: std::fmt::Display>(fs: &dyn FileSystem, path: &Path, entries: &[(K, i64)]) -> Result<()> {
+pub fn write<K: std::fmt::Display>(
+    fs: &dyn FileSystem,
+    path: &Path,
+    entries: &[(K, i64)],
+) -> Result<()> {
     let mut body = format!("{VERSION}\n{}\n", entries.len());
     for (k, v) in entries {
         let k = k.to_string();
@@ -95,13 +99,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("recovery-point-offset-checkpoint");
         assert_eq!(read(&path).unwrap(), None);
-        write(&OsFileSystem, &path, &[("orders-0", 1200), ("orders-1", 900)]).unwrap();
+        write(
+            &OsFileSystem,
+            &path,
+            &[("orders-0", 1200), ("orders-1", 900)],
+        )
+        .unwrap();
         assert_eq!(
             read(&path).unwrap().unwrap(),
-            vec![("orders-0".to_string(), 1200), ("orders-1".to_string(), 900)]
+            vec![
+                ("orders-0".to_string(), 1200),
+                ("orders-1".to_string(), 900)
+            ]
         );
         assert!(!path.with_extension("tmp").exists());
-        let text = std::fs::read_to_string(&path).unwrap().replace("1200", "1300");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("1200", "1300");
         std::fs::write(&path, text).unwrap();
         let err = read(&path).unwrap_err();
         assert_eq!(err.kafka_name(), "KAFKA_STORAGE_ERROR");

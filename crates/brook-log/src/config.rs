@@ -103,14 +103,20 @@ impl LogConfig {
 
     fn validate(&self) -> Result<()> {
         if self.segment_bytes < 14 + crate::batch::HEADER_LEN as u64 {
-            return Err(invalid("segment.bytes", "must hold at least one batch header"));
+            return Err(invalid(
+                "segment.bytes",
+                "must hold at least one batch header",
+            ));
         }
         if self.segment_bytes > u32::MAX as u64 {
             // Index positions are u32, as in Kafka.
             return Err(invalid("segment.bytes", "must be below 4 GiB"));
         }
         if self.segment_index_bytes < 16 {
-            return Err(invalid("segment.index.bytes", "must hold at least two entries"));
+            return Err(invalid(
+                "segment.index.bytes",
+                "must hold at least two entries",
+            ));
         }
         if self.flush_messages == Some(0) {
             return Err(invalid("flush.messages", "must be at least 1"));
@@ -162,7 +168,8 @@ mod tests {
 
     #[test]
     fn overrides_apply_and_unknown_keys_are_named() {
-        let c = LogConfig::from_pairs([("segment.bytes", "16384"), ("flush.messages", "1")]).unwrap();
+        let c =
+            LogConfig::from_pairs([("segment.bytes", "16384"), ("flush.messages", "1")]).unwrap();
         assert_eq!(c.segment_bytes, 16384);
         assert_eq!(c.flush_messages, Some(1));
         let err = LogConfig::from_pairs([("segment.byte", "1")]).unwrap_err();
@@ -183,6 +190,11 @@ mod tests {
             let err = LogConfig::from_pairs([(k, v)]).unwrap_err();
             assert!(err.to_string().contains(k), "{k}={v}: {err}");
         }
-        assert_eq!(LogConfig::from_pairs([("retention.ms", "-1")]).unwrap().retention_ms, None);
+        assert_eq!(
+            LogConfig::from_pairs([("retention.ms", "-1")])
+                .unwrap()
+                .retention_ms,
+            None
+        );
     }
 }

@@ -376,7 +376,10 @@ mod tests {
         idx.truncate_to(110);
         assert_eq!(idx.len(), 1);
         assert!(idx.is_sane(5000));
-        assert!(!idx.is_sane(4096), "position at log end is not a batch start");
+        assert!(
+            !idx.is_sane(4096),
+            "position at log end is not a batch start"
+        );
     }
 
     #[test]

@@ -60,7 +60,11 @@ impl LogFile for OsFile {
     fn append(&self, buf: &[u8]) -> io::Result<u64> {
         // Single writer by contract (the Log is behind `&mut`), so load-then-store is race free.
         let pos = self.len.load(Ordering::Acquire);
-        self.file.write_all_at(buf, pos)?;
+        if let Err(e) = self.file.write_all_at(buf, pos) {
+            // A short write (e.g. a full disk) must not leave half a batch behind.
+            let _ = self.file.set_len(pos);
+            return Err(e);
+        }
         self.len.store(pos + buf.len() as u64, Ordering::Release);
         Ok(pos)
     }
@@ -193,7 +197,10 @@ mod fault {
         /// the length it had at its last successful fsync. Call it after the log was dropped
         /// without a clean close.
         pub fn drop_unsynced(&self) -> io::Result<()> {
-            let files = self.files.lock().map_err(|_| io::Error::other("poisoned"))?;
+            let files = self
+                .files
+                .lock()
+                .map_err(|_| io::Error::other("poisoned"))?;
             for (path, f) in files.iter() {
                 let synced = f.synced.load(Ordering::Acquire);
                 if path.exists() && f.inner.len() > synced {
@@ -265,13 +272,19 @@ mod fault {
                 synced: AtomicU64::new(len),
                 faults: self.faults.clone(),
             });
-            let mut files = self.files.lock().map_err(|_| io::Error::other("poisoned"))?;
+            let mut files = self
+                .files
+                .lock()
+                .map_err(|_| io::Error::other("poisoned"))?;
             files.insert(path.to_path_buf(), f.clone());
             Ok(f)
         }
         fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
             self.inner.rename(from, to)?;
-            let mut files = self.files.lock().map_err(|_| io::Error::other("poisoned"))?;
+            let mut files = self
+                .files
+                .lock()
+                .map_err(|_| io::Error::other("poisoned"))?;
             if let Some(f) = files.remove(from) {
                 files.insert(to.to_path_buf(), f);
             }
@@ -279,7 +292,10 @@ mod fault {
         }
         fn remove(&self, path: &Path) -> io::Result<()> {
             self.inner.remove(path)?;
-            let mut files = self.files.lock().map_err(|_| io::Error::other("poisoned"))?;
+            let mut files = self
+                .files
+                .lock()
+                .map_err(|_| io::Error::other("poisoned"))?;
             files.remove(path);
             Ok(())
         }

@@ -18,7 +18,7 @@ use crate::error::{LogError, Result};
 use crate::flush::{FlushState, SyncJob};
 use crate::io::{self, FileSystem};
 use crate::record;
-use crate::segment::Segment;
+use crate::segment::{RollCheck, Segment};
 
 /// What the log is opened with: its config, and the disk and clock it uses (tests swap both).
 #[derive(Debug, Clone)]
@@ -119,18 +119,16 @@ impl Log {
     }
 
     fn active(&self) -> Result<&Segment> {
-        self.segments
-            .values()
-            .next_back()
-            .ok_or_else(|| LogError::KafkaStorageError(format!("{} has no segments", self.dir.display())))
+        self.segments.values().next_back().ok_or_else(|| {
+            LogError::KafkaStorageError(format!("{} has no segments", self.dir.display()))
+        })
     }
 
     fn active_mut(&mut self) -> Result<&mut Segment> {
         let dir = &self.dir;
-        self.segments
-            .values_mut()
-            .next_back()
-            .ok_or_else(|| LogError::KafkaStorageError(format!("{} has no segments", dir.display())))
+        self.segments.values_mut().next_back().ok_or_else(|| {
+            LogError::KafkaStorageError(format!("{} has no segments", dir.display()))
+        })
     }
 
     /// First offset still stored.
@@ -221,7 +219,8 @@ impl Log {
         let mut info: Option<LogAppendInfo> = None;
         let mut pos = 0usize;
         for h in &headers {
-            let appended = self.write_batches(&batches[pos..pos + h.size()], std::slice::from_ref(h))?;
+            let appended =
+                self.write_batches(&batches[pos..pos + h.size()], std::slice::from_ref(h))?;
             pos += h.size();
             info = Some(match info {
                 None => appended,
@@ -260,10 +259,13 @@ impl Log {
             return Err(LogError::InvalidRecord("no batches to append".into()));
         };
         let now = self.options.clock.now_ms();
-        if self
-            .active()?
-            .should_roll(bytes.len(), last.last_offset(), &self.options.config, now)
-        {
+        let incoming = RollCheck {
+            bytes: bytes.len(),
+            last_offset: last.last_offset(),
+            max_timestamp: headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1),
+            now_ms: now,
+        };
+        if self.active()?.should_roll(&incoming, &self.options.config) {
             self.roll(first.base_offset, now)?;
         }
         self.active_mut()?.append(bytes, headers)?;
@@ -275,7 +277,7 @@ impl Log {
         Ok(LogAppendInfo {
             base_offset: first.base_offset,
             last_offset: last.last_offset(),
-            max_timestamp: headers.iter().map(|h| h.max_timestamp).max().unwrap_or(-1),
+            max_timestamp: incoming.max_timestamp,
             record_count: leo - first.base_offset,
             flush_required: self
                 .options
@@ -290,7 +292,13 @@ impl Log {
     fn roll(&mut self, base_offset: i64, now: i64) -> Result<()> {
         self.active_mut()?.seal()?;
         let fs = self.options.fs.clone();
-        let seg = Segment::create(fs.as_ref(), &self.dir, base_offset, &self.options.config, now)?;
+        let seg = Segment::create(
+            fs.as_ref(),
+            &self.dir,
+            base_offset,
+            &self.options.config,
+            now,
+        )?;
         seg.flush()?;
         fs.sync_dir(&self.dir)
             .map_err(|e| LogError::storage(format!("fsync {}", self.dir.display()), e))?;
@@ -343,8 +351,12 @@ impl Log {
             let Some(bp) = seg.find_batch_by_timestamp(timestamp)? else {
                 continue;
             };
-            let bytes = self.read(bp.header.base_offset.max(self.log_start_offset), bp.header.size())?;
-            let records = record::decode_records(&bytes.slice(..bp.header.size().min(bytes.len())))?;
+            let bytes = self.read(
+                bp.header.base_offset.max(self.log_start_offset),
+                bp.header.size(),
+            )?;
+            let records =
+                record::decode_records(&bytes.slice(..bp.header.size().min(bytes.len())))?;
             return Ok(records
                 .iter()
                 .find(|r| r.timestamp >= timestamp)

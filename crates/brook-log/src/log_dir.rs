@@ -55,7 +55,9 @@ impl LogDir {
             .map_err(|e| LogError::storage(format!("create {}", path.display()), e))?;
         let marker = path.join(CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
-        let recovery_points: BTreeMap<String, i64> = match checkpoint::read(&path.join(RECOVERY_POINT_FILE)) {
+        let recovery_points: BTreeMap<String, i64> = match checkpoint::read(
+            &path.join(RECOVERY_POINT_FILE),
+        ) {
             Ok(entries) => entries.unwrap_or_default().into_iter().collect(),
             Err(e) => {
                 // Without trustworthy recovery points, rescan everything rather than trust data.
@@ -71,9 +73,11 @@ impl LogDir {
             reports: BTreeMap::new(),
             flusher: None,
         };
-        let entries = std::fs::read_dir(path).map_err(|e| LogError::storage(format!("list {}", path.display()), e))?;
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| LogError::storage(format!("list {}", path.display()), e))?;
         for entry in entries {
-            let entry = entry.map_err(|e| LogError::storage(format!("list {}", path.display()), e))?;
+            let entry =
+                entry.map_err(|e| LogError::storage(format!("list {}", path.display()), e))?;
             let Some(name) = entry.file_name().to_str().map(str::to_string) else {
                 continue;
             };
@@ -176,7 +180,11 @@ impl LogDir {
 
     /// Writes `replication-offset-checkpoint` (the broker's high watermarks).
     pub fn checkpoint_high_watermarks(&self, hws: &[(String, i64)]) -> Result<()> {
-        checkpoint::write(self.options.fs.as_ref(), &self.path.join(HIGH_WATERMARK_FILE), hws)
+        checkpoint::write(
+            self.options.fs.as_ref(),
+            &self.path.join(HIGH_WATERMARK_FILE),
+            hws,
+        )
     }
 
     /// Reads `replication-offset-checkpoint`; empty if absent.
@@ -264,7 +272,9 @@ impl Drop for LogDir {
     }
 }
 
-fn registry(logs: &Mutex<BTreeMap<String, SharedLog>>) -> MutexGuard<'_, BTreeMap<String, SharedLog>> {
+fn registry(
+    logs: &Mutex<BTreeMap<String, SharedLog>>,
+) -> MutexGuard<'_, BTreeMap<String, SharedLog>> {
     logs.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -37,7 +37,11 @@ pub struct RecoveryReport {
 impl Log {
     /// Opens (creating if needed) the log in `dir`, recovering it if the last run did not end
     /// cleanly.
-    pub fn open(dir: &Path, options: LogOptions, shutdown: Shutdown) -> Result<(Log, RecoveryReport)> {
+    pub fn open(
+        dir: &Path,
+        options: LogOptions,
+        shutdown: Shutdown,
+    ) -> Result<(Log, RecoveryReport)> {
         let fs = options.fs.clone();
         std::fs::create_dir_all(dir)
             .map_err(|e| LogError::storage(format!("create {}", dir.display()), e))?;
@@ -57,6 +61,27 @@ impl Log {
                 remove_segment_files(dir, base, fs.as_ref())?;
                 report.deleted_segments += 1;
                 continue;
+            }
+            if let Some(prev) = segments.values().next_back().map(Segment::next_offset) {
+                if prev != base {
+                    let msg = format!(
+                        "{}: segment {base} does not follow the previous one, which ends at {prev}",
+                        dir.display()
+                    );
+                    // Overlaps, holes after a clean shutdown and holes in flushed data are
+                    // damage. After a crash, though, a segment can end early because its
+                    // unflushed tail was lost; what follows would leave a hole in the offsets,
+                    // so it goes too.
+                    if recovery_point == i64::MAX || prev > base || prev < recovery_point {
+                        metrics::record_corruption(0);
+                        return Err(LogError::KafkaStorageError(msg));
+                    }
+                    tracing::warn!("{msg}; deleting it and later segments");
+                    cut = true;
+                    remove_segment_files(dir, base, fs.as_ref())?;
+                    report.deleted_segments += 1;
+                    continue;
+                }
             }
             let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
             let needs_scan = recovery_point != i64::MAX && next_base > recovery_point;
@@ -78,14 +103,6 @@ impl Log {
             } else {
                 Segment::open(fs.as_ref(), dir, base, config, now)?
             };
-            if let Some(prev) = segments.values().next_back().map(Segment::next_offset) {
-                if prev != base && !seg.is_empty() {
-                    return Err(LogError::KafkaStorageError(format!(
-                        "{}: segment {base} does not follow the previous one, which ends at {prev}",
-                        dir.display()
-                    )));
-                }
-            }
             if cut || i + 1 == bases.len() {
                 seg.make_writable(config)?;
             }
@@ -97,7 +114,10 @@ impl Log {
                 .map_err(|e| LogError::storage(format!("fsync {}", dir.display()), e))?;
             segments.insert(0, seg);
         }
-        let leo = segments.values().next_back().map_or(0, Segment::next_offset);
+        let leo = segments
+            .values()
+            .next_back()
+            .map_or(0, Segment::next_offset);
         if leo < recovery_point && recovery_point != i64::MAX {
             metrics::record_corruption(0);
             return Err(LogError::KafkaStorageError(format!(
@@ -110,14 +130,18 @@ impl Log {
                 batches = report.batches_scanned, leo, "recovered log after unclean shutdown");
         }
         let flushed = leo.min(recovery_point);
-        Ok((Log::from_parts(dir.to_path_buf(), options, segments, flushed), report))
+        Ok((
+            Log::from_parts(dir.to_path_buf(), options, segments, flushed),
+            report,
+        ))
     }
 }
 
 /// Finds the segment base offsets in `dir`, cleaning up leftovers of interrupted operations
 /// (`*.tmp`, `*.deleted`, indexes without a log).
 fn scan_dir(dir: &Path, fs: &dyn crate::io::FileSystem) -> Result<Vec<i64>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| LogError::storage(format!("list {}", dir.display()), e))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| LogError::storage(format!("list {}", dir.display()), e))?;
     let mut logs = Vec::new();
     let mut others = Vec::new();
     for entry in entries {
@@ -130,7 +154,9 @@ fn scan_dir(dir: &Path, fs: &dyn crate::io::FileSystem) -> Result<Vec<i64>> {
         ) else {
             continue;
         };
-        let base = (stem.len() == 20).then(|| stem.parse::<i64>().ok()).flatten();
+        let base = (stem.len() == 20)
+            .then(|| stem.parse::<i64>().ok())
+            .flatten();
         match (ext, base) {
             ("log", Some(b)) => logs.push(b),
             ("index" | "timeindex", Some(b)) => others.push((b, path.clone())),

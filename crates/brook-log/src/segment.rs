@@ -25,6 +25,15 @@ pub struct BatchPosition {
     pub header: BatchHeader,
 }
 
+/// What is about to be appended, for [`Segment::should_roll`].
+#[derive(Debug, Clone, Copy)]
+pub struct RollCheck {
+    pub bytes: usize,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub now_ms: i64,
+}
+
 /// What a crash-recovery scan of one segment found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SegmentRecovery {
@@ -114,7 +123,7 @@ impl Segment {
         if let Some((ts, _)) = seg.time_index.last() {
             seg.note_timestamp(ts);
         }
-        if seg.log.len() > 0 {
+        if !seg.log.is_empty() {
             seg.first_timestamp = seg.header_at(0)?.map(|bp| bp.header.base_timestamp);
         }
         Ok(seg)
@@ -205,16 +214,21 @@ impl Segment {
 
     /// Rule S4: roll before appending `incoming` bytes if the segment would overflow, is too old,
     /// its indexes are full, or the offsets would not fit the 32-bit relative index fields.
-    pub fn should_roll(&self, incoming: usize, last_offset: i64, config: &LogConfig, now_ms: i64) -> bool {
+    /// Age is measured as Kafka does: the incoming batch's timestamp minus the first batch's
+    /// (so replaying old data does not roll every batch), or wall time since creation.
+    pub fn should_roll(&self, incoming: &RollCheck, config: &LogConfig) -> bool {
         if self.is_empty() {
             return false;
         }
-        let age_start = self.first_timestamp.unwrap_or(self.created_ms);
-        self.size() > config.segment_bytes.saturating_sub(incoming as u64)
-            || now_ms - age_start > config.segment_ms
+        let age = match self.first_timestamp {
+            Some(first) => incoming.max_timestamp - first,
+            None => incoming.now_ms - self.created_ms,
+        };
+        self.size() > config.segment_bytes.saturating_sub(incoming.bytes as u64)
+            || age > config.segment_ms
             || self.index.is_full()
             || self.time_index.is_full()
-            || last_offset - self.base_offset > u32::MAX as i64
+            || incoming.last_offset - self.base_offset > u32::MAX as i64
     }
 
     /// Appends one or more whole batches (already validated, offsets assigned) whose last batch
@@ -256,7 +270,9 @@ impl Segment {
             return Ok(None);
         }
         if len - pos < HEADER_LEN as u64 {
-            return Err(LogError::corrupt(format!("torn batch header at position {pos}")));
+            return Err(LogError::corrupt(format!(
+                "torn batch header at position {pos}"
+            )));
         }
         let mut buf = [0u8; HEADER_LEN];
         self.log
@@ -270,7 +286,10 @@ impl Segment {
                 len - pos
             )));
         }
-        Ok(Some(BatchPosition { position: pos, header }))
+        Ok(Some(BatchPosition {
+            position: pos,
+            header,
+        }))
     }
 
     /// The first batch whose last offset is ≥ `offset`, found through the index plus a forward
@@ -435,7 +454,9 @@ impl Segment {
     /// Prepares the indexes for appends (preallocated to `segment.index.bytes`).
     pub fn make_writable(&mut self, config: &LogConfig) -> Result<()> {
         let ctx = |e| LogError::storage(format!("grow index of {}", self.log_path.display()), e);
-        self.index.make_writable(config.segment_index_bytes).map_err(ctx)?;
+        self.index
+            .make_writable(config.segment_index_bytes)
+            .map_err(ctx)?;
         self.time_index
             .make_writable(config.segment_index_bytes)
             .map_err(|e| LogError::storage("grow time index", e))?;
@@ -445,9 +466,9 @@ impl Segment {
     /// Called when this segment stops being the active one, and on close: index files shrink to
     /// their entries and are flushed.
     pub fn seal(&mut self) -> Result<()> {
-        self.index
-            .trim()
-            .map_err(|e| LogError::storage(format!("trim index of {}", self.log_path.display()), e))?;
+        self.index.trim().map_err(|e| {
+            LogError::storage(format!("trim index of {}", self.log_path.display()), e)
+        })?;
         self.time_index
             .trim()
             .map_err(|e| LogError::storage("trim time index", e))
@@ -458,7 +479,9 @@ impl Segment {
         self.log
             .sync()
             .map_err(|e| LogError::storage(format!("fsync {}", self.log_path.display()), e))?;
-        self.index.flush().map_err(|e| LogError::storage("flush index", e))?;
+        self.index
+            .flush()
+            .map_err(|e| LogError::storage("flush index", e))?;
         self.time_index
             .flush()
             .map_err(|e| LogError::storage("flush time index", e))

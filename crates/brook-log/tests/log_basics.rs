@@ -34,13 +34,25 @@ fn bad_batches_are_refused_and_nothing_is_written() {
     let mut corrupt = batch(1, 2, 10, 1).to_vec();
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0xff;
-    assert_eq!(log.append(&corrupt, 0).unwrap_err().kafka_name(), "CORRUPT_MESSAGE");
+    assert_eq!(
+        log.append(&corrupt, 0).unwrap_err().kafka_name(),
+        "CORRUPT_MESSAGE"
+    );
 
     let big = batch(1, 1, 3000, 1);
-    assert_eq!(log.append(&big, 0).unwrap_err().kafka_name(), "MESSAGE_TOO_LARGE");
+    assert_eq!(
+        log.append(&big, 0).unwrap_err().kafka_name(),
+        "MESSAGE_TOO_LARGE"
+    );
 
-    assert_eq!(log.append(&corrupt[..40], 0).unwrap_err().kafka_name(), "CORRUPT_MESSAGE");
-    assert_eq!(log.append(b"", 0).unwrap_err().kafka_name(), "CORRUPT_MESSAGE");
+    assert_eq!(
+        log.append(&corrupt[..40], 0).unwrap_err().kafka_name(),
+        "CORRUPT_MESSAGE"
+    );
+    assert_eq!(
+        log.append(b"", 0).unwrap_err().kafka_name(),
+        "CORRUPT_MESSAGE"
+    );
 
     assert_eq!(log.size_bytes(), before);
     assert_eq!(log.log_end_offset(), 1);
@@ -63,8 +75,14 @@ fn reads_outside_the_log_are_offset_out_of_range_and_at_leo_are_empty() {
     let mut log = t.open(dir.path(), Shutdown::Clean);
     log.append(&batch(0, 10, 10, 1), 0).unwrap();
     assert!(log.read(10, 1000).unwrap().is_empty());
-    assert_eq!(log.read(11, 1000).unwrap_err().kafka_name(), "OFFSET_OUT_OF_RANGE");
-    assert_eq!(log.read(-1, 1000).unwrap_err().kafka_name(), "OFFSET_OUT_OF_RANGE");
+    assert_eq!(
+        log.read(11, 1000).unwrap_err().kafka_name(),
+        "OFFSET_OUT_OF_RANGE"
+    );
+    assert_eq!(
+        log.read(-1, 1000).unwrap_err().kafka_name(),
+        "OFFSET_OUT_OF_RANGE"
+    );
 }
 
 #[test]
@@ -106,7 +124,11 @@ fn t16_rolls_segments_names_files_and_indexes_every_4k() {
     for (i, s) in segs.iter().enumerate() {
         let name = s.path.file_name().unwrap().to_str().unwrap().to_string();
         assert_eq!(name, format!("{:020}.log", s.base_offset));
-        assert!(s.size_bytes <= 16384, "segment {i} is {} bytes", s.size_bytes);
+        assert!(
+            s.size_bytes <= 16384,
+            "segment {i} is {} bytes",
+            s.size_bytes
+        );
         if i + 1 < segs.len() {
             // Rolled only because the next batch would not fit.
             assert!(s.size_bytes + sizes[0] as u64 > 16384);
@@ -126,7 +148,10 @@ fn t16_rolls_segments_names_files_and_indexes_every_4k() {
     for o in 0..60 {
         let bytes = log.read(o, 1).unwrap();
         let h = BatchHeader::parse(&bytes).unwrap();
-        assert!(h.base_offset <= o && o <= h.last_offset(), "offset {o} -> {h:?}");
+        assert!(
+            h.base_offset <= o && o <= h.last_offset(),
+            "offset {o} -> {h:?}"
+        );
     }
     // And after a clean reopen (indexes loaded from disk, trimmed on roll).
     log.close().unwrap();
@@ -159,7 +184,8 @@ fn offset_for_timestamp_finds_first_record_at_or_after() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = t.open(dir.path(), Shutdown::Clean);
     for i in 0..40 {
-        log.append(&batch(i, 1, 200, 10_000 + 10 * i as i64), 0).unwrap();
+        log.append(&batch(i, 1, 200, 10_000 + 10 * i as i64), 0)
+            .unwrap();
     }
     assert!(log.segments().len() > 1);
     assert_eq!(log.offset_for_timestamp(0).unwrap(), Some(0));
@@ -186,7 +212,10 @@ fn truncate_to_removes_later_batches_segments_and_index_entries() {
     assert_eq!(log.log_end_offset(), 20);
     assert!(log.segments().len() < before);
     assert_eq!(read_all(&log).len(), 20);
-    assert_eq!(log.read(21, 100).unwrap_err().kafka_name(), "OFFSET_OUT_OF_RANGE");
+    assert_eq!(
+        log.read(21, 100).unwrap_err().kafka_name(),
+        "OFFSET_OUT_OF_RANGE"
+    );
     // Appending continues from the new LEO, and files of removed segments are gone.
     let info = log.append(&batch(100, 1, 10, 1), 0).unwrap();
     assert_eq!(info.base_offset, 20);
@@ -212,10 +241,13 @@ fn follower_append_keeps_offsets_and_requires_contiguity() {
     let fetched = leader.read(0, 1 << 20).unwrap();
     let info = follower.append_replicated(&fetched).unwrap();
     assert_eq!((info.base_offset, info.last_offset), (0, 14));
-    assert_eq!(follower.read(0, 1 << 20).unwrap(), fetched, "byte-identical replica");
+    assert_eq!(
+        follower.read(0, 1 << 20).unwrap(),
+        fetched,
+        "byte-identical replica"
+    );
     // A gap or an overlap is refused, with nothing written.
     let again = follower.append_replicated(&fetched).unwrap_err();
     assert_eq!(again.kafka_name(), "INVALID_RECORD");
     assert_eq!(follower.log_end_offset(), 15);
 }
-

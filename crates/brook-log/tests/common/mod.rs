@@ -51,7 +51,9 @@ impl TestLog {
     }
 
     pub fn open(&self, dir: &Path, shutdown: Shutdown) -> Log {
-        Log::open(dir, self.options(), shutdown).expect("open log").0
+        Log::open(dir, self.options(), shutdown)
+            .expect("open log")
+            .0
     }
 }
 
