@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use brook_log::record::{BatchBuilder, decode_records};
-use brook_log::{LogConfig, LogDir, LogOptions, Shutdown, batch, lock};
+use brook_log::{LogConfig, LogDir, LogOptions, batch, lock};
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
