@@ -23,8 +23,7 @@ pub struct FlushState {
     /// the flushed offset afterwards, since the bytes it fsynced may have been cut and rewritten.
     mark: Mutex<(i64, u64)>,
     syncs: AtomicU64,
-    syncing: Mutex<bool>,
-    done: Condvar,
+    queue: Mutex<Queue>,
 }
 
 impl FlushState {
@@ -33,8 +32,7 @@ impl FlushState {
             flushed: AtomicI64::new(flushed),
             mark: Mutex::new((flushed, 0)),
             syncs: AtomicU64::new(0),
-            syncing: Mutex::new(false),
-            done: Condvar::new(),
+            queue: Mutex::new(Queue::default()),
         })
     }
 
@@ -72,42 +70,111 @@ impl FlushState {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        // A panic while holding this lock cannot leave the bool inconsistent; carry on.
-        self.syncing.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // Nothing done under this lock can panic halfway; a poisoned lock is still consistent.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Blocks until everything below `target` is on disk. If no fsync is running, this caller runs
     /// one: `make_job` is called (typically `|| log.lock().sync_job()`) and its job executed
-    /// without holding any lock. Otherwise it waits for the running fsync and re-checks, so one
-    /// fsync serves every appender that arrived while the previous one ran.
+    /// without holding any lock. Otherwise it queues and sleeps. When an fsync finishes, the
+    /// syncer wakes exactly the waiters it covered and hands the next fsync to one of the rest,
+    /// so one fsync serves every appender that arrived while the previous one ran, and nobody
+    /// stampedes on a shared lock (wake-ups are costly on small VMs).
     pub fn wait_flushed<F>(&self, target: i64, make_job: F) -> Result<()>
     where
         F: FnOnce() -> Result<SyncJob>,
     {
-        let mut make_job = Some(make_job);
-        let mut syncing = self.lock();
-        loop {
-            if self.flushed_offset() >= target {
-                return Ok(());
-            }
-            if !*syncing {
-                let Some(make) = make_job.take() else {
-                    // We already ran a job that should have covered `target`; it was truncated
-                    // away underneath us. Nothing more to wait for.
-                    return Ok(());
-                };
-                *syncing = true;
-                drop(syncing);
-                let result = make().and_then(SyncJob::run);
-                syncing = self.lock();
-                *syncing = false;
-                self.done.notify_all();
-                result?;
-                continue;
-            }
-            syncing = self.done.wait(syncing).unwrap_or_else(|p| p.into_inner());
+        if self.flushed_offset() >= target {
+            return Ok(());
         }
+        let mut queue = self.lock();
+        if self.flushed_offset() >= target {
+            return Ok(());
+        }
+        if queue.syncing {
+            let waiter = Arc::new(Waiter::new(target));
+            queue.waiters.push(waiter.clone());
+            drop(queue);
+            match waiter.wait() {
+                Turn::Done => return Ok(()),
+                Turn::Sync => {} // our turn to run the next fsync
+            }
+        } else {
+            queue.syncing = true;
+            drop(queue);
+        }
+        let result = make_job().and_then(SyncJob::run);
+        self.hand_over();
+        result
+    }
+
+    /// Called by the syncer after its fsync: wake the covered waiters, pass the turn on.
+    fn hand_over(&self) {
+        let flushed = self.flushed_offset();
+        let mut queue = self.lock();
+        let (covered, rest): (Vec<_>, Vec<_>) =
+            queue.waiters.drain(..).partition(|w| w.target <= flushed);
+        queue.waiters = rest;
+        let next = if queue.waiters.is_empty() {
+            queue.syncing = false;
+            None
+        } else {
+            Some(queue.waiters.remove(0))
+        };
+        drop(queue);
+        for w in covered {
+            w.wake(Turn::Done);
+        }
+        if let Some(w) = next {
+            w.wake(Turn::Sync);
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    syncing: bool,
+    waiters: Vec<Arc<Waiter>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    Done,
+    Sync,
+}
+
+/// One sleeping appender, with its own condvar so that it is woken only when its data is on
+/// disk or it must run the next fsync.
+#[derive(Debug)]
+struct Waiter {
+    target: i64,
+    turn: Mutex<Option<Turn>>,
+    cv: Condvar,
+}
+
+impl Waiter {
+    fn new(target: i64) -> Waiter {
+        Waiter {
+            target,
+            turn: Mutex::new(None),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn wait(&self) -> Turn {
+        let mut turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(t) = *turn {
+                return t;
+            }
+            turn = self.cv.wait(turn).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn wake(&self, t: Turn) {
+        *self.turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+        self.cv.notify_one();
     }
 }
 

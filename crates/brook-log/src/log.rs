@@ -47,6 +47,29 @@ impl LogOptions {
     }
 }
 
+/// A batch that passed [`batch::validate`]; only constructible through [`ValidBatch::new`].
+#[derive(Debug, Clone, Copy)]
+pub struct ValidBatch<'a> {
+    bytes: &'a [u8],
+    header: BatchHeader,
+}
+
+impl<'a> ValidBatch<'a> {
+    /// Fully validates one producer batch (header, CRC, every record).
+    pub fn new(bytes: &'a [u8]) -> Result<ValidBatch<'a>> {
+        let header = batch::validate(bytes)?;
+        Ok(ValidBatch { bytes, header })
+    }
+
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
 /// The result of one append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogAppendInfo {
@@ -177,16 +200,26 @@ impl Log {
     /// offsets from the LEO, stamps `leader_epoch`, and writes it. On any error nothing is written.
     pub fn append(&mut self, batch_bytes: &[u8], leader_epoch: i32) -> Result<LogAppendInfo> {
         self.check_size(batch_bytes.len())?;
-        let header = batch::validate(batch_bytes)?;
+        self.append_valid(ValidBatch::new(batch_bytes)?, leader_epoch)
+    }
+
+    /// Like [`Log::append`] for a batch the caller already validated (the broker validates
+    /// before consulting producer state, and must not pay for validation twice).
+    pub fn append_valid(
+        &mut self,
+        batch: ValidBatch<'_>,
+        leader_epoch: i32,
+    ) -> Result<LogAppendInfo> {
+        self.check_size(batch.bytes.len())?;
         let base_offset = self.log_end_offset();
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
-        scratch.extend_from_slice(batch_bytes);
+        scratch.extend_from_slice(batch.bytes);
         let result = batch::stamp(&mut scratch, base_offset, leader_epoch).and_then(|()| {
             let stamped = BatchHeader {
                 base_offset,
                 partition_leader_epoch: leader_epoch,
-                ..header
+                ..batch.header
             };
             self.write_batches(&scratch, &[stamped])
         });
