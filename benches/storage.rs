@@ -16,15 +16,15 @@
 //!   c. the same with `flush.ms=10` and the `LogDir` background flusher running;
 //!   d. sequential `Log::read` of the log written by (a), 1 MiB at a time;
 //!   e. group commit: `flush.messages=1`, 1/8/64 threads appending one 100 B record per batch to a
-//!      shared log and each waiting for its append to be durable (`FlushState::wait_flushed`).
+//!   shared log and each waiting for its append to be durable (`FlushState::wait_flushed`).
 //!
 //! Absolute numbers depend on the machine, the disk and whatever else runs, so every Brook figure
 //! is also printed as a ratio to a baseline measured moments before in the same process on the same
 //! filesystem: each page-cache run is paired with a raw sequential write just before it (the ratio
 //! is the median of the per-pair ratios), each fsync-bound run is bracketed by two raw fsync runs
 //! (the ratio uses their mean). A reference row also gives raw writes cut to the batch size, which
-//! separates the cost of one write(2) per batch from the cost of Brook's own code. The ratios are what SPEC §12's targets are stated in: append without fsync ≥ 0.70×
-//! raw sequential write, and 64 concurrent `flush.messages=1` appenders ≥ 10× the rate of one fsync
+//! separates the cost of one write(2) per batch from the cost of Brook's own code. The ratios
+//! are what SPEC §12's targets are stated in: append without fsync ≥ 0.70× raw sequential write, and 64 concurrent `flush.messages=1` appenders ≥ 10× the rate of one fsync
 //! per append. MB here is 10^6 bytes; byte rates count the bytes that reach the file (batch headers
 //! included), which is what the raw baseline writes too.
 //!
