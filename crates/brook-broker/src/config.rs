@@ -1,0 +1,374 @@
+//! Broker configuration (`server.properties` keys, SPEC §10) and the effective per-topic config
+//! (broker defaults overridden by topic-level keys). Unknown keys and bad values are errors that
+//! name the key: a typo must never silently become a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use brook_log::LogConfig;
+
+/// A configuration error naming the key (`INVALID_CONFIG`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("INVALID_CONFIG: {key}: {reason}")]
+pub struct ConfigError {
+    pub key: String,
+    pub reason: String,
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Roles a process plays (`process.roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Roles {
+    pub broker: bool,
+    pub controller: bool,
+}
+
+/// Every broker key Brook understands, with its default. Kafka's names.
+pub const BROKER_KEYS: &[(&str, &str)] = &[
+    ("node.id", "1"),
+    ("process.roles", "broker,controller"),
+    ("listeners", "127.0.0.1:9092"),
+    ("controller.quorum.voters", ""),
+    ("log.dirs", "data"),
+    ("broker.rack", ""),
+    ("num.partitions", "1"),
+    ("default.replication.factor", "1"),
+    ("min.insync.replicas", "1"),
+    ("unclean.leader.election.enable", "false"),
+    ("replica.lag.time.max.ms", "30000"),
+    ("replica.fetch.wait.max.ms", "500"),
+    ("replica.fetch.max.bytes", "1048576"),
+    ("broker.session.timeout.ms", "9000"),
+    ("broker.heartbeat.interval.ms", "2000"),
+    ("message.max.bytes", "1048588"),
+    ("log.segment.bytes", "1073741824"),
+    ("log.retention.ms", "604800000"),
+    ("log.retention.bytes", "-1"),
+    ("log.retention.check.interval.ms", "300000"),
+    ("log.flush.interval.messages", "9223372036854775807"),
+    ("log.flush.interval.ms", "9223372036854775807"),
+    ("log.flush.scheduler.interval.ms", "50"),
+    ("auto.create.topics.enable", "false"),
+    ("offsets.topic.num.partitions", "50"),
+    ("offsets.topic.replication.factor", "1"),
+    ("producer.id.expiration.ms", "86400000"),
+    ("replica.high.watermark.checkpoint.interval.ms", "5000"),
+];
+
+/// Topic-level keys (beyond brook-log's storage keys) and the broker key each defaults from.
+const TOPIC_BROKER_DEFAULTS: &[(&str, &str)] = &[
+    ("segment.bytes", "log.segment.bytes"),
+    ("retention.ms", "log.retention.ms"),
+    ("retention.bytes", "log.retention.bytes"),
+    ("flush.messages", "log.flush.interval.messages"),
+    ("flush.ms", "log.flush.interval.ms"),
+    ("max.message.bytes", "message.max.bytes"),
+    ("min.insync.replicas", "min.insync.replicas"),
+    (
+        "unclean.leader.election.enable",
+        "unclean.leader.election.enable",
+    ),
+];
+
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub roles: Roles,
+    /// Address to bind; port 0 picks a free one (logged and returned by `Broker::start`).
+    pub listener: SocketAddr,
+    /// `ID@HOST:PORT` of the controller (one voter until the controller is replicated).
+    pub controller_voters: Vec<(i32, String)>,
+    pub log_dir: PathBuf,
+    pub rack: Option<String>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i32,
+    pub replica_lag_time_max_ms: u64,
+    pub replica_fetch_wait_max_ms: u64,
+    pub replica_fetch_max_bytes: usize,
+    pub broker_session_timeout_ms: u64,
+    pub broker_heartbeat_interval_ms: u64,
+    pub message_max_bytes: usize,
+    pub retention_check_interval_ms: u64,
+    pub flush_scheduler_interval_ms: u64,
+    pub auto_create_topics: bool,
+    pub offsets_topic_partitions: i32,
+    pub offsets_topic_replication_factor: i32,
+    pub producer_id_expiration_ms: i64,
+    pub hw_checkpoint_interval_ms: u64,
+    /// All keys as given (after defaults), for topic defaults and describe.
+    raw: BTreeMap<String, String>,
+}
+
+impl BrokerConfig {
+    /// Defaults plus `pairs`; later pairs win (a `--set` after the file).
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<BrokerConfig, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut raw: BTreeMap<String, String> = BROKER_KEYS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in pairs {
+            let (k, v) = (k.as_ref().trim(), v.as_ref().trim());
+            if !raw.contains_key(k) {
+                return Err(invalid(k, "unknown broker config key"));
+            }
+            raw.insert(k.to_string(), v.to_string());
+        }
+        BrokerConfig::from_raw(raw)
+    }
+
+    /// Parses a Kafka-style `key=value` properties file (`#` and `!` start comments).
+    pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, ConfigError> {
+        let mut out = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .or_else(|| line.split_once(':'))
+                .ok_or_else(|| invalid(line, format!("line {}: expected key=value", n + 1)))?;
+            out.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        Ok(out)
+    }
+
+    fn from_raw(raw: BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
+        let get = |k: &str| raw.get(k).map(String::as_str).unwrap_or("");
+        let roles = parse_roles(get("process.roles"))?;
+        let listener: SocketAddr = get("listeners")
+            .trim_start_matches("PLAINTEXT://")
+            .parse()
+            .map_err(|_| {
+                invalid(
+                    "listeners",
+                    format!("'{}' is not HOST:PORT (an IP address)", get("listeners")),
+                )
+            })?;
+        let controller_voters = parse_voters(get("controller.quorum.voters"))?;
+        let config = BrokerConfig {
+            node_id: int(&raw, "node.id", 0, i32::MAX as i64)? as i32,
+            roles,
+            listener,
+            controller_voters,
+            log_dir: PathBuf::from(get("log.dirs").split(',').next().unwrap_or("data")),
+            rack: Some(get("broker.rack").to_string()).filter(|r| !r.is_empty()),
+            num_partitions: int(&raw, "num.partitions", 1, 100_000)? as i32,
+            default_replication_factor: int(&raw, "default.replication.factor", 1, 1000)? as i32,
+            replica_lag_time_max_ms: int(&raw, "replica.lag.time.max.ms", 1, i64::MAX)? as u64,
+            replica_fetch_wait_max_ms: int(&raw, "replica.fetch.wait.max.ms", 0, i64::MAX)? as u64,
+            replica_fetch_max_bytes: int(&raw, "replica.fetch.max.bytes", 1, i32::MAX as i64)?
+                as usize,
+            broker_session_timeout_ms: int(&raw, "broker.session.timeout.ms", 1, i64::MAX)? as u64,
+            broker_heartbeat_interval_ms: int(&raw, "broker.heartbeat.interval.ms", 1, i64::MAX)?
+                as u64,
+            message_max_bytes: int(&raw, "message.max.bytes", 64, i32::MAX as i64)? as usize,
+            retention_check_interval_ms: int(&raw, "log.retention.check.interval.ms", 1, i64::MAX)?
+                as u64,
+            flush_scheduler_interval_ms: int(&raw, "log.flush.scheduler.interval.ms", 1, i64::MAX)?
+                as u64,
+            auto_create_topics: boolean(&raw, "auto.create.topics.enable")?,
+            offsets_topic_partitions: int(&raw, "offsets.topic.num.partitions", 1, 10_000)? as i32,
+            offsets_topic_replication_factor: int(
+                &raw,
+                "offsets.topic.replication.factor",
+                1,
+                1000,
+            )? as i32,
+            producer_id_expiration_ms: int(&raw, "producer.id.expiration.ms", 1, i64::MAX)?,
+            hw_checkpoint_interval_ms: int(
+                &raw,
+                "replica.high.watermark.checkpoint.interval.ms",
+                1,
+                i64::MAX,
+            )? as u64,
+            raw,
+        };
+        // Topic defaults must themselves be valid.
+        config.topic_config(&BTreeMap::new())?;
+        if config.broker_heartbeat_interval_ms >= config.broker_session_timeout_ms {
+            return Err(invalid(
+                "broker.heartbeat.interval.ms",
+                "must be below broker.session.timeout.ms",
+            ));
+        }
+        Ok(config)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.raw.get(key).map(String::as_str)
+    }
+
+    /// The effective config of a topic: broker defaults overridden by `overrides` (topic keys).
+    pub fn topic_config(
+        &self,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<TopicConfig, ConfigError> {
+        let mut pairs: BTreeMap<&str, &str> = BTreeMap::new();
+        for (topic_key, broker_key) in TOPIC_BROKER_DEFAULTS {
+            if let Some(v) = self.raw.get(*broker_key) {
+                pairs.insert(topic_key, v.as_str());
+            }
+        }
+        for (k, v) in overrides {
+            let known = TOPIC_BROKER_DEFAULTS.iter().any(|(t, _)| t == k)
+                || brook_log::config::KEYS.contains(&k.as_str());
+            if !known {
+                return Err(invalid(k, "unknown topic config key"));
+            }
+            pairs.insert(k.as_str(), v.as_str());
+        }
+        let min_isr = pairs.remove("min.insync.replicas").unwrap_or("1");
+        let unclean = pairs
+            .remove("unclean.leader.election.enable")
+            .unwrap_or("false");
+        let log =
+            LogConfig::from_pairs(pairs.iter().map(|(k, v)| (*k, *v))).map_err(|e| match e {
+                brook_log::LogError::InvalidConfig { key, reason } => ConfigError { key, reason },
+                other => invalid("config", other.to_string()),
+            })?;
+        Ok(TopicConfig {
+            log,
+            min_insync_replicas: min_isr.parse::<i32>().ok().filter(|v| *v >= 1).ok_or_else(
+                || {
+                    invalid(
+                        "min.insync.replicas",
+                        format!("'{min_isr}' must be an integer ≥ 1"),
+                    )
+                },
+            )?,
+            unclean_leader_election: parse_bool("unclean.leader.election.enable", unclean)?,
+        })
+    }
+}
+
+/// A topic's effective settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfig {
+    pub log: LogConfig,
+    pub min_insync_replicas: i32,
+    pub unclean_leader_election: bool,
+}
+
+fn int(raw: &BTreeMap<String, String>, key: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let v = raw.get(key).map(String::as_str).unwrap_or("");
+    let n: i64 = v
+        .parse()
+        .map_err(|_| invalid(key, format!("'{v}' is not an integer")))?;
+    if n < min || n > max {
+        return Err(invalid(key, format!("{n} is outside [{min}, {max}]")));
+    }
+    Ok(n)
+}
+
+fn boolean(raw: &BTreeMap<String, String>, key: &str) -> Result<bool, ConfigError> {
+    parse_bool(key, raw.get(key).map(String::as_str).unwrap_or(""))
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, format!("'{v}' is not true or false"))),
+    }
+}
+
+fn parse_roles(v: &str) -> Result<Roles, ConfigError> {
+    let mut roles = Roles {
+        broker: false,
+        controller: false,
+    };
+    for r in v.split(',').map(str::trim) {
+        match r {
+            "broker" => roles.broker = true,
+            "controller" => roles.controller = true,
+            _ => return Err(invalid("process.roles", format!("unknown role '{r}'"))),
+        }
+    }
+    if !roles.broker && !roles.controller {
+        return Err(invalid("process.roles", "needs broker and/or controller"));
+    }
+    Ok(roles)
+}
+
+fn parse_voters(v: &str) -> Result<Vec<(i32, String)>, ConfigError> {
+    if v.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    v.split(',')
+        .map(|voter| {
+            let (id, addr) = voter.trim().split_once('@').ok_or_else(|| {
+                invalid(
+                    "controller.quorum.voters",
+                    format!("'{voter}' is not ID@HOST:PORT"),
+                )
+            })?;
+            let id = id.parse::<i32>().map_err(|_| {
+                invalid(
+                    "controller.quorum.voters",
+                    format!("'{id}' is not a node id"),
+                )
+            })?;
+            Ok((id, addr.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_unknown_keys_are_named() {
+        let c = BrokerConfig::from_pairs([("node.id", "3"), ("listeners", "127.0.0.1:0")]).unwrap();
+        assert_eq!(c.node_id, 3);
+        assert_eq!(c.listener.port(), 0);
+        let e = BrokerConfig::from_pairs([("log.dir", "x")]).unwrap_err();
+        assert_eq!(e.key, "log.dir");
+        let e = BrokerConfig::from_pairs([("min.insync.replicas", "zero")]).unwrap_err();
+        assert_eq!(e.key, "min.insync.replicas");
+        let e = BrokerConfig::from_pairs([("listeners", "nowhere")]).unwrap_err();
+        assert_eq!(e.key, "listeners");
+    }
+
+    #[test]
+    fn topic_config_layers_overrides_on_broker_defaults() {
+        let c = BrokerConfig::from_pairs([
+            ("log.flush.interval.messages", "10"),
+            ("min.insync.replicas", "2"),
+        ])
+        .unwrap();
+        let t = c.topic_config(&BTreeMap::new()).unwrap();
+        assert_eq!(t.log.flush_messages, Some(10));
+        assert_eq!(t.min_insync_replicas, 2);
+        let o = BTreeMap::from([("flush.messages".to_string(), "1".to_string())]);
+        assert_eq!(c.topic_config(&o).unwrap().log.flush_messages, Some(1));
+        let bad = BTreeMap::from([("flush.message".to_string(), "1".to_string())]);
+        assert_eq!(c.topic_config(&bad).unwrap_err().key, "flush.message");
+    }
+
+    #[test]
+    fn properties_files_parse() {
+        let p = BrokerConfig::parse_properties("# c\nnode.id=2\n\nlog.dirs = /tmp/x\n").unwrap();
+        assert_eq!(
+            p,
+            vec![
+                ("node.id".into(), "2".into()),
+                ("log.dirs".into(), "/tmp/x".into())
+            ]
+        );
+        assert!(BrokerConfig::parse_properties("garbage").is_err());
+    }
+}

@@ -1,0 +1,61 @@
+//! The broker's error type: every failure maps to one Kafka error code for the wire.
+
+use brook_proto::ErrorCode;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BrokerError {
+    /// A Kafka-coded error with a human message; goes to the client as is.
+    #[error("{code}: {message}")]
+    Kafka { code: ErrorCode, message: String },
+    #[error("INVALID_CONFIG: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("KAFKA_STORAGE_ERROR: {0}")]
+    Storage(String),
+}
+
+impl BrokerError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> BrokerError {
+        BrokerError::Kafka {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            BrokerError::Kafka { code, .. } => *code,
+            BrokerError::Config(_) => ErrorCode::InvalidConfig,
+            BrokerError::Storage(_) => ErrorCode::KafkaStorageError,
+        }
+    }
+
+    /// The message without the code prefix.
+    pub fn message(&self) -> String {
+        match self {
+            BrokerError::Kafka { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<brook_log::LogError> for BrokerError {
+    fn from(e: brook_log::LogError) -> BrokerError {
+        use brook_log::LogError as L;
+        let code = match &e {
+            L::CorruptMessage(_) => ErrorCode::CorruptMessage,
+            L::InvalidRecord(_) => ErrorCode::InvalidRecord,
+            L::UnsupportedCompressionType(_) => ErrorCode::UnsupportedCompressionType,
+            L::RecordListTooLarge { .. } => ErrorCode::RecordListTooLarge,
+            L::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+            L::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+            L::InvalidConfig { .. } => ErrorCode::InvalidConfig,
+            L::KafkaStorageError(_) => ErrorCode::KafkaStorageError,
+        };
+        BrokerError::Kafka {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, BrokerError>;

@@ -1,0 +1,31 @@
+//! brook-broker: a Brook broker. Owns partitions (role, high watermark, producer state), the
+//! replica manager (produce / fetch paths), topic metadata, committed consumer offsets and the
+//! gRPC services.
+//!
+//! ```text
+//! server.rs           gRPC services, listener, start / shutdown / kill
+//! broker.rs           one broker: storage, metadata, admin, producer ids, housekeeping
+//! replica_manager.rs  produce (acks, group commit, HW waits) and long-poll fetch
+//! partition.rs        one partition: append as leader, HW rules, durability, reads
+//! producer_state.rs   idempotent producer dedupe window and snapshots
+//! group_coordinator.rs committed offsets in __consumer_offsets
+//! metadata.rs         the metadata image (deterministic replay of metadata records)
+//! metadata_log.rs     the metadata records on disk
+//! config.rs           broker and topic configuration
+//! ```
+
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod group_coordinator;
+pub mod metadata;
+pub mod metadata_log;
+pub mod partition;
+pub mod producer_state;
+pub mod replica_manager;
+pub mod server;
+
+pub use broker::Broker;
+pub use config::{BrokerConfig, ConfigError, TopicConfig};
+pub use error::BrokerError;
+pub use server::BrokerHandle;

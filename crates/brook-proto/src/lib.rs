@@ -1,0 +1,95 @@
+//! Brook's wire contract, generated from `proto/brook.proto` at build time.
+//!
+//! `brook_proto::v1` holds the messages and the `brook`, `admin` and `controller` service
+//! clients/servers. Record batches are `bytes::Bytes`. This file adds the little vocabulary both
+//! sides share: Kafka names for error codes, which of them a client may retry, and the ordering of
+//! durability levels.
+
+#[allow(clippy::all, clippy::pedantic, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("brook.v1");
+}
+
+pub mod net;
+
+pub use v1::{Durability, ErrorCode};
+
+impl ErrorCode {
+    /// Kafka's name for the code (`NOT_ENOUGH_REPLICAS`, …).
+    pub fn name(self) -> &'static str {
+        self.as_str_name()
+    }
+
+    /// Maps a wire value to a code; unknown values become `UNKNOWN_SERVER_ERROR`.
+    pub fn from_wire(value: i32) -> ErrorCode {
+        ErrorCode::try_from(value).unwrap_or(ErrorCode::UnknownServerError)
+    }
+
+    /// Whether a client may retry the request that got this error (Kafka's RetriableException
+    /// hierarchy). Retrying `NOT_ENOUGH_REPLICAS_AFTER_APPEND` or `REQUEST_TIMED_OUT` without
+    /// idempotence may write a record twice; with idempotence the broker deduplicates it.
+    pub fn is_retriable(self) -> bool {
+        use ErrorCode::*;
+        matches!(
+            self,
+            CorruptMessage
+                | UnknownTopicOrPartition
+                | LeaderNotAvailable
+                | NotLeaderOrFollower
+                | RequestTimedOut
+                | BrokerNotAvailable
+                | ReplicaNotAvailable
+                | NetworkException
+                | CoordinatorNotAvailable
+                | NotCoordinator
+                | NotEnoughReplicas
+                | NotEnoughReplicasAfterAppend
+                | KafkaStorageError
+                | FencedLeaderEpoch
+                | UnknownLeaderEpoch
+                | OffsetNotAvailable
+                | NotController
+                | RebalanceInProgress
+        )
+    }
+
+    /// True when the write's outcome is unknown: it may or may not be in the log (the Jepsen
+    /// `:info` case). A checker must count such writes as neither acknowledged nor failed.
+    pub fn is_indeterminate(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::RequestTimedOut | ErrorCode::NotEnoughReplicasAfterAppend
+        )
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str_name())
+    }
+}
+
+impl Durability {
+    /// Short name as printed by tools (`ISR_FLUSHED`, …).
+    pub fn name(self) -> &'static str {
+        self.as_str_name().trim_start_matches("DURABILITY_")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_carry_kafka_numbers_and_names() {
+        assert_eq!(ErrorCode::NotEnoughReplicas as i32, 19);
+        assert_eq!(ErrorCode::OutOfOrderSequenceNumber as i32, 45);
+        assert_eq!(ErrorCode::from_wire(19).name(), "NOT_ENOUGH_REPLICAS");
+        assert_eq!(ErrorCode::from_wire(12345), ErrorCode::UnknownServerError);
+        assert!(ErrorCode::NotLeaderOrFollower.is_retriable());
+        assert!(!ErrorCode::MessageTooLarge.is_retriable());
+        assert!(!ErrorCode::OutOfOrderSequenceNumber.is_retriable());
+        assert_eq!(Durability::IsrFlushed.name(), "ISR_FLUSHED");
+        assert!(Durability::IsrFlushed > Durability::LeaderFlushed);
+    }
+}
