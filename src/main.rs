@@ -1,18 +1,14 @@
-//! The `brook` command line. For now it offers `brook demo`, a guided tour of the storage engine:
-//! it writes a log, reads it back, shows the segments and indexes, then simulates a crash with a
-//! torn tail and shows recovery cutting it off. Broker subcommands (`serve`, `topics`, …) arrive
-//! with the broker.
+//! The `brook` command line (SPEC §10): `serve` runs a broker; `topics`, `produce` and `consume`
+//! talk to one; `demo` tours the storage engine. Errors print one line naming the Kafka-style
+//! error and exit non-zero.
 
 mod demo;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "brook",
-    version,
-    about = "A small, embeddable, replicated log broker"
-)]
+#[command(name = "brook", version, about = "A small, embeddable, replicated log broker")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,6 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run one broker process (Kafka-style server.properties and --set overrides).
+    Serve(serve::ServeArgs),
     /// Write, read, crash and recover a log on disk, explaining each step.
     Demo(demo::DemoArgs),
 }
@@ -35,9 +33,14 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
