@@ -334,32 +334,53 @@ fn walk_records<S: RecordSink>(batch: &[u8], header: &BatchHeader, sink: &mut S)
     Ok(())
 }
 
+// The walk below runs for every record of every produced batch, so its helpers are inlined
+// (a `Result` returned through memory from an out-of-line call costs more than the parsing) and
+// the error messages are built out of line, off the hot path.
+
 /// Takes `len` bytes at `*pos` from `buf`, returning their range.
+#[inline]
 fn take(buf: &[u8], pos: &mut usize, len: usize, what: &str) -> Result<Range<usize>> {
     let available = buf.len().saturating_sub(*pos);
     if len > available {
-        return Err(LogError::corrupt(format!(
-            "{what} of {len} bytes at position {} overruns its record ({available} bytes left)",
-            *pos
-        )));
+        return Err(overrun(what, len, *pos, available));
     }
     let range = *pos..*pos + len;
     *pos += len;
     Ok(range)
 }
 
+#[cold]
+#[inline(never)]
+fn overrun(what: &str, len: usize, pos: usize, available: usize) -> LogError {
+    LogError::corrupt(format!(
+        "{what} of {len} bytes at position {pos} overruns its record ({available} bytes left)"
+    ))
+}
+
+#[cold]
+#[inline(never)]
+fn bad_length(what: &str, len: i32) -> LogError {
+    LogError::corrupt(format!("invalid {what} length {len}"))
+}
+
 /// A varint length followed by that many bytes; -1 means null.
+// `always`: left out of line, its `Result<Option<Range>>` goes through the stack and the
+// caller's reload of it stalls (store forwarding), which showed as the walk's hottest spot.
+#[inline(always)]
 fn read_nullable(buf: &[u8], pos: &mut usize, what: &str) -> Result<Option<Range<usize>>> {
     let len = varint::read_varint(buf, pos)?;
     if len == -1 {
         return Ok(None);
     }
-    let len = usize::try_from(len)
-        .map_err(|_| LogError::corrupt(format!("invalid {what} length {len}")))?;
+    let Ok(len) = usize::try_from(len) else {
+        return Err(bad_length(what, len));
+    };
     take(buf, pos, len, what).map(Some)
 }
 
 /// Parses one record at `*pos`, reporting its headers to `sink`.
+#[inline]
 fn read_record<S: RecordSink>(batch: &[u8], pos: &mut usize, sink: &mut S) -> Result<RawRecord> {
     let body_len = varint::read_varint(batch, pos)?;
     let start = *pos;

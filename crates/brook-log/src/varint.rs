@@ -59,30 +59,57 @@ pub(crate) fn varlong_len(v: i64) -> usize {
 ///
 /// Like Kafka, bits of the last allowed byte that do not fit the target width are shifted out
 /// rather than rejected; only a continuation bit on that last byte is an error.
+///
+/// Inlined with a fast path for one- and two-byte encodings (unsigned values below 2^14): in a
+/// batch of small records nearly every length, delta and count is one of those, and validation
+/// decodes about seven varints per record. Everything else takes the general loop, out of line.
+#[inline]
 fn read_unsigned(buf: &[u8], pos: &mut usize, max_len: usize, what: &str) -> Result<u64> {
-    let rest = buf.get(*pos..).unwrap_or(&[]);
+    let p = *pos;
+    if let Some(&b0) = buf.get(p) {
+        if b0 & 0x80 == 0 {
+            *pos = p + 1;
+            return Ok(u64::from(b0));
+        }
+        // `p < buf.len()`, so `p + 1` cannot overflow; `max_len` is at least 5.
+        if let Some(&b1) = buf.get(p + 1) {
+            if b1 & 0x80 == 0 {
+                *pos = p + 2;
+                return Ok(u64::from(b0 & 0x7f) | u64::from(b1) << 7);
+            }
+        }
+    }
+    let (value, next) = read_unsigned_slow(buf, p, max_len, what)?;
+    *pos = next;
+    Ok(value)
+}
+
+/// The general case of [`read_unsigned`]: three or more bytes, truncated or overlong input.
+/// Returns the value and the position after it. Takes the position by value so that the
+/// caller's stays in a register: it is the dependency chain the whole record walk runs along.
+#[inline(never)]
+fn read_unsigned_slow(buf: &[u8], pos: usize, max_len: usize, what: &str) -> Result<(u64, usize)> {
+    let rest = buf.get(pos..).unwrap_or(&[]);
     let mut value: u64 = 0;
     for (i, &b) in rest.iter().take(max_len).enumerate() {
         value |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
-            *pos += i + 1;
-            return Ok(value);
+            return Ok((value, pos + i + 1));
         }
     }
     if rest.len() < max_len {
         Err(LogError::corrupt(format!(
-            "truncated {what} at position {}",
-            *pos
+            "truncated {what} at position {pos}"
         )))
     } else {
         Err(LogError::corrupt(format!(
-            "{what} at position {} is longer than {max_len} bytes",
-            *pos
+            "{what} at position {pos} is longer than {max_len} bytes"
         )))
     }
 }
 
 /// Decodes a zigzag varint at `*pos` and advances past it.
+#[inline]
 pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32> {
     // Truncation to 32 bits mirrors Kafka, whose `int` arithmetic drops the 5th byte's high bits.
     let raw = read_unsigned(buf, pos, MAX_VARINT_LEN, "varint")? as u32;
@@ -90,6 +117,7 @@ pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<i32> {
 }
 
 /// Decodes a zigzag varlong at `*pos` and advances past it.
+#[inline]
 pub(crate) fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64> {
     let raw = read_unsigned(buf, pos, MAX_VARLONG_LEN, "varlong")?;
     Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
@@ -210,6 +238,28 @@ mod tests {
             let mut pos = 0;
             prop_assert_eq!(read_varlong(&bytes, &mut pos).unwrap(), v);
             prop_assert_eq!(pos, bytes.len());
+        }
+
+        /// The inlined one- and two-byte fast path must agree with the plain loop (kept here as
+        /// the reference) on value, new position and error, wherever the varint starts.
+        #[test]
+        fn fast_path_matches_reference(bytes in proptest::collection::vec(any::<u8>(), 0..12), start in 0usize..14) {
+            for max_len in [MAX_VARINT_LEN, MAX_VARLONG_LEN] {
+                let mut fast_pos = start;
+                let fast = read_unsigned(&bytes, &mut fast_pos, max_len, "varint");
+                let reference = read_unsigned_slow(&bytes, start, max_len, "varint");
+                match (fast, reference) {
+                    (Ok(v), Ok((want, next))) => {
+                        prop_assert_eq!(v, want);
+                        prop_assert_eq!(fast_pos, next);
+                    }
+                    (Err(a), Err(b)) => {
+                        prop_assert_eq!(a.to_string(), b.to_string());
+                        prop_assert_eq!(fast_pos, start);
+                    }
+                    (a, b) => prop_assert!(false, "fast {:?} vs reference {:?}", a, b),
+                }
+            }
         }
 
         #[test]
