@@ -7,7 +7,7 @@ pub enum BrokerError {
     /// A Kafka-coded error with a human message; goes to the client as is.
     #[error("{code}: {message}")]
     Kafka { code: ErrorCode, message: String },
-    #[error("INVALID_CONFIG: {0}")]
+    #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
     #[error("KAFKA_STORAGE_ERROR: {0}")]
     Storage(String),

@@ -181,6 +181,11 @@ impl ReplicaManager {
                     log_end_offset: -1,
                     ..Default::default()
                 };
+                // Each partition gets min(partition_max_bytes, what is left of max_bytes). Only
+                // the first partition with data may go past that, by its first batch, so that a
+                // consumer can always make progress (Kafka's `minOneMessage`).
+                let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
+                let min_one = total == 0;
                 let result = self.lookup(&t.name, p.partition).and_then(|part| {
                     if p.partition_max_bytes < 0 || req.max_bytes < 0 {
                         return Err(BrokerError::new(
@@ -189,13 +194,6 @@ impl ReplicaManager {
                         ));
                     }
                     watchers.push(part.subscribe());
-                    // At least one batch is returned for the first partition with data, even past
-                    // the budget, so that a consumer can always make progress.
-                    let limit = (p.partition_max_bytes as usize).min(if total == 0 {
-                        usize::MAX
-                    } else {
-                        budget
-                    });
                     part.read(
                         p.fetch_offset,
                         limit.max(1),
@@ -204,7 +202,12 @@ impl ReplicaManager {
                     )
                 });
                 match result {
-                    Ok((records, offsets)) => {
+                    Ok((mut records, offsets)) => {
+                        if !min_one && records.len() > limit {
+                            // A single batch larger than the remaining budget: leave it for
+                            // the next fetch.
+                            records = Bytes::new();
+                        }
                         out.high_watermark = offsets.high_watermark;
                         out.last_stable_offset = offsets.high_watermark;
                         out.log_start_offset = offsets.log_start;

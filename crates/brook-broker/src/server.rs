@@ -14,8 +14,9 @@ use brook_proto::v1::admin_server::{Admin, AdminServer};
 use brook_proto::v1::brook_server::{Brook, BrookServer};
 use brook_proto::v1::*;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
 use crate::broker::{Broker, NewTopic};
@@ -32,6 +33,8 @@ pub struct BrokerHandle {
     pub broker: Arc<Broker>,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
+    /// Set by `kill` (or dropping the handle): cuts every open connection at once.
+    killed: watch::Sender<bool>,
     server: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
     housekeeping: JoinHandle<()>,
 }
@@ -60,7 +63,9 @@ impl BrokerHandle {
         let max = broker.config.message_max_bytes + REQUEST_OVERHEAD;
         let service = Service(broker.clone());
         let (stop, stopped) = oneshot::channel::<()>();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let (killed, kill_rx) = watch::channel(false);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener)
+            .map(move |accepted| accepted.map(|s| KillableIo::new(s, kill_rx.clone())));
         let server = tokio::spawn(
             tonic::transport::Server::builder()
                 .tcp_nodelay(true)
@@ -97,6 +102,7 @@ impl BrokerHandle {
             broker,
             addr,
             stop: Some(stop),
+            killed,
             server,
             housekeeping,
         })
@@ -120,8 +126,14 @@ impl BrokerHandle {
             .map_err(|e| BrokerError::Storage(format!("shutdown task failed: {e}")))?
     }
 
-    /// Abrupt stop, as `kill -9`: no flush, no checkpoint, no clean-shutdown marker.
+    /// Abrupt stop, as `kill -9`: no flush, no checkpoint, no clean-shutdown marker, and every
+    /// open connection is cut (not just the listener closed), so no request is answered after it.
     pub fn kill(self) {
+        self.abort();
+    }
+
+    fn abort(&self) {
+        self.killed.send_replace(true);
         self.server.abort();
         self.housekeeping.abort();
     }
@@ -129,8 +141,114 @@ impl BrokerHandle {
 
 impl Drop for BrokerHandle {
     fn drop(&mut self) {
-        self.server.abort();
-        self.housekeeping.abort();
+        self.abort();
+    }
+}
+
+/// An accepted connection that `kill` cuts as a dying process would: once killed, every read and
+/// write fails, and a connection idly waiting for bytes is woken to fail. (Aborting the server
+/// task alone stops only the accept loop: tonic runs each connection in its own task, which
+/// would go on serving requests on connections that were already open.)
+struct KillableIo {
+    inner: tokio::net::TcpStream,
+    killed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    dead: bool,
+}
+
+impl KillableIo {
+    fn new(inner: tokio::net::TcpStream, mut kill: watch::Receiver<bool>) -> KillableIo {
+        // Set here: tonic applies `tcp_nodelay` only to listeners it binds itself.
+        if let Err(e) = inner.set_nodelay(true) {
+            tracing::debug!("set_nodelay on an accepted connection: {e}");
+        }
+        KillableIo {
+            inner,
+            // Also completes if the sender is gone (the handle was dropped).
+            killed: Box::pin(async move {
+                let _ = kill.wait_for(|k| *k).await;
+            }),
+            dead: false,
+        }
+    }
+
+    fn is_dead(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        if !self.dead && self.killed.as_mut().poll(cx).is_ready() {
+            self.dead = true;
+        }
+        self.dead
+    }
+}
+
+fn killed_error() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "the broker was killed",
+    )
+}
+
+impl tokio::io::AsyncRead for KillableIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.is_dead(cx) {
+            return std::task::Poll::Ready(Err(killed_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for KillableIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.is_dead(cx) {
+            return std::task::Poll::Ready(Err(killed_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.is_dead(cx) {
+            return std::task::Poll::Ready(Err(killed_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.is_dead(cx) {
+            return std::task::Poll::Ready(Err(killed_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for KillableIo {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
     }
 }
 
@@ -337,6 +455,10 @@ impl Brook for Service {
         req: Request<OffsetCommitRequest>,
     ) -> std::result::Result<Response<OffsetCommitResponse>, Status> {
         let req = req.into_inner();
+        // As Kafka, a partition that does not exist fails alone (UNKNOWN_TOPIC_OR_PARTITION);
+        // the others are still committed.
+        let image = self.0.image();
+        let known = |t: &str, p: i32| image.partition(t, p).is_some();
         let offsets: Vec<(String, i32, Committed)> = req
             .topics
             .iter()
@@ -353,8 +475,18 @@ impl Brook for Service {
                     )
                 })
             })
+            .filter(|(t, p, _)| known(t, *p))
             .collect();
-        let result = self.0.commit_offsets(&req.group_id, offsets).await;
+        let result = if offsets.is_empty() {
+            // Nothing to store: only the group id and the coordinator are checked.
+            let b = self.0.clone();
+            let group = req.group_id.clone();
+            tokio::task::spawn_blocking(move || b.coordinator_partition(&group).map(|_| ()))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+        } else {
+            self.0.commit_offsets(&req.group_id, offsets).await
+        };
         let code = result.as_ref().err().map_or(0, |e| e.code() as i32);
         let topics = req
             .topics
@@ -366,7 +498,11 @@ impl Brook for Service {
                     .iter()
                     .map(|p| OffsetCommitPartitionResponse {
                         partition: p.partition,
-                        error_code: code,
+                        error_code: if known(&t.name, p.partition) {
+                            code
+                        } else {
+                            ErrorCode::UnknownTopicOrPartition as i32
+                        },
                     })
                     .collect(),
             })
