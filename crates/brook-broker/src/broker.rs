@@ -479,6 +479,12 @@ impl Broker {
         if let Err(e) = self.with_dir(|d| d.checkpoint_high_watermarks(&hws)) {
             tracing::error!("high watermark checkpoint failed: {e}");
         }
+        // Also record how far each log is known flushed (Kafka does this every
+        // log.flush.offset.checkpoint.interval.ms), so that after a crash recovery rescans only
+        // the unflushed tail and can tell a torn write from damage to fsynced data.
+        if let Err(e) = self.with_dir(|d| d.checkpoint_recovery_points()) {
+            tracing::error!("recovery point checkpoint failed: {e}");
+        }
     }
 
     /// Clean shutdown: snapshots, checkpoints, flush, clean-shutdown marker.

@@ -104,6 +104,11 @@ impl TestBroker {
         self.boot().await;
     }
 
+    /// Starts the broker again after [`TestBroker::kill`] (e.g. once the test damaged its files).
+    pub async fn restart_after_kill(&mut self) {
+        self.boot().await;
+    }
+
     /// Abrupt stop; waits until the killed broker object is dropped.
     pub async fn kill(&mut self) {
         self.channel = None;
