@@ -12,16 +12,20 @@
 //! metadata.rs         the metadata image (deterministic replay of metadata records)
 //! metadata_log.rs     the metadata records on disk
 //! config.rs           broker and topic configuration
+//! controller/         the controller as a deterministic state machine (no I/O)
 //! ```
 
 pub mod broker;
 pub mod config;
+pub mod controller;
 pub mod error;
 pub mod group_coordinator;
+pub mod leader_epoch;
 pub mod metadata;
 pub mod metadata_log;
 pub mod partition;
 pub mod producer_state;
+pub mod replica_state;
 pub mod replica_manager;
 pub mod server;
 
