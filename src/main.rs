@@ -2,13 +2,20 @@
 //! talk to one; `demo` tours the storage engine. Errors print one line naming the Kafka-style
 //! error and exit non-zero.
 
+mod consume;
 mod demo;
+mod produce;
 mod serve;
+mod topics;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "brook", version, about = "A small, embeddable, replicated log broker")]
+#[command(
+    name = "brook",
+    version,
+    about = "A small, embeddable, replicated log broker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,6 +25,12 @@ struct Cli {
 enum Command {
     /// Run one broker process (Kafka-style server.properties and --set overrides).
     Serve(serve::ServeArgs),
+    /// Create, list, describe and delete topics.
+    Topics(topics::TopicsArgs),
+    /// Send stdin lines as records (one per line).
+    Produce(produce::ProduceArgs),
+    /// Print record values, one per line.
+    Consume(consume::ConsumeArgs),
     /// Write, read, crash and recover a log on disk, explaining each step.
     Demo(demo::DemoArgs),
 }
@@ -34,6 +47,9 @@ fn main() {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
+        Command::Topics(args) => runtime().and_then(|rt| rt.block_on(topics::run(args))),
+        Command::Produce(args) => runtime().and_then(|rt| rt.block_on(produce::run(args))),
+        Command::Consume(args) => runtime().and_then(|rt| rt.block_on(consume::run(args))),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -42,5 +58,7 @@ fn main() {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

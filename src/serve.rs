@@ -20,11 +20,14 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut pairs = Vec::new();
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         pairs.extend(BrokerConfig::parse_properties(&text)?);
     }
     for s in &args.sets {
-        let (k, v) = s.split_once('=').with_context(|| format!("--set {s}: expected KEY=VALUE"))?;
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("--set {s}: expected KEY=VALUE"))?;
         pairs.push((k.trim().to_string(), v.trim().to_string()));
     }
     let config = BrokerConfig::from_pairs(pairs)?;

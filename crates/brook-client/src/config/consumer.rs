@@ -1,0 +1,288 @@
+//! `ConsumerConfig` and `AdminConfig`: Kafka consumer and admin keys and defaults.
+
+use std::time::Duration;
+
+use super::{
+    OffsetReset, parse_bool, parse_ms, parse_num, parse_servers, positive, require_servers,
+};
+use crate::error::{ClientError, Result};
+
+/// Consumer configuration (Kafka `ConsumerConfig` names and defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerConfig {
+    pub bootstrap_servers: Vec<String>,
+    pub group_id: Option<String>,
+    pub auto_offset_reset: OffsetReset,
+    /// `None` = default: on when `group.id` is set.
+    pub enable_auto_commit: Option<bool>,
+    pub auto_commit_interval: Duration,
+    pub fetch_min_bytes: i32,
+    pub fetch_max_wait: Duration,
+    pub fetch_max_bytes: i32,
+    pub max_partition_fetch_bytes: i32,
+    pub max_poll_records: usize,
+    /// Accepted now, used by group membership (a later issue).
+    pub session_timeout: Duration,
+    /// Accepted now, used by group membership (a later issue).
+    pub heartbeat_interval: Duration,
+    pub client_id: String,
+    pub request_timeout: Duration,
+    pub retry_backoff: Duration,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            bootstrap_servers: Vec::new(),
+            group_id: None,
+            auto_offset_reset: OffsetReset::Latest,
+            enable_auto_commit: None,
+            auto_commit_interval: Duration::from_millis(5_000),
+            fetch_min_bytes: 1,
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_max_bytes: 52_428_800,
+            max_partition_fetch_bytes: 1_048_576,
+            max_poll_records: 500,
+            session_timeout: Duration::from_millis(45_000),
+            heartbeat_interval: Duration::from_millis(3_000),
+            client_id: String::new(),
+            request_timeout: Duration::from_millis(30_000),
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+impl ConsumerConfig {
+    pub fn new(bootstrap_servers: &str) -> Self {
+        ConsumerConfig::default().bootstrap_servers(bootstrap_servers)
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut c = ConsumerConfig::default();
+        for (key, value) in pairs {
+            c.set(key, value)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "bootstrap.servers" => self.bootstrap_servers = parse_servers(value),
+            "group.id" => {
+                self.group_id = Some(value.to_string()).filter(|g| !g.is_empty());
+            }
+            "auto.offset.reset" => {
+                self.auto_offset_reset = match value.trim() {
+                    "earliest" => OffsetReset::Earliest,
+                    "latest" => OffsetReset::Latest,
+                    "none" => OffsetReset::None,
+                    other => {
+                        return Err(ClientError::config(
+                            key,
+                            format!("`{other}` is not earliest, latest or none"),
+                        ));
+                    }
+                }
+            }
+            "enable.auto.commit" => self.enable_auto_commit = Some(parse_bool(key, value)?),
+            "auto.commit.interval.ms" => self.auto_commit_interval = parse_ms(key, value)?,
+            "fetch.min.bytes" => self.fetch_min_bytes = parse_num(key, value)?,
+            "fetch.max.wait.ms" => self.fetch_max_wait = parse_ms(key, value)?,
+            "fetch.max.bytes" => self.fetch_max_bytes = parse_num(key, value)?,
+            "max.partition.fetch.bytes" => self.max_partition_fetch_bytes = parse_num(key, value)?,
+            "max.poll.records" => self.max_poll_records = positive(key, parse_num(key, value)?)?,
+            "session.timeout.ms" => self.session_timeout = parse_ms(key, value)?,
+            "heartbeat.interval.ms" => self.heartbeat_interval = parse_ms(key, value)?,
+            "client.id" => self.client_id = value.to_string(),
+            "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            other => return Err(ClientError::config(other, "unknown consumer config key")),
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        require_servers(&self.bootstrap_servers)?;
+        if self.enable_auto_commit == Some(true) && self.group_id.is_none() {
+            return Err(ClientError::config(
+                "enable.auto.commit",
+                "auto commit needs a group.id",
+            ));
+        }
+        for (key, v) in [
+            ("fetch.min.bytes", self.fetch_min_bytes),
+            ("fetch.max.bytes", self.fetch_max_bytes),
+            ("max.partition.fetch.bytes", self.max_partition_fetch_bytes),
+        ] {
+            if v < 0 {
+                return Err(ClientError::config(key, "must not be negative"));
+            }
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ClientError::config(
+                "request.timeout.ms",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Effective `enable.auto.commit`: explicit value, else on exactly when `group.id` is set.
+    pub fn auto_commit_enabled(&self) -> bool {
+        self.enable_auto_commit.unwrap_or(self.group_id.is_some()) && self.group_id.is_some()
+    }
+
+    pub fn bootstrap_servers(mut self, servers: &str) -> Self {
+        self.bootstrap_servers = parse_servers(servers);
+        self
+    }
+    pub fn group_id(mut self, group: &str) -> Self {
+        self.group_id = Some(group.to_string()).filter(|g| !g.is_empty());
+        self
+    }
+    pub fn auto_offset_reset(mut self, reset: OffsetReset) -> Self {
+        self.auto_offset_reset = reset;
+        self
+    }
+    pub fn enable_auto_commit(mut self, on: bool) -> Self {
+        self.enable_auto_commit = Some(on);
+        self
+    }
+    pub fn auto_commit_interval(mut self, d: Duration) -> Self {
+        self.auto_commit_interval = d;
+        self
+    }
+    pub fn fetch_min_bytes(mut self, n: i32) -> Self {
+        self.fetch_min_bytes = n;
+        self
+    }
+    pub fn fetch_max_wait(mut self, d: Duration) -> Self {
+        self.fetch_max_wait = d;
+        self
+    }
+    pub fn fetch_max_bytes(mut self, n: i32) -> Self {
+        self.fetch_max_bytes = n;
+        self
+    }
+    pub fn max_partition_fetch_bytes(mut self, n: i32) -> Self {
+        self.max_partition_fetch_bytes = n;
+        self
+    }
+    pub fn max_poll_records(mut self, n: usize) -> Self {
+        self.max_poll_records = n;
+        self
+    }
+    pub fn client_id(mut self, id: &str) -> Self {
+        self.client_id = id.to_string();
+        self
+    }
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+    pub fn retry_backoff(mut self, d: Duration) -> Self {
+        self.retry_backoff = d;
+        self
+    }
+}
+
+/// Admin client configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminConfig {
+    pub bootstrap_servers: Vec<String>,
+    pub client_id: String,
+    pub request_timeout: Duration,
+    pub retry_backoff: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            bootstrap_servers: Vec::new(),
+            client_id: String::new(),
+            request_timeout: Duration::from_millis(30_000),
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+impl AdminConfig {
+    pub fn new(bootstrap_servers: &str) -> Self {
+        AdminConfig {
+            bootstrap_servers: parse_servers(bootstrap_servers),
+            ..AdminConfig::default()
+        }
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut c = AdminConfig::default();
+        for (key, value) in pairs {
+            match key {
+                "bootstrap.servers" => c.bootstrap_servers = parse_servers(value),
+                "client.id" => c.client_id = value.to_string(),
+                "request.timeout.ms" => c.request_timeout = parse_ms(key, value)?,
+                "retry.backoff.ms" => c.retry_backoff = parse_ms(key, value)?,
+                other => return Err(ClientError::config(other, "unknown admin config key")),
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        require_servers(&self.bootstrap_servers)?;
+        if self.request_timeout.is_zero() {
+            return Err(ClientError::config(
+                "request.timeout.ms",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+    pub fn client_id(mut self, id: &str) -> Self {
+        self.client_id = id.to_string();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::key_of;
+
+    #[test]
+    fn consumer_config() {
+        let c = ConsumerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("group.id", "g"),
+            ("auto.offset.reset", "earliest"),
+            ("heartbeat.interval.ms", "100"),
+        ])
+        .unwrap();
+        assert!(c.auto_commit_enabled());
+        assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);
+        let c = ConsumerConfig::from_pairs([("bootstrap.servers", "a:1")]).unwrap();
+        assert!(!c.auto_commit_enabled());
+        assert_eq!(c.auto_offset_reset, OffsetReset::Latest);
+        let e = ConsumerConfig::from_pairs([("bootstrap.servers", "a:1"), ("nope", "1")]);
+        assert_eq!(key_of(e.unwrap_err()), "nope");
+        let e = ConsumerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("auto.offset.reset", "smallest"),
+        ]);
+        assert_eq!(key_of(e.unwrap_err()), "auto.offset.reset");
+        let e = ConsumerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("enable.auto.commit", "true"),
+        ]);
+        assert_eq!(key_of(e.unwrap_err()), "enable.auto.commit");
+        let e = AdminConfig::from_pairs([("bootstrap.servers", "a:1"), ("acks", "1")]);
+        assert_eq!(key_of(e.unwrap_err()), "acks");
+    }
+}

@@ -1,0 +1,288 @@
+//! `ProducerConfig`: Kafka producer keys, defaults and the idempotence rules (I4).
+
+use std::time::Duration;
+
+use super::{
+    Acks, PartitionerKind, parse_bool, parse_ms, parse_num, parse_servers, positive,
+    require_servers,
+};
+use crate::error::{ClientError, Result};
+
+/// Producer configuration (Kafka `ProducerConfig` names and defaults, SPEC §7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerConfig {
+    pub bootstrap_servers: Vec<String>,
+    pub acks: Acks,
+    /// `None` = not set explicitly: on unless another key conflicts with it (rule I4).
+    pub enable_idempotence: Option<bool>,
+    pub retries: i32,
+    pub retry_backoff: Duration,
+    pub delivery_timeout: Duration,
+    pub request_timeout: Duration,
+    /// Brook defaults `linger.ms` to 5 (Kafka 3.x: 0, Kafka 4.0: 5): over gRPC one RPC per record
+    /// costs far more CPU than a few ms of waiting (SPEC §12), and 5 ms lets batches form.
+    pub linger: Duration,
+    pub batch_size: usize,
+    pub max_in_flight: usize,
+    pub buffer_memory: usize,
+    pub partitioner: PartitionerKind,
+    pub client_id: String,
+    pub max_request_size: usize,
+    /// How long `send` may wait for metadata of an unknown topic (Kafka's `max.block.ms`).
+    pub max_block: Duration,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            bootstrap_servers: Vec::new(),
+            acks: Acks::All,
+            enable_idempotence: None,
+            retries: i32::MAX,
+            retry_backoff: Duration::from_millis(100),
+            delivery_timeout: Duration::from_millis(120_000),
+            request_timeout: Duration::from_millis(30_000),
+            linger: Duration::from_millis(5),
+            batch_size: 16_384,
+            max_in_flight: 5,
+            buffer_memory: 32 << 20,
+            partitioner: PartitionerKind::Murmur2,
+            client_id: String::new(),
+            max_request_size: 1 << 20,
+            max_block: Duration::from_millis(60_000),
+        }
+    }
+}
+
+impl ProducerConfig {
+    pub fn new(bootstrap_servers: &str) -> Self {
+        ProducerConfig::default().bootstrap_servers(bootstrap_servers)
+    }
+
+    /// Builds a config from Kafka keys; unknown keys and bad values are `InvalidConfig`.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
+        let mut c = ProducerConfig::default();
+        for (key, value) in pairs {
+            c.set(key, value)?;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Sets one key (without cross-key validation; see `validate`).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "bootstrap.servers" => self.bootstrap_servers = parse_servers(value),
+            "acks" => self.acks = value.parse()?,
+            "enable.idempotence" => self.enable_idempotence = Some(parse_bool(key, value)?),
+            "retries" => {
+                self.retries = parse_num(key, value)?;
+                if self.retries < 0 {
+                    return Err(ClientError::config(key, "must not be negative"));
+                }
+            }
+            "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "delivery.timeout.ms" => self.delivery_timeout = parse_ms(key, value)?,
+            "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
+            "linger.ms" => self.linger = parse_ms(key, value)?,
+            "batch.size" => self.batch_size = parse_num(key, value)?,
+            "max.in.flight.requests.per.connection" => {
+                self.max_in_flight = positive(key, parse_num(key, value)?)?;
+            }
+            "buffer.memory" => self.buffer_memory = positive(key, parse_num(key, value)?)?,
+            "partitioner" | "partitioner.class" => {
+                self.partitioner = match value.trim() {
+                    "murmur2" | "default" | "sticky" => PartitionerKind::Murmur2,
+                    "round_robin" | "roundrobin" | "round-robin" => PartitionerKind::RoundRobin,
+                    other => {
+                        return Err(ClientError::config(
+                            key,
+                            format!("`{other}` is not murmur2 or round_robin"),
+                        ));
+                    }
+                }
+            }
+            "client.id" => self.client_id = value.to_string(),
+            "max.request.size" => self.max_request_size = positive(key, parse_num(key, value)?)?,
+            "max.block.ms" => self.max_block = parse_ms(key, value)?,
+            other => return Err(ClientError::config(other, "unknown producer config key")),
+        }
+        Ok(())
+    }
+
+    /// Cross-key rules: I4 for idempotence, Kafka's delivery timeout bound.
+    pub fn validate(&self) -> Result<()> {
+        require_servers(&self.bootstrap_servers)?;
+        if self.enable_idempotence == Some(true) {
+            if self.acks != Acks::All {
+                return Err(ClientError::config(
+                    "enable.idempotence",
+                    "idempotence requires acks=all",
+                ));
+            }
+            if self.max_in_flight > 5 {
+                return Err(ClientError::config(
+                    "enable.idempotence",
+                    "idempotence requires max.in.flight.requests.per.connection <= 5",
+                ));
+            }
+            if self.retries == 0 {
+                return Err(ClientError::config(
+                    "enable.idempotence",
+                    "idempotence requires retries > 0",
+                ));
+            }
+        }
+        if self.delivery_timeout < self.request_timeout + self.linger {
+            return Err(ClientError::config(
+                "delivery.timeout.ms",
+                format!(
+                    "must be at least request.timeout.ms + linger.ms = {} ms",
+                    (self.request_timeout + self.linger).as_millis()
+                ),
+            ));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ClientError::config(
+                "request.timeout.ms",
+                "must be positive",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the producer runs idempotently: explicitly enabled, or left at the default and
+    /// no conflicting key set (then it is silently off, as in Kafka).
+    pub fn idempotence_enabled(&self) -> bool {
+        match self.enable_idempotence {
+            Some(v) => v,
+            None => self.acks == Acks::All && self.max_in_flight <= 5 && self.retries > 0,
+        }
+    }
+
+    pub fn bootstrap_servers(mut self, servers: &str) -> Self {
+        self.bootstrap_servers = parse_servers(servers);
+        self
+    }
+    pub fn acks(mut self, acks: Acks) -> Self {
+        self.acks = acks;
+        self
+    }
+    pub fn enable_idempotence(mut self, on: bool) -> Self {
+        self.enable_idempotence = Some(on);
+        self
+    }
+    pub fn retries(mut self, retries: i32) -> Self {
+        self.retries = retries;
+        self
+    }
+    pub fn retry_backoff(mut self, d: Duration) -> Self {
+        self.retry_backoff = d;
+        self
+    }
+    pub fn delivery_timeout(mut self, d: Duration) -> Self {
+        self.delivery_timeout = d;
+        self
+    }
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.linger = d;
+        self
+    }
+    pub fn batch_size(mut self, bytes: usize) -> Self {
+        self.batch_size = bytes;
+        self
+    }
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+    pub fn buffer_memory(mut self, bytes: usize) -> Self {
+        self.buffer_memory = bytes;
+        self
+    }
+    pub fn partitioner(mut self, p: PartitionerKind) -> Self {
+        self.partitioner = p;
+        self
+    }
+    pub fn client_id(mut self, id: &str) -> Self {
+        self.client_id = id.to_string();
+        self
+    }
+    pub fn max_request_size(mut self, bytes: usize) -> Self {
+        self.max_request_size = bytes;
+        self
+    }
+    pub fn max_block(mut self, d: Duration) -> Self {
+        self.max_block = d;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::key_of;
+
+    #[test]
+    fn producer_defaults_and_parsing() {
+        let c = ProducerConfig::from_pairs([
+            ("bootstrap.servers", "a:1, b:2"),
+            ("acks", "1"),
+            ("linger.ms", "0"),
+        ])
+        .unwrap();
+        assert_eq!(c.bootstrap_servers, vec!["a:1", "b:2"]);
+        assert_eq!(c.acks, Acks::Leader);
+        assert!(
+            !c.idempotence_enabled(),
+            "implicit idempotence is dropped for acks=1"
+        );
+        assert_eq!(c.retries, i32::MAX);
+        let d = ProducerConfig::from_pairs([("bootstrap.servers", "a:1")]).unwrap();
+        assert!(d.idempotence_enabled());
+        assert_eq!(d.acks, Acks::All);
+        assert_eq!(d.linger, Duration::from_millis(5));
+        assert_eq!("-1".parse::<Acks>().unwrap(), Acks::All);
+    }
+
+    #[test]
+    fn producer_rejects_unknown_and_conflicting_keys() {
+        let e = ProducerConfig::from_pairs([("bootstrap.servers", "a:1"), ("lingr.ms", "1")]);
+        assert_eq!(key_of(e.unwrap_err()), "lingr.ms");
+        let e = ProducerConfig::from_pairs([("bootstrap.servers", "a:1"), ("acks", "2")]);
+        assert_eq!(key_of(e.unwrap_err()), "acks");
+        let e = ProducerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("enable.idempotence", "true"),
+            ("acks", "1"),
+        ]);
+        assert_eq!(key_of(e.unwrap_err()), "enable.idempotence");
+        let e = ProducerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("enable.idempotence", "true"),
+            ("max.in.flight.requests.per.connection", "6"),
+        ]);
+        assert_eq!(key_of(e.unwrap_err()), "enable.idempotence");
+        // Implicit idempotence is silently disabled by max.in.flight > 5.
+        let c = ProducerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("max.in.flight.requests.per.connection", "6"),
+        ])
+        .unwrap();
+        assert!(!c.idempotence_enabled());
+        let e = ProducerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("delivery.timeout.ms", "1000"),
+            ("request.timeout.ms", "1000"),
+        ]);
+        assert_eq!(key_of(e.unwrap_err()), "delivery.timeout.ms");
+        let e = ProducerConfig::from_pairs([("retries", "x"), ("bootstrap.servers", "a:1")]);
+        assert_eq!(key_of(e.unwrap_err()), "retries");
+        let e = ProducerConfig::from_pairs([("acks", "all")]);
+        assert_eq!(key_of(e.unwrap_err()), "bootstrap.servers");
+    }
+}

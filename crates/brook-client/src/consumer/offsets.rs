@@ -1,0 +1,280 @@
+//! Offsets outside the data path: the group coordinator (found with `FindCoordinator`) that
+//! stores committed offsets (`OffsetCommit` / `OffsetFetch`, rule C1/C2), and `ListOffsets`
+//! against partition leaders for `auto.offset.reset` and `seek_to_beginning/end`.
+//!
+//! Commits carry generation -1 and no member id: assign mode (SPEC §7). Group membership comes
+//! with the consumer-group issue and will pass its generation here.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use brook_proto::ErrorCode;
+use brook_proto::v1::{
+    FindCoordinatorRequest, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
+    OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic, OffsetFetchRequest,
+    OffsetFetchTopic,
+};
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::TopicPartition;
+use crate::error::{ClientError, Result, check};
+use crate::metadata::Metadata;
+use crate::rpc;
+
+/// ListOffsets timestamp meaning "log start offset".
+pub const EARLIEST: i64 = -2;
+/// ListOffsets timestamp meaning "high watermark".
+pub const LATEST: i64 = -1;
+
+/// Client for one group's coordinator, shared by the consumer and its async commits.
+#[derive(Debug)]
+pub(crate) struct Coordinator {
+    group_id: String,
+    metadata: Arc<Metadata>,
+    request_timeout: Duration,
+    retry_backoff: Duration,
+    addr: Mutex<Option<String>>,
+}
+
+/// Errors after which the coordinator must be looked up again (C2).
+fn rediscover(e: &ClientError) -> bool {
+    matches!(
+        e.code(),
+        Some(
+            ErrorCode::NotCoordinator
+                | ErrorCode::CoordinatorNotAvailable
+                | ErrorCode::NetworkException
+                | ErrorCode::RequestTimedOut
+        )
+    )
+}
+
+impl Coordinator {
+    pub fn new(
+        group_id: String,
+        metadata: Arc<Metadata>,
+        request_timeout: Duration,
+        retry_backoff: Duration,
+    ) -> Coordinator {
+        Coordinator {
+            group_id,
+            metadata,
+            request_timeout,
+            retry_backoff,
+            addr: Mutex::new(None),
+        }
+    }
+
+    async fn find(&self) -> Result<String> {
+        if let Some(a) = self.addr.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(a);
+        }
+        let mut last = None;
+        for addr in self.metadata.candidate_addrs() {
+            let mut client = rpc::brook(self.metadata.channels(), &addr)?;
+            let req = FindCoordinatorRequest {
+                key: self.group_id.clone(),
+            };
+            match rpc::call(self.request_timeout, client.find_coordinator(req)).await {
+                Ok(r) => match check(r.error_code, &r.error_message, "FindCoordinator") {
+                    Ok(()) => {
+                        let found = format!("{}:{}", r.host, r.port);
+                        debug!(group = %self.group_id, coordinator = %found, "coordinator found");
+                        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.clone());
+                        return Ok(found);
+                    }
+                    Err(e) => last = Some(e),
+                },
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Transport("no broker to ask".into())))
+    }
+
+    /// Runs `op` against the coordinator, re-discovering it and retrying retriable errors
+    /// until `request.timeout.ms` has passed (commitSync semantics, C5).
+    async fn with_retries<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let deadline = Instant::now() + self.request_timeout;
+        loop {
+            let result = match self.find().await {
+                Ok(addr) => op(addr).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if e.is_retriable() && Instant::now() + self.retry_backoff < deadline => {
+                    debug!(group = %self.group_id, error = %e, "{what} failed; retrying");
+                    if rediscover(&e) {
+                        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    }
+                    tokio::time::sleep(self.retry_backoff).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Commits `offsets` (each the next offset to read).
+    pub async fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut topics: BTreeMap<&str, Vec<OffsetCommitPartition>> = BTreeMap::new();
+        for (tp, &offset) in offsets {
+            topics
+                .entry(&tp.topic)
+                .or_default()
+                .push(OffsetCommitPartition {
+                    partition: tp.partition,
+                    committed_offset: offset,
+                    committed_leader_epoch: -1,
+                    metadata: String::new(),
+                });
+        }
+        let req = OffsetCommitRequest {
+            group_id: self.group_id.clone(),
+            generation_id: -1,
+            member_id: String::new(),
+            topics: topics
+                .into_iter()
+                .map(|(name, partitions)| OffsetCommitTopic {
+                    name: name.to_string(),
+                    partitions,
+                })
+                .collect(),
+        };
+        self.with_retries("OffsetCommit", |addr| {
+            let req = req.clone();
+            async move {
+                let mut client = rpc::brook(self.metadata.channels(), &addr)?;
+                let resp = rpc::call(self.request_timeout, client.offset_commit(req)).await?;
+                check(resp.error_code, "", "OffsetCommit")?;
+                for t in resp.topics {
+                    for p in t.partitions {
+                        check(
+                            p.error_code,
+                            "",
+                            &format!("OffsetCommit {}-{}", t.name, p.partition),
+                        )?;
+                    }
+                }
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// Committed offsets of `tps` (`None`: nothing committed).
+    pub async fn fetch(
+        &self,
+        tps: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+        let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+        for tp in tps {
+            topics.entry(&tp.topic).or_default().push(tp.partition);
+        }
+        let req = OffsetFetchRequest {
+            group_id: self.group_id.clone(),
+            topics: topics
+                .into_iter()
+                .map(|(name, partitions)| OffsetFetchTopic {
+                    name: name.to_string(),
+                    partitions,
+                })
+                .collect(),
+        };
+        self.with_retries("OffsetFetch", |addr| {
+            let req = req.clone();
+            async move {
+                let mut client = rpc::brook(self.metadata.channels(), &addr)?;
+                let resp = rpc::call(self.request_timeout, client.offset_fetch(req)).await?;
+                check(resp.error_code, "", "OffsetFetch")?;
+                let mut out = BTreeMap::new();
+                for t in resp.topics {
+                    for p in t.partitions {
+                        let ctx = format!("OffsetFetch {}-{}", t.name, p.partition);
+                        check(p.error_code, &p.metadata, &ctx)?;
+                        let offset = Some(p.committed_offset).filter(|o| *o >= 0);
+                        out.insert(TopicPartition::new(t.name.clone(), p.partition), offset);
+                    }
+                }
+                Ok(out)
+            }
+        })
+        .await
+    }
+}
+
+/// `ListOffsets` for each `(partition, timestamp spec)`, sent to each partition's leader;
+/// returns the offset per partition or the first per-partition error.
+pub(crate) async fn list_offsets(
+    metadata: &Arc<Metadata>,
+    request_timeout: Duration,
+    specs: &[(TopicPartition, i64)],
+) -> Result<BTreeMap<TopicPartition, i64>> {
+    let mut by_leader: BTreeMap<String, Vec<&(TopicPartition, i64)>> = BTreeMap::new();
+    for spec in specs {
+        let tp = &spec.0;
+        if metadata.leader_for(&tp.topic, tp.partition).is_none() {
+            metadata.refresh().await?;
+        }
+        let (_, addr) = metadata
+            .leader_for(&tp.topic, tp.partition)
+            .ok_or_else(|| {
+                ClientError::kafka(
+                    ErrorCode::LeaderNotAvailable,
+                    format!("no leader known for {tp}"),
+                )
+            })?;
+        by_leader.entry(addr).or_default().push(spec);
+    }
+    let mut out = BTreeMap::new();
+    for (addr, specs) in by_leader {
+        let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+        for (tp, ts) in specs {
+            topics
+                .entry(&tp.topic)
+                .or_default()
+                .push(ListOffsetsPartition {
+                    partition: tp.partition,
+                    current_leader_epoch: -1,
+                    timestamp: *ts,
+                });
+        }
+        let req = ListOffsetsRequest {
+            replica_id: -1,
+            topics: topics
+                .into_iter()
+                .map(|(name, partitions)| ListOffsetsTopic {
+                    name: name.to_string(),
+                    partitions,
+                })
+                .collect(),
+        };
+        let mut client = rpc::brook(metadata.channels(), &addr)?;
+        let resp = match rpc::call(request_timeout, client.list_offsets(req)).await {
+            Ok(r) => r,
+            Err(e) => {
+                metadata.request_update();
+                return Err(e);
+            }
+        };
+        for t in resp.topics {
+            for p in t.partitions {
+                let ctx = format!("ListOffsets {}-{}", t.name, p.partition);
+                if let Err(e) = check(p.error_code, "", &ctx) {
+                    metadata.request_update();
+                    return Err(e);
+                }
+                out.insert(TopicPartition::new(t.name.clone(), p.partition), p.offset);
+            }
+        }
+    }
+    Ok(out)
+}

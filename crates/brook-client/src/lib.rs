@@ -1,0 +1,50 @@
+//! brook-client: producer, consumer and admin clients for Brook.
+//!
+//! Owns everything between an application and the gRPC wire (SPEC §2): configuration by Kafka
+//! key names (`config`), typed errors carrying Kafka's error names (`error`), the cluster
+//! metadata cache (`metadata`), key partitioning (`partitioner`), the batching, retrying,
+//! idempotent [`Producer`], the assign-mode [`Consumer`], the [`Admin`] client and the
+//! dead-letter helper ([`DeadLetterProducer`]).
+//!
+//! Every connection is opened through `brook_proto::net::Channels`, so the embedded cluster can
+//! inject network faults into client traffic too (`Producer::with_channels`, …).
+
+pub mod admin;
+pub mod config;
+pub mod consumer;
+pub mod dlq;
+pub mod error;
+pub mod metadata;
+pub mod partitioner;
+pub mod producer;
+mod rpc;
+
+pub use admin::{Admin, NewTopic, OffsetSpec};
+pub use brook_proto::{Durability, ErrorCode};
+pub use config::{Acks, AdminConfig, ConsumerConfig, OffsetReset, PartitionerKind, ProducerConfig};
+pub use consumer::{Consumer, ConsumerRebalanceListener, ConsumerRecord, Subscription};
+pub use dlq::{DeadLetterProducer, DlqOutcome};
+pub use error::{ClientError, Result};
+pub use producer::{DeliveryFuture, Producer, ProducerMetrics, ProducerRecord, RecordMetadata};
+
+/// A topic name and partition number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
