@@ -11,6 +11,11 @@ pub enum BrokerError {
     Config(#[from] crate::config::ConfigError),
     #[error("KAFKA_STORAGE_ERROR: {0}")]
     Storage(String),
+    /// An idempotent batch whose sequence is ahead of the next expected one: probably a
+    /// pipelined request that overtook its predecessor on another HTTP/2 stream. The produce path
+    /// waits briefly for the gap to fill before answering OUT_OF_ORDER_SEQUENCE_NUMBER.
+    #[error("OUT_OF_ORDER_SEQUENCE_NUMBER: {0}")]
+    SequenceAhead(String),
 }
 
 impl BrokerError {
@@ -26,6 +31,7 @@ impl BrokerError {
             BrokerError::Kafka { code, .. } => *code,
             BrokerError::Config(_) => ErrorCode::InvalidConfig,
             BrokerError::Storage(_) => ErrorCode::KafkaStorageError,
+            BrokerError::SequenceAhead(_) => ErrorCode::OutOfOrderSequenceNumber,
         }
     }
 

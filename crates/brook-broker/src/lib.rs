@@ -25,8 +25,8 @@ pub mod metadata;
 pub mod metadata_log;
 pub mod partition;
 pub mod producer_state;
-pub mod replica_state;
 pub mod replica_manager;
+pub mod replica_state;
 pub mod server;
 
 pub use broker::Broker;

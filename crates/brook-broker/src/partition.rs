@@ -205,7 +205,15 @@ impl Partition {
     }
 
     /// Appends a producer's batch as leader (rules P2–P4, I3). Nothing is written on any error.
-    pub fn append_as_leader(&self, records: &Bytes, acks: i32) -> Result<Appended> {
+    /// Unless `final_attempt`, an idempotent batch that is *ahead* of its producer's next
+    /// sequence (or the first batch seen from a producer, at a sequence above 0) is answered
+    /// with [`BrokerError::SequenceAhead`] so the caller can wait for the batches it overtook.
+    pub fn append_as_leader(
+        &self,
+        records: &Bytes,
+        acks: i32,
+        final_attempt: bool,
+    ) -> Result<Appended> {
         let mut inner = self.inner();
         if !inner.state.is_leader {
             return Err(BrokerError::new(
@@ -224,6 +232,23 @@ impl Partition {
                     h.base_offset
                 ),
             ));
+        }
+        if h.producer_id >= 0 && !final_attempt {
+            let ahead = match inner.producers.entry(h.producer_id) {
+                None => h.base_sequence > 0,
+                Some(e) => {
+                    e.epoch == h.producer_epoch
+                        && e.find_duplicate(h.base_sequence, h.last_sequence())
+                            .is_none()
+                        && h.base_sequence > e.next_expected_seq()
+                }
+            };
+            if ahead {
+                return Err(BrokerError::SequenceAhead(format!(
+                    "producer {} sequence {} is ahead of the next expected one",
+                    h.producer_id, h.base_sequence
+                )));
+            }
         }
         if h.producer_id >= 0 {
             let verdict = inner

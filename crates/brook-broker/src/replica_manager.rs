@@ -87,13 +87,16 @@ impl ReplicaManager {
                     ))));
                     continue;
                 }
-                let appended = self
-                    .lookup(&topic, p.partition)
-                    .and_then(|part| Ok((part.append_as_leader(&p.records, acks)?, part)));
+                let part = self.lookup(&topic, p.partition);
                 let index = p.partition;
+                let records = p.records;
+                // The append runs in the future's first poll; `join_all` polls in request order.
                 pending.push(futures_util::future::Either::Right(async move {
-                    let result = match appended {
-                        Ok((a, part)) => complete(part, a, acks, timeout).await,
+                    let result = match part {
+                        Ok(part) => match append_in_order(&part, &records, acks, timeout).await {
+                            Ok(a) => complete(part, a, acks, timeout).await,
+                            Err(e) => Err(e),
+                        },
                         Err(e) => Err(e),
                     };
                     (topic, index, result)
@@ -273,6 +276,36 @@ impl ReplicaManager {
             })
             .collect();
         ListOffsetsResponse { topics }
+    }
+}
+
+/// How long an idempotent batch that arrived ahead of its predecessors waits for them. Pipelined
+/// requests travel on separate HTTP/2 streams whose handlers may start out of order; Kafka's
+/// per-connection request ordering has no gRPC equivalent, so the broker re-establishes it here.
+const REORDER_WINDOW: Duration = Duration::from_millis(200);
+
+/// Appends as leader; a batch whose sequence is ahead waits (woken by every append to the
+/// partition) for the gap to fill, then gets its normal verdict.
+async fn append_in_order(
+    part: &Partition,
+    records: &Bytes,
+    acks: i32,
+    timeout: Duration,
+) -> Result<crate::partition::Appended> {
+    let deadline = tokio::time::Instant::now() + REORDER_WINDOW.min(timeout);
+    loop {
+        let mut rx = part.subscribe();
+        match part.append_as_leader(records, acks, false) {
+            Err(BrokerError::SequenceAhead(_)) => {
+                if tokio::time::timeout_at(deadline, rx.changed())
+                    .await
+                    .is_err()
+                {
+                    return part.append_as_leader(records, acks, true);
+                }
+            }
+            other => return other,
+        }
     }
 }
 

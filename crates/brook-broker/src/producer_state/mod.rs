@@ -106,7 +106,7 @@ impl ProducerEntry {
     }
 
     /// The cached batch with exactly this sequence range, if any.
-    fn find_duplicate(&self, first_seq: i32, last_seq: i32) -> Option<BatchMetadata> {
+    pub(crate) fn find_duplicate(&self, first_seq: i32, last_seq: i32) -> Option<BatchMetadata> {
         self.batches
             .iter()
             .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)

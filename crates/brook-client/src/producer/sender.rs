@@ -221,8 +221,9 @@ impl Sender {
         };
         warn!(tp = %batch.tp, records = batch.records.len(), error = %error, "batch failed");
         let n = batch.records.len();
-        batch.fail(error);
+        // Count before resolving the futures, so a caller that sees the failure sees the metric.
         self.shared.records_done(n, true);
+        batch.fail(error);
     }
 
     async fn init_producer_id(&mut self) {
@@ -601,8 +602,8 @@ impl Sender {
         } else {
             let n = batch.records.len();
             warn!(%tp, error = %error, "batch failed");
-            batch.fail(error);
             self.shared.records_done(n, true);
+            batch.fail(error);
         }
     }
 }
