@@ -1,0 +1,254 @@
+//! The broker on the network: the `Brook` and `Admin` gRPC services over a [`Broker`], the
+//! listener, background housekeeping, and clean (`shutdown`) or abrupt (`kill`) stops.
+//!
+//! Requests larger than `message.max.bytes` plus framing overhead are refused by the gRPC
+//! decoder from the frame header, before the body is buffered.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brook_proto::ErrorCode;
+use brook_proto::v1::admin_server::AdminServer;
+use brook_proto::v1::brook_server::BrookServer;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::error::{BrokerError, Result};
+
+/// Framing overhead allowed on top of `message.max.bytes` for one request.
+const REQUEST_OVERHEAD: usize = 64 * 1024;
+
+/// A started broker.
+#[derive(Debug)]
+pub struct BrokerHandle {
+    pub broker: Arc<Broker>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    /// Set by `kill` (or dropping the handle): cuts every open connection at once.
+    killed: watch::Sender<bool>,
+    server: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+    housekeeping: JoinHandle<()>,
+}
+
+impl BrokerHandle {
+    /// Binds the listener, opens storage, and serves. Returns once the broker accepts requests.
+    pub async fn start(config: BrokerConfig) -> Result<BrokerHandle> {
+        let listener = TcpListener::bind(config.listener).await.map_err(|e| {
+            BrokerError::new(
+                ErrorCode::BrokerNotAvailable,
+                format!("bind {}: {e}", config.listener),
+            )
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string()))?;
+        let host = if addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            addr.ip().to_string()
+        };
+        let advertised = format!("{host}:{}", addr.port());
+        let broker = tokio::task::spawn_blocking(move || Broker::open(config, advertised))
+            .await
+            .map_err(|e| BrokerError::Storage(format!("startup task failed: {e}")))??;
+        let max = broker.config.message_max_bytes + REQUEST_OVERHEAD;
+        let service = Service(broker.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (killed, kill_rx) = watch::channel(false);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener)
+            .map(move |accepted| accepted.map(|s| KillableIo::new(s, kill_rx.clone())));
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(
+                    BrookServer::new(service.clone())
+                        .max_decoding_message_size(max)
+                        .max_encoding_message_size(usize::MAX),
+                )
+                .add_service(AdminServer::new(service).max_decoding_message_size(max))
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                }),
+        );
+        let hk = broker.clone();
+        let housekeeping = tokio::spawn(async move {
+            let tick = Duration::from_millis(
+                hk.config
+                    .hw_checkpoint_interval_ms
+                    .min(hk.config.retention_check_interval_ms),
+            );
+            let retention_every =
+                (hk.config.retention_check_interval_ms / tick.as_millis().max(1) as u64).max(1);
+            let mut n: u64 = 0;
+            loop {
+                tokio::time::sleep(tick).await;
+                n += 1;
+                let b = hk.clone();
+                let retention = n % retention_every == 0;
+                let _ = tokio::task::spawn_blocking(move || b.housekeeping(retention)).await;
+            }
+        });
+        tracing::info!(node_id = broker.config.node_id, %addr, "broker listening");
+        Ok(BrokerHandle {
+            broker,
+            addr,
+            stop: Some(stop),
+            killed,
+            server,
+            housekeeping,
+        })
+    }
+
+    /// The bound address (with the real port when the config said port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Clean stop: stop serving, then flush, checkpoint and mark the shutdown clean.
+    pub async fn shutdown(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.housekeeping.abort();
+        let _ = (&mut self.server).await;
+        let broker = self.broker.clone();
+        tokio::task::spawn_blocking(move || broker.close())
+            .await
+            .map_err(|e| BrokerError::Storage(format!("shutdown task failed: {e}")))?
+    }
+
+    /// Abrupt stop, as `kill -9`: no flush, no checkpoint, no clean-shutdown marker, and every
+    /// open connection is cut (not just the listener closed), so no request is answered after it.
+    pub fn kill(self) {
+        self.abort();
+    }
+
+    fn abort(&self) {
+        self.killed.send_replace(true);
+        self.server.abort();
+        self.housekeeping.abort();
+    }
+}
+
+impl Drop for BrokerHandle {
+    fn drop(&mut self) {
+        self.abort();
+    }
+}
+
+/// An accepted connection that `kill` cuts as a dying process would: once killed, every read and
+/// write fails, and a connection idly waiting for bytes is woken to fail. (Aborting the server
+/// task alone stops only the accept loop: tonic runs each connection in its own task, which
+/// would go on serving requests on connections that were already open.)
+struct KillableIo {
+    inner: tokio::net::TcpStream,
+    killed: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    dead: bool,
+}
+
+impl KillableIo {
+    fn new(inner: tokio::net::TcpStream, mut kill: watch::Receiver<bool>) -> KillableIo {
+        // Set here: tonic applies `tcp_nodelay` only to listeners it binds itself.
+        if let Err(e) = inner.set_nodelay(true) {
+            tracing::debug!("set_nodelay on an accepted connection: {e}");
+        }
+        KillableIo {
+            inner,
+            // Also completes if the sender is gone (the handle was dropped).
+            killed: Box::pin(async move {
+                let _ = kill.wait_for(|k| *k).await;
+            }),
+            dead: false,
+        }
+    }
+
+    fn is_dead(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        if !self.dead && self.killed.as_mut().poll(cx).is_ready() {
+            self.dead = true;
+        }
+        self.dead
+    }
+}
+
+fn killed_error() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::ConnectionAborted,
+        "the broker was killed",
+    )
+}
+
+impl tokio::io::AsyncRead for KillableIo {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.is_dead(cx) {
+            return std::task::Poll::Ready(Err(killed_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for KillableIo {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.is_dead(cx) {
+            return std::task::Poll::Ready(Err(killed_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.is_dead(cx) {
+            return std::task::Poll::Ready(Err(killed_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.is_dead(cx) {
+            return std::task::Poll::Ready(Err(killed_error()));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl tonic::transport::server::Connected for KillableIo {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.inner.connect_info()
+    }
+}
+
+mod admin;
+mod service;
+
+use service::Service;

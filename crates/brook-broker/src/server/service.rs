@@ -1,0 +1,391 @@
+//! The `Brook` gRPC service (data plane): produce, fetch, offsets, metadata, producer ids and
+//! committed offsets, each a thin adapter over [`Broker`].
+
+use brook_proto::v1::brook_server::Brook;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use brook_proto::ErrorCode;
+use brook_proto::v1::*;
+use tonic::{Request, Response, Status};
+
+use crate::broker::{Broker, NewTopic};
+use crate::error::{BrokerError, Result};
+use crate::group_coordinator::Committed;
+
+#[derive(Debug, Clone)]
+pub(super) struct Service(pub(super) Arc<Broker>);
+
+pub(super) fn err_fields(e: &BrokerError) -> (i32, String) {
+    (e.code() as i32, e.message())
+}
+
+#[tonic::async_trait]
+impl Brook for Service {
+    async fn produce(
+        &self,
+        req: Request<ProduceRequest>,
+    ) -> std::result::Result<Response<ProduceResponse>, Status> {
+        let mut req = req.into_inner();
+        // Partitions whose storage failed answer KAFKA_STORAGE_ERROR, not "unknown".
+        let mut offline = Vec::new();
+        for t in &mut req.topics {
+            let name = t.name.clone();
+            t.partitions
+                .retain(|p| match self.0.offline_reason(&name, p.partition) {
+                    Some(why) => {
+                        offline.push((name.clone(), p.partition, why));
+                        false
+                    }
+                    None => true,
+                });
+        }
+        let mut resp = self.0.replicas.produce(req).await;
+        for (t, p, why) in offline {
+            let r = PartitionProduceResponse {
+                partition: p,
+                error_code: ErrorCode::KafkaStorageError as i32,
+                error_message: why,
+                base_offset: -1,
+                log_append_time_ms: -1,
+                log_start_offset: -1,
+                ..Default::default()
+            };
+            match resp.topics.iter_mut().find(|x| x.name == t) {
+                Some(x) => x.partitions.push(r),
+                None => resp.topics.push(TopicProduceResponse {
+                    name: t,
+                    partitions: vec![r],
+                }),
+            }
+        }
+        Ok(Response::new(resp))
+    }
+
+    async fn fetch(
+        &self,
+        req: Request<FetchRequest>,
+    ) -> std::result::Result<Response<FetchResponse>, Status> {
+        Ok(Response::new(self.0.replicas.fetch(req.get_ref()).await))
+    }
+
+    async fn list_offsets(
+        &self,
+        req: Request<ListOffsetsRequest>,
+    ) -> std::result::Result<Response<ListOffsetsResponse>, Status> {
+        Ok(Response::new(self.0.replicas.list_offsets(req.get_ref())))
+    }
+
+    async fn metadata(
+        &self,
+        req: Request<MetadataRequest>,
+    ) -> std::result::Result<Response<MetadataResponse>, Status> {
+        let req = req.into_inner();
+        let b = &self.0;
+        let mut image = b.image();
+        if req.allow_auto_topic_creation && b.config.auto_create_topics {
+            for name in &req.topics {
+                if !image.topics.contains_key(name) {
+                    let t = NewTopic {
+                        name: name.clone(),
+                        partitions: -1,
+                        replication_factor: -1,
+                        configs: BTreeMap::new(),
+                    };
+                    if let Err(e) = b.create_topic(t, false, false) {
+                        tracing::warn!(topic = %name, "auto-create failed: {e}");
+                    }
+                }
+            }
+            image = b.image();
+        }
+        let brokers = image
+            .brokers
+            .values()
+            .filter(|x| !x.fenced)
+            .map(broker_info)
+            .collect();
+        let names: Vec<String> = if req.topics.is_empty() {
+            image.topics.keys().cloned().collect()
+        } else {
+            req.topics.clone()
+        };
+        let topics = names
+            .into_iter()
+            .map(|name| match image.topics.get(&name) {
+                None => TopicMetadata {
+                    error_code: ErrorCode::UnknownTopicOrPartition as i32,
+                    name,
+                    ..Default::default()
+                },
+                Some(t) => TopicMetadata {
+                    error_code: 0,
+                    name,
+                    is_internal: t.is_internal,
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| PartitionMetadata {
+                            error_code: if p.leader < 0 {
+                                ErrorCode::LeaderNotAvailable as i32
+                            } else {
+                                0
+                            },
+                            partition: i as i32,
+                            leader_id: p.leader,
+                            leader_epoch: p.leader_epoch,
+                            replicas: p.replicas.clone(),
+                            isr: p.isr.clone(),
+                            offline_replicas: Vec::new(),
+                        })
+                        .collect(),
+                },
+            })
+            .collect();
+        Ok(Response::new(MetadataResponse {
+            cluster_id: "brook".into(),
+            controller_id: b.config.node_id,
+            brokers,
+            topics,
+        }))
+    }
+
+    async fn init_producer_id(
+        &self,
+        req: Request<InitProducerIdRequest>,
+    ) -> std::result::Result<Response<InitProducerIdResponse>, Status> {
+        let req = req.into_inner();
+        let b = self.0.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            b.init_producer_id(req.producer_id, req.producer_epoch)
+        })
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(match r {
+            Ok((producer_id, epoch)) => InitProducerIdResponse {
+                error_code: 0,
+                producer_id,
+                producer_epoch: epoch as i32,
+            },
+            Err(e) => InitProducerIdResponse {
+                error_code: e.code() as i32,
+                producer_id: -1,
+                producer_epoch: -1,
+            },
+        }))
+    }
+
+    async fn find_coordinator(
+        &self,
+        req: Request<FindCoordinatorRequest>,
+    ) -> std::result::Result<Response<FindCoordinatorResponse>, Status> {
+        let key = req.into_inner().key;
+        let b = self.0.clone();
+        let r = tokio::task::spawn_blocking(move || b.coordinator_partition(&key).map(|_| ()))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let (host, port) = self
+            .0
+            .advertised
+            .rsplit_once(':')
+            .unwrap_or(("127.0.0.1", "0"));
+        Ok(Response::new(match r {
+            Ok(()) => FindCoordinatorResponse {
+                error_code: 0,
+                error_message: String::new(),
+                node_id: self.0.config.node_id,
+                host: host.to_string(),
+                port: port.parse().unwrap_or(0),
+            },
+            Err(e) => {
+                let (error_code, error_message) = err_fields(&e);
+                FindCoordinatorResponse {
+                    error_code,
+                    error_message,
+                    node_id: -1,
+                    host: String::new(),
+                    port: -1,
+                }
+            }
+        }))
+    }
+
+    async fn offset_commit(
+        &self,
+        req: Request<OffsetCommitRequest>,
+    ) -> std::result::Result<Response<OffsetCommitResponse>, Status> {
+        let req = req.into_inner();
+        // As Kafka, a partition that does not exist fails alone (UNKNOWN_TOPIC_OR_PARTITION);
+        // the others are still committed.
+        let image = self.0.image();
+        let known = |t: &str, p: i32| image.partition(t, p).is_some();
+        let offsets: Vec<(String, i32, Committed)> = req
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(|p| {
+                    (
+                        t.name.clone(),
+                        p.partition,
+                        Committed {
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            metadata: p.metadata.clone(),
+                        },
+                    )
+                })
+            })
+            .filter(|(t, p, _)| known(t, *p))
+            .collect();
+        let result = if offsets.is_empty() {
+            // Nothing to store: only the group id and the coordinator are checked.
+            let b = self.0.clone();
+            let group = req.group_id.clone();
+            tokio::task::spawn_blocking(move || b.coordinator_partition(&group).map(|_| ()))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+        } else {
+            self.0.commit_offsets(&req.group_id, offsets).await
+        };
+        let code = result.as_ref().err().map_or(0, |e| e.code() as i32);
+        let topics = req
+            .topics
+            .iter()
+            .map(|t| OffsetCommitTopicResponse {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| OffsetCommitPartitionResponse {
+                        partition: p.partition,
+                        error_code: if known(&t.name, p.partition) {
+                            code
+                        } else {
+                            ErrorCode::UnknownTopicOrPartition as i32
+                        },
+                    })
+                    .collect(),
+            })
+            .collect();
+        let group_level = match &result {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    ErrorCode::NotCoordinator
+                        | ErrorCode::CoordinatorNotAvailable
+                        | ErrorCode::InvalidGroupId
+                ) =>
+            {
+                code
+            }
+            _ => 0,
+        };
+        Ok(Response::new(OffsetCommitResponse {
+            error_code: group_level,
+            topics,
+        }))
+    }
+
+    async fn offset_fetch(
+        &self,
+        req: Request<OffsetFetchRequest>,
+    ) -> std::result::Result<Response<OffsetFetchResponse>, Status> {
+        let req = req.into_inner();
+        let b = self.0.clone();
+        let group = req.group_id.clone();
+        let coord =
+            tokio::task::spawn_blocking(move || b.coordinator_partition(&group).map(|_| ()))
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?;
+        if let Err(e) = coord {
+            return Ok(Response::new(OffsetFetchResponse {
+                error_code: e.code() as i32,
+                topics: vec![],
+            }));
+        }
+        let committed = self.0.coordinator.fetch(&req.group_id);
+        let lookup = |t: &str, p: i32| {
+            committed
+                .iter()
+                .find(|(ct, cp, _)| ct == t && *cp == p)
+                .map(|(_, _, c)| c.clone())
+        };
+        let topics: Vec<OffsetFetchTopicResponse> = if req.topics.is_empty() {
+            let mut by_topic: BTreeMap<String, Vec<OffsetFetchPartitionResponse>> = BTreeMap::new();
+            for (t, p, c) in &committed {
+                by_topic
+                    .entry(t.clone())
+                    .or_default()
+                    .push(fetched(*p, Some(c.clone())));
+            }
+            by_topic
+                .into_iter()
+                .map(|(name, partitions)| OffsetFetchTopicResponse { name, partitions })
+                .collect()
+        } else {
+            req.topics
+                .iter()
+                .map(|t| OffsetFetchTopicResponse {
+                    name: t.name.clone(),
+                    partitions: t
+                        .partitions
+                        .iter()
+                        .map(|p| fetched(*p, lookup(&t.name, *p)))
+                        .collect(),
+                })
+                .collect()
+        };
+        Ok(Response::new(OffsetFetchResponse {
+            error_code: 0,
+            topics,
+        }))
+    }
+
+    async fn offset_for_leader_epoch(
+        &self,
+        _req: Request<OffsetForLeaderEpochRequest>,
+    ) -> std::result::Result<Response<OffsetForLeaderEpochResponse>, Status> {
+        Err(Status::unimplemented(
+            "OffsetForLeaderEpoch arrives with replication",
+        ))
+    }
+}
+
+fn fetched(partition: i32, c: Option<Committed>) -> OffsetFetchPartitionResponse {
+    match c {
+        Some(c) => OffsetFetchPartitionResponse {
+            partition,
+            committed_offset: c.offset,
+            committed_leader_epoch: c.leader_epoch,
+            metadata: c.metadata,
+            error_code: 0,
+        },
+        None => OffsetFetchPartitionResponse {
+            partition,
+            committed_offset: -1,
+            committed_leader_epoch: -1,
+            metadata: String::new(),
+            error_code: 0,
+        },
+    }
+}
+
+pub(super) fn broker_info(b: &crate::metadata::BrokerMeta) -> BrokerInfo {
+    BrokerInfo {
+        node_id: b.node_id,
+        host: b.host.clone(),
+        port: b.port,
+        rack: b.rack.clone().unwrap_or_default(),
+        fenced: b.fenced,
+    }
+}
+
+pub(super) fn topic_result(name: String, r: Result<()>) -> TopicResult {
+    let (error_code, error_message) = r.err().map_or((0, String::new()), |e| err_fields(&e));
+    TopicResult {
+        name,
+        error_code,
+        error_message,
+    }
+}
