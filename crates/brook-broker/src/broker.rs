@@ -27,6 +27,24 @@ use crate::replica_manager::ReplicaManager;
 
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
+/// What a broker is given from outside its config: the disk and the network it uses. The
+/// embedded cluster passes a fault-injecting file system (to drop unflushed data on `kill`) and
+/// a fault-injecting dialer (to cut, slow or partition links); `brook serve` uses the real ones.
+#[derive(Debug, Clone)]
+pub struct BrokerEnv {
+    pub fs: Arc<dyn brook_log::io::FileSystem>,
+    pub channels: brook_proto::net::Channels,
+}
+
+impl Default for BrokerEnv {
+    fn default() -> Self {
+        BrokerEnv {
+            fs: brook_log::io::os(),
+            channels: brook_proto::net::Channels::default(),
+        }
+    }
+}
+
 /// What CreateTopics asks for, validated.
 #[derive(Debug, Clone)]
 pub struct NewTopic {
@@ -39,6 +57,7 @@ pub struct NewTopic {
 #[derive(Debug)]
 pub struct Broker {
     pub config: BrokerConfig,
+    pub env: BrokerEnv,
     /// `host:port` clients should use (the bound address).
     pub advertised: String,
     log_dir: Mutex<Option<LogDir>>,
@@ -52,8 +71,12 @@ pub struct Broker {
 
 impl Broker {
     /// Opens storage and metadata, registers itself, and loads every hosted partition.
-    pub fn open(config: BrokerConfig, advertised: String) -> Result<Arc<Broker>> {
-        let mut dir = LogDir::open(&config.log_dir, LogOptions::default())?;
+    pub fn open(config: BrokerConfig, advertised: String, env: BrokerEnv) -> Result<Arc<Broker>> {
+        let options = LogOptions {
+            fs: env.fs.clone(),
+            ..LogOptions::default()
+        };
+        let mut dir = LogDir::open(&config.log_dir, options)?;
         let metadata_log = match dir.log(METADATA_LOG) {
             Some(l) => l,
             None => dir.create_log(METADATA_LOG, brook_log::LogConfig::default())?,
@@ -95,6 +118,7 @@ impl Broker {
             producer_ids: Mutex::new((0, 0)),
             offline: Mutex::new(offline),
             config,
+            env,
         });
         let image = broker.image();
         let hws = broker.with_dir(|d| d.read_high_watermarks())?;

@@ -29,7 +29,7 @@ pub mod replica_manager;
 pub mod replica_state;
 pub mod server;
 
-pub use broker::Broker;
+pub use broker::{Broker, BrokerEnv};
 pub use config::{BrokerConfig, ConfigError, TopicConfig};
 pub use error::BrokerError;
 pub use server::BrokerHandle;

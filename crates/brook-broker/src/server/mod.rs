@@ -16,7 +16,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, BrokerEnv};
 use crate::config::BrokerConfig;
 use crate::error::{BrokerError, Result};
 
@@ -38,6 +38,11 @@ pub struct BrokerHandle {
 impl BrokerHandle {
     /// Binds the listener, opens storage, and serves. Returns once the broker accepts requests.
     pub async fn start(config: BrokerConfig) -> Result<BrokerHandle> {
+        BrokerHandle::start_with(config, BrokerEnv::default()).await
+    }
+
+    /// [`BrokerHandle::start`] with a given disk and network (see [`BrokerEnv`]).
+    pub async fn start_with(config: BrokerConfig, env: BrokerEnv) -> Result<BrokerHandle> {
         let listener = TcpListener::bind(config.listener).await.map_err(|e| {
             BrokerError::new(
                 ErrorCode::BrokerNotAvailable,
@@ -53,7 +58,7 @@ impl BrokerHandle {
             addr.ip().to_string()
         };
         let advertised = format!("{host}:{}", addr.port());
-        let broker = tokio::task::spawn_blocking(move || Broker::open(config, advertised))
+        let broker = tokio::task::spawn_blocking(move || Broker::open(config, advertised, env))
             .await
             .map_err(|e| BrokerError::Storage(format!("startup task failed: {e}")))??;
         let max = broker.config.message_max_bytes + REQUEST_OVERHEAD;
