@@ -1,31 +1,31 @@
-//! A running broker: opens its log directory, replays its metadata log, hosts its partitions and
-//! answers the admin / coordinator / producer-id requests. `server.rs` puts it on the network.
+//! A running broker: its log directory, the metadata image it learns from the controller, the
+//! partitions it hosts (leader or follower), committed offsets and producer ids. `server/` puts
+//! it on the network, `lifecycle.rs` keeps it registered and up to date, `replication.rs` runs
+//! its follower fetchers and ISR proposals.
 //!
-//! Until the controller issue lands, a single broker is also its own controller: admin changes are
-//! appended to its own metadata log (`metadata_log.rs`) and applied from there, exactly as they
-//! will be when they come from a remote controller.
+//! Admin changes are made by the controller (possibly in this same process, `process.roles=
+//! broker,controller`); the broker only applies the records it pulls, exactly as every other
+//! broker does, so one code path serves one broker and many.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use brook_log::{LogDir, LogOptions, lock};
 use brook_proto::ErrorCode;
-use brook_proto::v1::metadata_record::Record;
-use brook_proto::v1::{
-    ConfigRecord, ConfigResourceType, PartitionRecord, ProducerIdsRecord, RegisterBrokerRecord,
-    RemoveTopicRecord, TopicRecord, UnfenceBrokerRecord,
-};
+use brook_proto::v1::MetadataRecord;
+use tokio::sync::watch;
 
 use crate::config::{BrokerConfig, TopicConfig};
+use crate::controller::host::ControllerHost;
 use crate::error::{BrokerError, Result};
 use crate::group_coordinator::{Committed, GroupCoordinator, OFFSETS_TOPIC, partition_for};
-use crate::metadata::{MetadataImage, PartitionMeta};
-use crate::metadata_log::{METADATA_LOG, MetadataLog, now_ms};
-use crate::partition::{Partition, PartitionState};
+use crate::leader_epoch::LeaderEpochCache;
+use crate::metadata::MetadataImage;
+use crate::metadata_log::{METADATA_LOG, now_ms};
+use crate::partition::{Partition, PartitionState, Role};
 use crate::producer_state::ProducerStateManager;
 use crate::replica_manager::ReplicaManager;
-
-const PRODUCER_ID_BLOCK: i64 = 1000;
 
 /// What a broker is given from outside its config: the disk and the network it uses. The
 /// embedded cluster passes a fault-injecting file system (to drop unflushed data on `kill`) and
@@ -45,7 +45,7 @@ impl Default for BrokerEnv {
     }
 }
 
-/// What CreateTopics asks for, validated.
+/// What CreateTopics asks for.
 #[derive(Debug, Clone)]
 pub struct NewTopic {
     pub name: String,
@@ -60,90 +60,87 @@ pub struct Broker {
     pub env: BrokerEnv,
     /// `host:port` clients should use (the bound address).
     pub advertised: String,
+    /// The controller's address (from `controller.quorum.voters`, or this broker).
+    pub controller_addr: String,
+    /// The controller, when this process plays that role.
+    pub controller: Option<Arc<ControllerHost>>,
     log_dir: Mutex<Option<LogDir>>,
-    metadata: Mutex<MetadataLog>,
+    image: RwLock<MetadataImage>,
+    /// Offset of the next metadata record to apply; watchers wait on it.
+    applied: watch::Sender<i64>,
+    /// -1 until registered.
+    pub broker_epoch: AtomicI64,
     pub replicas: ReplicaManager,
     pub coordinator: GroupCoordinator,
-    producer_ids: Mutex<(i64, i64)>,
+    producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// Partitions whose log could not be opened (KAFKA_STORAGE_ERROR), with the reason.
     offline: Mutex<HashMap<(String, i32), String>>,
+    /// High watermarks from the last checkpoint, used when a partition is first loaded.
+    checkpointed_hws: BTreeMap<String, i64>,
 }
 
 impl Broker {
-    /// Opens storage and metadata, registers itself, and loads every hosted partition.
+    /// Opens storage (and the controller's metadata log when this process is the controller).
+    /// Partitions are loaded as metadata arrives from the controller.
     pub fn open(config: BrokerConfig, advertised: String, env: BrokerEnv) -> Result<Arc<Broker>> {
         let options = LogOptions {
             fs: env.fs.clone(),
             ..LogOptions::default()
         };
         let mut dir = LogDir::open(&config.log_dir, options)?;
-        let metadata_log = match dir.log(METADATA_LOG) {
-            Some(l) => l,
-            None => dir.create_log(METADATA_LOG, brook_log::LogConfig::default())?,
+        let controller = if config.roles.controller {
+            let log = match dir.log(METADATA_LOG) {
+                Some(l) => l,
+                None => dir.create_log(METADATA_LOG, brook_log::LogConfig::default())?,
+            };
+            Some(ControllerHost::open(log, &config)?)
+        } else {
+            None
         };
-        let mut metadata = MetadataLog::open(metadata_log)?;
+        let controller_addr = config
+            .controller_voters
+            .first()
+            .map(|(_, a)| a.clone())
+            .unwrap_or_else(|| advertised.clone());
         let offline: HashMap<(String, i32), String> = dir
             .offline()
             .iter()
             .filter_map(|(name, e)| split_name(name).map(|tp| (tp, e.to_string())))
             .collect();
-        let (host, port) = advertised
-            .rsplit_once(':')
-            .map(|(h, p)| (h.to_string(), p.parse::<i32>().unwrap_or(0)))
-            .unwrap_or_default();
-        let epoch = metadata.end_offset();
-        metadata.append(vec![
-            Record::RegisterBroker(RegisterBrokerRecord {
-                node_id: config.node_id,
-                broker_epoch: epoch,
-                incarnation_id: format!("{:x}", now_ms()),
-                host,
-                port,
-                rack: config.rack.clone().unwrap_or_default(),
-            }),
-            Record::UnfenceBroker(UnfenceBrokerRecord {
-                node_id: config.node_id,
-                broker_epoch: epoch,
-            }),
-        ])?;
+        let checkpointed_hws = dir.read_high_watermarks()?;
         dir.start_flusher(std::time::Duration::from_millis(
             config.flush_scheduler_interval_ms,
         ));
-        let broker = Arc::new(Broker {
+        Ok(Arc::new(Broker {
             advertised,
+            controller_addr,
+            controller,
             log_dir: Mutex::new(Some(dir)),
-            metadata: Mutex::new(metadata),
+            image: RwLock::new(MetadataImage::default()),
+            applied: watch::Sender::new(0),
+            broker_epoch: AtomicI64::new(-1),
             replicas: ReplicaManager::default(),
             coordinator: GroupCoordinator::default(),
-            producer_ids: Mutex::new((0, 0)),
+            producer_ids: tokio::sync::Mutex::new((0, 0)),
             offline: Mutex::new(offline),
+            checkpointed_hws,
             config,
             env,
-        });
-        let image = broker.image();
-        let hws = broker.with_dir(|d| d.read_high_watermarks())?;
-        for t in image.topics.values() {
-            let topic_config = broker.config.topic_config(&t.configs)?;
-            for (i, p) in t.partitions.iter().enumerate() {
-                broker.load_partition(
-                    &t.name,
-                    i as i32,
-                    p,
-                    &topic_config,
-                    hws.get(&log_name(&t.name, i as i32)).copied(),
-                )?;
-            }
-        }
-        Ok(broker)
+        }))
     }
 
-    fn meta(&self) -> MutexGuard<'_, MetadataLog> {
-        self.metadata.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A copy of the current metadata image.
+    /// A copy of the current metadata image (as this broker has applied it).
     pub fn image(&self) -> MetadataImage {
-        self.meta().image().clone()
+        self.image.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Offset of the next metadata record this broker will apply.
+    pub fn applied_offset(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
+    pub fn subscribe_metadata(&self) -> watch::Receiver<i64> {
+        self.applied.subscribe()
     }
 
     fn with_dir<T>(&self, f: impl FnOnce(&mut LogDir) -> brook_log::Result<T>) -> Result<T> {
@@ -154,22 +151,85 @@ impl Broker {
         Ok(f(dir)?)
     }
 
-    /// Instantiates a partition this broker hosts (creating its log if new).
+    /// Applies metadata records pulled from the controller and brings the hosted partitions in
+    /// line with them. Returns the partitions whose follower fetcher must (re)start.
+    pub fn apply_metadata(
+        &self,
+        records: &[MetadataRecord],
+    ) -> Result<Vec<(Arc<Partition>, i32, i32)>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only the metadata poller applies records, so building the next image outside the
+        // lock is race free. It is published after the partitions were reconciled with it, so
+        // whoever sees a topic in `image()` also finds its partitions in their new roles.
+        let mut image = self.image();
+        for r in records {
+            if r.offset >= image.next_offset {
+                image.apply(r);
+            }
+        }
+        let fetchers = self.reconcile(&image)?;
+        let next = image.next_offset;
+        *self.image.write().unwrap_or_else(|p| p.into_inner()) = image;
+        self.applied.send_replace(next);
+        Ok(fetchers)
+    }
+
+    /// Makes the local partitions match `image`: load new ones, change roles, drop deleted ones.
+    fn reconcile(&self, image: &MetadataImage) -> Result<Vec<(Arc<Partition>, i32, i32)>> {
+        let me = self.config.node_id;
+        let mut fetchers = Vec::new();
+        for t in image.topics.values() {
+            let topic_config = self.config.topic_config(&t.configs)?;
+            for (i, p) in t.partitions.iter().enumerate() {
+                let i = i as i32;
+                if !p.replicas.contains(&me) || self.offline_reason(&t.name, i).is_some() {
+                    continue;
+                }
+                let part = match self.replicas.get(&t.name, i) {
+                    Some(part) => {
+                        if part.state().config != topic_config {
+                            part.set_config(topic_config.clone());
+                        }
+                        part
+                    }
+                    None => self.load_partition(&t.name, i, &topic_config)?,
+                };
+                if let Some((leader, epoch)) = part.apply_metadata(p)? {
+                    fetchers.push((part.clone(), leader, epoch));
+                }
+                if t.name == OFFSETS_TOPIC && part.state().is_leader() {
+                    self.coordinator.load(&part)?;
+                }
+            }
+        }
+        for part in self.replicas.all() {
+            let gone = image
+                .partition(&part.topic, part.index)
+                .is_none_or(|p| !p.replicas.contains(&me));
+            if gone {
+                self.replicas.remove_partition(&part.topic, part.index);
+                let name = log_name(&part.topic, part.index);
+                if !image.topics.contains_key(&part.topic) {
+                    self.coordinator.remove_topic(&part.topic);
+                }
+                drop(part);
+                self.with_dir(|d| d.delete_log(&name))?;
+                tracing::info!(partition = %name, "removed partition");
+            }
+        }
+        Ok(fetchers)
+    }
+
+    /// Opens (or creates) a hosted partition's log and its state; its role comes next.
     fn load_partition(
         &self,
         topic: &str,
         index: i32,
-        meta: &PartitionMeta,
         config: &TopicConfig,
-        hw: Option<i64>,
-    ) -> Result<()> {
-        if !meta.replicas.contains(&self.config.node_id) {
-            return Ok(());
-        }
+    ) -> Result<Arc<Partition>> {
         let name = log_name(topic, index);
-        if self.offline_reason(topic, index).is_some() {
-            return Ok(());
-        }
         let log = self.with_dir(|d| match d.log(&name) {
             Some(l) => {
                 lock(&l).set_config(config.log.clone());
@@ -177,30 +237,43 @@ impl Broker {
             }
             None => d.create_log(&name, config.log.clone()),
         })?;
-        let producers = {
+        let (producers, epochs, leo) = {
             let l = lock(&log);
-            ProducerStateManager::rebuild(l.dir(), &l)
-                .map_err(|e| BrokerError::Storage(e.to_string()))?
+            let producers = ProducerStateManager::rebuild(l.dir(), &l)
+                .map_err(|e| BrokerError::Storage(e.to_string()))?;
+            let (epochs, dirty) = LeaderEpochCache::load_or_rebuild(&l)?;
+            if dirty {
+                epochs.persist(self.env.fs.as_ref(), l.dir())?;
+            }
+            (producers, epochs, l.log_end_offset())
         };
-        let leo = lock(&log).log_end_offset();
-        let mut state = PartitionState {
+        let state = PartitionState {
             config: config.clone(),
-            is_leader: meta.leader == self.config.node_id,
-            leader_epoch: meta.leader_epoch,
-            replicas: meta.replicas.clone(),
-            isr: meta.isr.clone(),
-            high_watermark: hw.unwrap_or(0).min(leo),
+            my_id: self.config.node_id,
+            leader_epoch: -1,
+            partition_epoch: -1,
+            replicas: Vec::new(),
+            isr: Vec::new(),
+            high_watermark: self
+                .checkpointed_hws
+                .get(&name)
+                .copied()
+                .unwrap_or(0)
+                .min(leo),
+            role: Role::None,
+            lag_max_ms: self.config.replica_lag_time_max_ms as i64,
         };
-        if state.is_leader && state.isr == [self.config.node_id] {
-            // Alone in the ISR: everything in the local log is committed.
-            state.maybe_increment_hw(std::iter::once(leo));
-        }
-        let partition = Arc::new(Partition::new(topic, index, log, state, producers));
-        if topic == OFFSETS_TOPIC {
-            self.coordinator.load(&partition)?;
-        }
-        self.replicas.insert(partition);
-        Ok(())
+        let partition = Arc::new(Partition::new(
+            topic,
+            index,
+            log,
+            state,
+            producers,
+            epochs,
+            self.env.fs.clone(),
+        ));
+        self.replicas.insert(partition.clone());
+        Ok(partition)
     }
 
     pub fn offline_reason(&self, topic: &str, partition: i32) -> Option<String> {
@@ -211,199 +284,137 @@ impl Broker {
             .cloned()
     }
 
-    /// Validates and creates a topic (single broker: every replica is this broker).
-    pub fn create_topic(&self, t: NewTopic, internal: bool, validate_only: bool) -> Result<()> {
-        validate_topic_name(&t.name, internal)?;
-        let partitions = if t.partitions == -1 {
-            self.config.num_partitions
-        } else {
-            t.partitions
-        };
-        if partitions < 1 {
-            return Err(BrokerError::new(
-                ErrorCode::InvalidPartitions,
-                format!("{partitions} partitions"),
-            ));
-        }
-        let rf = if t.replication_factor == -1 {
-            self.config.default_replication_factor
-        } else {
-            t.replication_factor
-        };
-        let live: Vec<i32> = self
-            .image()
-            .brokers
-            .values()
-            .filter(|b| !b.fenced)
-            .map(|b| b.node_id)
-            .collect();
-        if rf < 1 || rf as usize > live.len() {
-            return Err(BrokerError::new(
-                ErrorCode::InvalidReplicationFactor,
-                format!("replication factor {rf} with {} live broker(s)", live.len()),
-            ));
-        }
-        let topic_config = self.config.topic_config(&t.configs)?;
-        let mut meta = self.meta();
-        if meta.image().topics.contains_key(&t.name) {
-            return Err(BrokerError::new(
-                ErrorCode::TopicAlreadyExists,
-                format!("topic '{}' already exists", t.name),
-            ));
-        }
-        if validate_only {
-            return Ok(());
-        }
-        let mut records = vec![Record::Topic(TopicRecord {
-            name: t.name.clone(),
-            topic_id: format!("{:016x}", now_ms() ^ (meta.end_offset() << 20)),
-            configs: t.configs.clone().into_iter().collect(),
-            is_internal: internal,
-        })];
-        let mut metas = Vec::new();
-        for p in 0..partitions {
-            let replicas: Vec<i32> = (0..rf as usize)
-                .map(|i| live[(p as usize + i) % live.len()])
-                .collect();
-            let pm = PartitionMeta {
-                leader: replicas[0],
-                isr: replicas.clone(),
-                replicas,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            };
-            records.push(Record::Partition(PartitionRecord {
-                topic: t.name.clone(),
-                partition: p,
-                replicas: pm.replicas.clone(),
-                isr: pm.isr.clone(),
-                leader: pm.leader,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            }));
-            metas.push(pm);
-        }
-        meta.append(records)?;
-        drop(meta);
-        for (i, pm) in metas.iter().enumerate() {
-            self.load_partition(&t.name, i as i32, pm, &topic_config, None)?;
-        }
-        tracing::info!(topic = %t.name, partitions, replication_factor = rf, "created topic");
-        Ok(())
-    }
-
-    pub fn delete_topic(&self, name: &str) -> Result<()> {
-        let mut meta = self.meta();
-        let topic = meta.image().topics.get(name).cloned().ok_or_else(|| {
-            BrokerError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("topic '{name}' does not exist"),
-            )
-        })?;
-        if topic.is_internal {
-            return Err(BrokerError::new(
-                ErrorCode::InvalidRequest,
-                format!("'{name}' is an internal topic"),
-            ));
-        }
-        meta.append(vec![Record::RemoveTopic(RemoveTopicRecord {
-            name: name.to_string(),
-        })])?;
-        drop(meta);
-        for p in self.replicas.remove_topic(name) {
-            let log_name = log_name(&p.topic, p.index);
-            drop(p);
-            self.with_dir(|d| d.delete_log(&log_name))?;
-        }
-        self.coordinator.remove_topic(name);
-        tracing::info!(topic = %name, "deleted topic");
-        Ok(())
-    }
-
-    /// Sets (and/or resets) topic-level config overrides after validating the result.
-    pub fn alter_topic_config(
+    fn controller_client(
         &self,
-        name: &str,
-        set: &BTreeMap<String, String>,
-        delete: &[String],
-        validate_only: bool,
-    ) -> Result<()> {
-        let mut meta = self.meta();
-        let topic = meta.image().topics.get(name).cloned().ok_or_else(|| {
-            BrokerError::new(
-                ErrorCode::UnknownTopicOrPartition,
-                format!("topic '{name}' does not exist"),
-            )
-        })?;
-        let mut merged = topic.configs.clone();
-        for k in delete {
-            merged.remove(k);
-        }
-        merged.extend(set.clone());
-        let config = self.config.topic_config(&merged)?;
-        if validate_only {
-            return Ok(());
-        }
-        let mut records: Vec<Record> = set
-            .iter()
-            .map(|(k, v)| {
-                Record::Config(ConfigRecord {
-                    resource_type: ConfigResourceType::ConfigResourceTopic as i32,
-                    resource_name: name.to_string(),
-                    name: k.clone(),
-                    value: v.clone(),
-                    deleted: false,
-                })
-            })
-            .collect();
-        records.extend(delete.iter().map(|k| {
-            Record::Config(ConfigRecord {
-                resource_type: ConfigResourceType::ConfigResourceTopic as i32,
-                resource_name: name.to_string(),
-                name: k.clone(),
-                value: String::new(),
-                deleted: true,
-            })
-        }));
-        meta.append(records)?;
-        drop(meta);
-        for i in 0..topic.partitions.len() as i32 {
-            if let Some(p) = self.replicas.get(name, i) {
-                p.set_config(config.clone());
-            }
-        }
-        Ok(())
+    ) -> Result<brook_proto::v1::controller_client::ControllerClient<tonic::transport::Channel>>
+    {
+        let channel = self
+            .env
+            .channels
+            .get(&self.controller_addr)
+            .map_err(|e| BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string()))?;
+        Ok(brook_proto::v1::controller_client::ControllerClient::new(
+            channel,
+        ))
     }
 
-    /// InitProducerId: a new id (from blocks recorded in the metadata log, so ids are never
-    /// reused after a restart), or an epoch bump for an existing one.
-    pub fn init_producer_id(&self, producer_id: i64, epoch: i32) -> Result<(i64, i16)> {
+    /// Waits until this broker has applied metadata up to `offset` (bounded).
+    pub async fn wait_for_metadata(&self, offset: i64, timeout: std::time::Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|o| *o >= offset))
+            .await
+            .is_ok()
+    }
+
+    /// InitProducerId: a new id from blocks the controller hands out (so ids are never reused,
+    /// across brokers or restarts), or an epoch bump for an existing one.
+    pub async fn init_producer_id(&self, producer_id: i64, epoch: i32) -> Result<(i64, i16)> {
         if producer_id >= 0 && (0..i16::MAX as i32 - 1).contains(&epoch) {
             return Ok((producer_id, epoch as i16 + 1));
         }
-        let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids = self.producer_ids.lock().await;
         if ids.0 >= ids.1 {
-            let mut meta = self.meta();
-            let start = meta.image().next_producer_id;
-            meta.append(vec![Record::ProducerIds(ProducerIdsRecord {
+            let req = brook_proto::v1::AllocateProducerIdsRequest {
                 node_id: self.config.node_id,
-                next_producer_id: start + PRODUCER_ID_BLOCK,
-            })])?;
-            *ids = (start, start + PRODUCER_ID_BLOCK);
+                broker_epoch: self.broker_epoch.load(Ordering::Acquire),
+            };
+            let resp = self
+                .controller_client()?
+                .allocate_producer_ids(req)
+                .await
+                .map_err(|e| {
+                    BrokerError::new(ErrorCode::CoordinatorNotAvailable, e.message().to_string())
+                })?
+                .into_inner();
+            let code = ErrorCode::from_wire(resp.error_code);
+            if code != ErrorCode::None {
+                return Err(BrokerError::new(
+                    code,
+                    "the controller did not allocate producer ids",
+                ));
+            }
+            *ids = (
+                resp.producer_id_start,
+                resp.producer_id_start + resp.producer_id_len as i64,
+            );
         }
         let id = ids.0;
         ids.0 += 1;
         Ok((id, 0))
     }
 
-    /// The coordinator partition of a group, creating `__consumer_offsets` on first use.
-    pub fn coordinator_partition(&self, group_id: &str) -> Result<Arc<Partition>> {
+    /// Creates a topic through the controller (local or remote) and waits until this broker
+    /// has applied it.
+    pub async fn create_topic_via_controller(&self, t: NewTopic) -> Result<()> {
+        match &self.controller {
+            Some(host) => {
+                let host = host.clone();
+                tokio::task::spawn_blocking(move || host.create_topic(t, false))
+                    .await
+                    .map_err(|e| BrokerError::Storage(e.to_string()))?
+            }
+            None => {
+                let channel =
+                    self.env.channels.get(&self.controller_addr).map_err(|e| {
+                        BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string())
+                    })?;
+                let req = brook_proto::v1::CreateTopicsRequest {
+                    topics: vec![brook_proto::v1::CreatableTopic {
+                        name: t.name.clone(),
+                        num_partitions: t.partitions,
+                        replication_factor: t.replication_factor,
+                        configs: t.configs.into_iter().collect(),
+                        assignments: vec![],
+                    }],
+                    timeout_ms: 5000,
+                    validate_only: false,
+                };
+                let resp = brook_proto::v1::admin_client::AdminClient::new(channel)
+                    .create_topics(req)
+                    .await
+                    .map_err(|e| {
+                        BrokerError::new(
+                            ErrorCode::CoordinatorNotAvailable,
+                            e.message().to_string(),
+                        )
+                    })?
+                    .into_inner();
+                match resp.topics.first() {
+                    Some(r) if r.error_code != 0 => Err(BrokerError::new(
+                        ErrorCode::from_wire(r.error_code),
+                        r.error_message.clone(),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The broker coordinating `group_id` (the leader of its `__consumer_offsets` partition),
+    /// creating that topic on first use.
+    pub async fn coordinator_node(&self, group_id: &str) -> Result<crate::metadata::BrokerMeta> {
         if group_id.is_empty() {
             return Err(BrokerError::new(
                 ErrorCode::InvalidGroupId,
                 "group.id must not be empty",
             ));
         }
+        self.ensure_offsets_topic().await?;
+        let image = self.image();
+        let index = partition_for(group_id, self.config.offsets_topic_partitions);
+        image
+            .partition(OFFSETS_TOPIC, index)
+            .and_then(|p| image.brokers.get(&p.leader))
+            .cloned()
+            .ok_or_else(|| {
+                BrokerError::new(
+                    ErrorCode::CoordinatorNotAvailable,
+                    format!("no leader for the coordinator of '{group_id}'"),
+                )
+            })
+    }
+
+    async fn ensure_offsets_topic(&self) -> Result<()> {
         let n = self.config.offsets_topic_partitions;
         if !self.image().topics.contains_key(OFFSETS_TOPIC) {
             let t = NewTopic {
@@ -412,7 +423,7 @@ impl Broker {
                 replication_factor: self.config.offsets_topic_replication_factor,
                 configs: BTreeMap::new(),
             };
-            match self.create_topic(t, true, false) {
+            match self.create_topic_via_controller(t).await {
                 Ok(()) => {}
                 Err(e) if e.code() == ErrorCode::TopicAlreadyExists => {}
                 Err(e) => {
@@ -423,31 +434,56 @@ impl Broker {
                 }
             }
         }
+        // Wait until every offsets partition has a leader in our image (bounded).
+        let mut rx = self.applied.subscribe();
+        let ready = |_: &i64| {
+            self.image().topics.get(OFFSETS_TOPIC).is_some_and(|t| {
+                !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0)
+            })
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(ready)).await;
+        Ok(())
+    }
+
+    /// The coordinator partition of a group on this broker, creating `__consumer_offsets` on
+    /// first use; NOT_COORDINATOR when another broker leads it.
+    pub async fn coordinator_partition(&self, group_id: &str) -> Result<Arc<Partition>> {
+        if group_id.is_empty() {
+            return Err(BrokerError::new(
+                ErrorCode::InvalidGroupId,
+                "group.id must not be empty",
+            ));
+        }
+        self.ensure_offsets_topic().await?;
+        let n = self.config.offsets_topic_partitions;
         let index = partition_for(group_id, n);
+        let leader = self
+            .image()
+            .partition(OFFSETS_TOPIC, index)
+            .map(|p| p.leader);
         self.replicas
             .get(OFFSETS_TOPIC, index)
-            .filter(|p| p.state().is_leader)
+            .filter(|p| p.state().is_leader())
             .ok_or_else(|| {
                 BrokerError::new(
-                    ErrorCode::NotCoordinator,
+                    if leader.is_some_and(|l| l >= 0) {
+                        ErrorCode::NotCoordinator
+                    } else {
+                        ErrorCode::CoordinatorNotAvailable
+                    },
                     format!("not the coordinator of '{group_id}'"),
                 )
             })
     }
 
-    /// Stores committed offsets durably (acks=all on the coordinator partition).
+    /// Stores committed offsets durably (acks=all on the coordinator partition). Unknown
+    /// partitions are the caller's to filter out.
     pub async fn commit_offsets(
         &self,
         group_id: &str,
         offsets: Vec<(String, i32, Committed)>,
     ) -> Result<()> {
         for (t, p, c) in &offsets {
-            if self.image().partition(t, *p).is_none() {
-                return Err(BrokerError::new(
-                    ErrorCode::UnknownTopicOrPartition,
-                    format!("{t}-{p} does not exist"),
-                ));
-            }
             if c.offset < 0 {
                 return Err(BrokerError::new(
                     ErrorCode::InvalidRequest,
@@ -455,7 +491,10 @@ impl Broker {
                 ));
             }
         }
-        let part = self.coordinator_partition(group_id)?;
+        let part = self.coordinator_partition(group_id).await?;
+        if offsets.is_empty() {
+            return Ok(());
+        }
         let batch = GroupCoordinator::commit_batch(group_id, &offsets, now_ms())?;
         let req = brook_proto::v1::ProduceRequest {
             acks: -1,
@@ -483,7 +522,8 @@ impl Broker {
         Ok(())
     }
 
-    /// Periodic housekeeping: retention, HW checkpoint, producer-state snapshots and expiry.
+    /// Periodic housekeeping: retention, HW and recovery-point checkpoints, producer-state
+    /// snapshots and expiry.
     pub fn housekeeping(&self, retention: bool) {
         let now = now_ms();
         let mut hws = Vec::new();
@@ -520,9 +560,7 @@ impl Broker {
         }
         hws.sort();
         self.with_dir(|d| d.checkpoint_high_watermarks(&hws))?;
-        for p in self.replicas.all() {
-            self.replicas.remove_topic(&p.topic);
-        }
+        self.replicas.clear();
         let dir = self
             .log_dir
             .lock()

@@ -21,12 +21,14 @@ pub mod controller;
 pub mod error;
 pub mod group_coordinator;
 pub mod leader_epoch;
+pub mod lifecycle;
 pub mod metadata;
 pub mod metadata_log;
 pub mod partition;
 pub mod producer_state;
 pub mod replica_manager;
 pub mod replica_state;
+pub mod replication;
 pub mod server;
 
 pub use broker::{Broker, BrokerEnv};

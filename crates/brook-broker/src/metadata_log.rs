@@ -1,73 +1,41 @@
-//! The metadata log: `MetadataRecord`s stored with brook-log in `__cluster_metadata-0`, one
-//! record per Kafka record (protobuf-encoded value), fsynced on every append. The image is the
-//! replay of this log, so a restarted process resumes exactly where it stopped.
+//! The metadata log on disk: `MetadataRecord`s stored with brook-log in `__cluster_metadata-0`
+//! of the controller's log directory, one record per Kafka record (protobuf-encoded value),
+//! fsynced on every append. The controller's state is the replay of this log.
 
 use brook_log::record::{BatchBuilder, decode_records};
 use brook_log::{SharedLog, batch, lock};
-use brook_proto::v1::{MetadataRecord, metadata_record::Record};
+use brook_proto::v1::MetadataRecord;
 use prost::Message;
 
 use crate::error::BrokerError;
-use crate::metadata::MetadataImage;
 
 pub const METADATA_LOG: &str = "__cluster_metadata-0";
 
-#[derive(Debug)]
-pub struct MetadataLog {
-    log: SharedLog,
-    image: MetadataImage,
+/// Appends already-stamped records as one batch and fsyncs it. The records' offsets must start
+/// at the log end (the controller stamps them from its image, which is the replay of this log).
+pub fn append(log: &SharedLog, records: &[MetadataRecord]) -> Result<(), BrokerError> {
+    let Some(first) = records.first() else {
+        return Ok(());
+    };
+    let mut log = lock(log);
+    if first.offset != log.log_end_offset() {
+        return Err(BrokerError::Storage(format!(
+            "metadata record offset {} does not follow the log end {}",
+            first.offset,
+            log.log_end_offset()
+        )));
+    }
+    let mut builder = BatchBuilder::new();
+    let now = now_ms();
+    for r in records {
+        builder.append(now, None, Some(&r.encode_to_vec()), &[]);
+    }
+    log.append(&builder.build(), 0)?;
+    log.flush()?;
+    Ok(())
 }
 
-impl MetadataLog {
-    /// Replays every record in `log` into a fresh image.
-    pub fn open(log: SharedLog) -> Result<MetadataLog, BrokerError> {
-        let mut image = MetadataImage::default();
-        for rec in read_records(&log, 0, usize::MAX)? {
-            image.apply(&rec);
-        }
-        Ok(MetadataLog { log, image })
-    }
-
-    pub fn image(&self) -> &MetadataImage {
-        &self.image
-    }
-
-    pub fn end_offset(&self) -> i64 {
-        self.image.next_offset
-    }
-
-    /// Appends `records` atomically (one batch), fsyncs, and applies them. Returns them with
-    /// their offsets.
-    pub fn append(&mut self, records: Vec<Record>) -> Result<Vec<MetadataRecord>, BrokerError> {
-        if records.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut log = lock(&self.log);
-        let base = log.log_end_offset();
-        let stamped: Vec<MetadataRecord> = records
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| MetadataRecord {
-                offset: base + i as i64,
-                record: Some(r),
-            })
-            .collect();
-        let mut builder = BatchBuilder::new();
-        let now = now_ms();
-        for r in &stamped {
-            builder.append(now, None, Some(&r.encode_to_vec()), &[]);
-        }
-        log.append(&builder.build(), 0)?;
-        log.flush()?;
-        drop(log);
-        for r in &stamped {
-            self.image.apply(r);
-        }
-        Ok(stamped)
-    }
-}
-
-/// Reads up to `max` records from `offset` (used for replay and by brokers pulling metadata).
+/// Reads up to `max` records from `offset` (replay, and brokers pulling metadata).
 pub fn read_records(
     log: &SharedLog,
     mut offset: i64,
@@ -75,7 +43,13 @@ pub fn read_records(
 ) -> Result<Vec<MetadataRecord>, BrokerError> {
     let mut out = Vec::new();
     loop {
-        let chunk = lock(log).read(offset, 1 << 20)?;
+        let chunk = {
+            let l = lock(log);
+            if offset >= l.log_end_offset() {
+                return Ok(out);
+            }
+            l.read(offset, 1 << 20)?
+        };
         if chunk.is_empty() || out.len() >= max {
             return Ok(out);
         }

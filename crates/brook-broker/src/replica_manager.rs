@@ -17,7 +17,8 @@ use bytes::Bytes;
 use futures_util::future::{join_all, select_all};
 
 use crate::error::{BrokerError, Result};
-use crate::partition::Partition;
+use crate::partition::{IsrProposal, Partition};
+use crate::replica_state::FollowerFetch;
 
 pub type TopicPartition = (String, i32);
 
@@ -52,6 +53,14 @@ impl ReplicaManager {
         let mut map = self.write_map();
         let keys: Vec<TopicPartition> = map.keys().filter(|(t, _)| t == topic).cloned().collect();
         keys.iter().filter_map(|k| map.remove(k)).collect()
+    }
+
+    pub fn remove_partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        self.write_map().remove(&(topic.to_string(), partition))
+    }
+
+    pub fn clear(&self) {
+        self.write_map().clear();
     }
 
     pub fn all(&self) -> Vec<Arc<Partition>> {
@@ -137,16 +146,21 @@ impl ReplicaManager {
     }
 
     /// Fetch for consumers (`replica_id < 0`, bounded by the HW) and replicas (bounded by the
-    /// LEO). Long-polls until `min_bytes` are available or `max_wait_ms` passes.
-    pub async fn fetch(&self, req: &FetchRequest) -> FetchResponse {
+    /// LEO). Long-polls until `min_bytes` are available or `max_wait_ms` passes. Replica
+    /// fetches also return the ISR expansions the leader should now propose (rule F6).
+    pub async fn fetch(
+        &self,
+        req: &FetchRequest,
+    ) -> (FetchResponse, Vec<(Arc<Partition>, IsrProposal)>) {
         let deadline = Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
         let min_bytes = req.min_bytes.max(0) as usize;
+        let mut proposals = Vec::new();
         loop {
             // Subscribe before reading so that an append landing after the read still wakes us.
             let mut watchers = Vec::new();
-            let (resp, bytes, errors) = self.read_once(req, &mut watchers);
+            let (resp, bytes, errors) = self.read_once(req, &mut watchers, &mut proposals);
             if bytes >= min_bytes || errors || Instant::now() >= deadline || watchers.is_empty() {
-                return resp;
+                return (resp, proposals);
             }
             let changed = select_all(watchers.iter_mut().map(|rx| Box::pin(rx.changed())));
             if tokio::time::timeout_at(deadline.into(), changed)
@@ -154,7 +168,8 @@ impl ReplicaManager {
                 .is_err()
             {
                 let mut none = Vec::new();
-                return self.read_once(req, &mut none).0;
+                let resp = self.read_once(req, &mut none, &mut proposals).0;
+                return (resp, proposals);
             }
         }
     }
@@ -163,6 +178,7 @@ impl ReplicaManager {
         &self,
         req: &FetchRequest,
         watchers: &mut Vec<tokio::sync::watch::Receiver<crate::partition::Offsets>>,
+        proposals: &mut Vec<(Arc<Partition>, IsrProposal)>,
     ) -> (FetchResponse, usize, bool) {
         let for_replica = req.replica_id >= 0;
         let mut budget = if req.max_bytes <= 0 {
@@ -197,12 +213,24 @@ impl ReplicaManager {
                         ));
                     }
                     watchers.push(part.subscribe());
-                    part.read(
-                        p.fetch_offset,
-                        limit.max(1),
-                        p.current_leader_epoch,
-                        for_replica,
-                    )
+                    if for_replica {
+                        let fetch = FollowerFetch {
+                            replica_id: req.replica_id,
+                            fetch_offset: p.fetch_offset,
+                            log_start_offset: p.log_start_offset,
+                            flushed_offset: p.flushed_offset,
+                            broker_epoch: req.replica_epoch,
+                            leader_leo_at_fetch: -1,
+                        };
+                        let (records, offsets, proposal) =
+                            part.read_for_replica(&fetch, p.current_leader_epoch, limit.max(1))?;
+                        if let Some(proposal) = proposal {
+                            proposals.push((part.clone(), proposal));
+                        }
+                        Ok((records, offsets))
+                    } else {
+                        part.read(p.fetch_offset, limit.max(1), p.current_leader_epoch, false)
+                    }
                 });
                 match result {
                     Ok((mut records, offsets)) => {

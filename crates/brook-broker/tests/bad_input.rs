@@ -500,7 +500,10 @@ async fn create_topic_with_a_bad_name_is_invalid_topic_exception() {
     // Nothing at all was created.
     let all = b
         .admin()
-        .describe_topics(DescribeTopicsRequest { topics: vec![] })
+        .describe_topics(DescribeTopicsRequest {
+            topics: vec![],
+            local_only: false,
+        })
         .await
         .unwrap()
         .into_inner();

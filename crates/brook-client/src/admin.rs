@@ -246,6 +246,7 @@ impl Admin {
     pub async fn describe_topics(&self, names: &[&str]) -> Result<Vec<TopicDescription>> {
         let req = DescribeTopicsRequest {
             topics: names.iter().map(|n| n.to_string()).collect(),
+            local_only: false,
         };
         let timeout = self.config.request_timeout;
         let resp = self

@@ -10,6 +10,7 @@ pub mod v1 {
     tonic::include_proto!("brook.v1");
 }
 
+pub mod faults;
 pub mod net;
 
 pub use v1::{Durability, ErrorCode};

@@ -24,6 +24,7 @@
 
 pub mod assignment;
 pub mod election;
+pub mod host;
 #[cfg(test)]
 mod tests;
 

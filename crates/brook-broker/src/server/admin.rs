@@ -1,26 +1,69 @@
 //! The `Admin` gRPC service: topics, configs, cluster description and leader elections.
+//!
+//! Changes are the controller's business: a broker that is not the controller forwards them to
+//! it (through its connection layer); the controller process answers them itself. Descriptions
+//! combine the metadata image with each partition leader's live view (HW, per-replica LEO),
+//! gathered from the leaders with `local_only` requests.
 
-use brook_proto::v1::admin_server::Admin;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use brook_proto::ErrorCode;
+use brook_proto::v1::admin_client::AdminClient;
+use brook_proto::v1::admin_server::Admin;
 use brook_proto::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::broker::NewTopic;
+use crate::broker::{Broker, NewTopic};
+use crate::controller::host::ControllerHost;
 use crate::error::BrokerError;
+use crate::metadata::PartitionMeta;
 
 use super::service::{Service, broker_info, err_fields, topic_result};
+
+fn controller_admin(b: &Broker) -> Result<AdminClient<tonic::transport::Channel>, Status> {
+    let channel = b
+        .env
+        .channels
+        .get(&b.controller_addr)
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    Ok(AdminClient::new(channel))
+}
+
+/// Runs `f` on the local controller on a blocking thread.
+async fn on_controller<T: Send + 'static>(
+    host: &Arc<ControllerHost>,
+    f: impl FnOnce(&ControllerHost) -> T + Send + 'static,
+) -> Result<T, Status> {
+    let host = host.clone();
+    tokio::task::spawn_blocking(move || f(&host))
+        .await
+        .map_err(|e| Status::internal(e.to_string()))
+}
+
+/// After a change the controller accepted, wait (briefly) until this broker has applied it, so
+/// a client that creates a topic and then asks this broker about it sees it.
+async fn catch_up(b: &Broker) {
+    if let Some(host) = &b.controller {
+        let end = host.image().next_offset;
+        b.wait_for_metadata(end, std::time::Duration::from_secs(5))
+            .await;
+    }
+}
 
 #[tonic::async_trait]
 impl Admin for Service {
     async fn create_topics(
         &self,
         req: Request<CreateTopicsRequest>,
-    ) -> std::result::Result<Response<CreateTopicsResponse>, Status> {
+    ) -> Result<Response<CreateTopicsResponse>, Status> {
+        let Some(host) = &self.0.controller else {
+            return controller_admin(&self.0)?
+                .create_topics(req.into_inner())
+                .await;
+        };
         let req = req.into_inner();
-        let b = self.0.clone();
-        let topics = tokio::task::spawn_blocking(move || {
+        let topics = on_controller(host, move |h| {
             req.topics
                 .into_iter()
                 .map(|t| {
@@ -31,14 +74,13 @@ impl Admin for Service {
                             "manual assignment is not supported yet",
                         ))
                     } else {
-                        b.create_topic(
+                        h.create_topic(
                             NewTopic {
                                 name: t.name,
                                 partitions: t.num_partitions,
                                 replication_factor: t.replication_factor,
                                 configs: t.configs.into_iter().collect(),
                             },
-                            false,
                             req.validate_only,
                         )
                     };
@@ -46,40 +88,44 @@ impl Admin for Service {
                 })
                 .collect()
         })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+        .await?;
+        catch_up(&self.0).await;
         Ok(Response::new(CreateTopicsResponse { topics }))
     }
 
     async fn delete_topics(
         &self,
         req: Request<DeleteTopicsRequest>,
-    ) -> std::result::Result<Response<DeleteTopicsResponse>, Status> {
+    ) -> Result<Response<DeleteTopicsResponse>, Status> {
+        let Some(host) = &self.0.controller else {
+            return controller_admin(&self.0)?
+                .delete_topics(req.into_inner())
+                .await;
+        };
         let req = req.into_inner();
-        let b = self.0.clone();
-        let topics = tokio::task::spawn_blocking(move || {
+        let topics = on_controller(host, move |h| {
             req.names
                 .into_iter()
-                .map(|n| topic_result(n.clone(), b.delete_topic(&n)))
+                .map(|n| topic_result(n.clone(), h.delete_topic(&n)))
                 .collect()
         })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+        .await?;
+        catch_up(&self.0).await;
         Ok(Response::new(DeleteTopicsResponse { topics }))
     }
 
     async fn describe_topics(
         &self,
         req: Request<DescribeTopicsRequest>,
-    ) -> std::result::Result<Response<DescribeTopicsResponse>, Status> {
+    ) -> Result<Response<DescribeTopicsResponse>, Status> {
         let req = req.into_inner();
         let image = self.0.image();
         let names: Vec<String> = if req.topics.is_empty() {
             image.topics.keys().cloned().collect()
         } else {
-            req.topics
+            req.topics.clone()
         };
-        let topics = names
+        let mut topics: Vec<TopicDescription> = names
             .into_iter()
             .map(|name| match image.topics.get(&name) {
                 None => TopicDescription {
@@ -101,17 +147,73 @@ impl Admin for Service {
                 },
             })
             .collect();
+        if req.local_only {
+            return Ok(Response::new(DescribeTopicsResponse { topics }));
+        }
+        // Partitions led elsewhere: ask their leaders for the live figures.
+        let me = self.0.config.node_id;
+        let mut remote: HashMap<i32, Vec<String>> = HashMap::new();
+        for t in &topics {
+            for p in &t.partitions {
+                if p.leader >= 0
+                    && p.leader != me
+                    && !remote.get(&p.leader).is_some_and(|v| v.contains(&t.name))
+                {
+                    remote.entry(p.leader).or_default().push(t.name.clone());
+                }
+            }
+        }
+        for (leader, names) in remote {
+            let Some(b) = image.brokers.get(&leader) else {
+                continue;
+            };
+            let Ok(channel) = self.0.env.channels.get(&format!("{}:{}", b.host, b.port)) else {
+                continue;
+            };
+            let ask = DescribeTopicsRequest {
+                topics: names,
+                local_only: true,
+            };
+            let mut client = AdminClient::new(channel);
+            let call = client.describe_topics(ask);
+            let Ok(Ok(resp)) = tokio::time::timeout(std::time::Duration::from_secs(2), call).await
+            else {
+                continue;
+            };
+            for rt in resp.into_inner().topics {
+                let Some(t) = topics.iter_mut().find(|t| t.name == rt.name) else {
+                    continue;
+                };
+                for rp in rt.partitions {
+                    if let Some(p) = t
+                        .partitions
+                        .iter_mut()
+                        .find(|p| p.partition == rp.partition && p.leader == leader)
+                    {
+                        if rp.high_watermark >= 0 {
+                            *p = rp;
+                        }
+                    }
+                }
+            }
+        }
         Ok(Response::new(DescribeTopicsResponse { topics }))
     }
 
     async fn describe_cluster(
         &self,
         _req: Request<DescribeClusterRequest>,
-    ) -> std::result::Result<Response<DescribeClusterResponse>, Status> {
+    ) -> Result<Response<DescribeClusterResponse>, Status> {
         let image = self.0.image();
+        let controller_id = self
+            .0
+            .config
+            .controller_voters
+            .first()
+            .map_or(self.0.config.node_id, |(id, _)| *id);
         Ok(Response::new(DescribeClusterResponse {
             cluster_id: "brook".into(),
-            controller_id: self.0.config.node_id,
+            controller_id,
             brokers: image.brokers.values().map(broker_info).collect(),
         }))
     }
@@ -119,17 +221,21 @@ impl Admin for Service {
     async fn alter_configs(
         &self,
         req: Request<AlterConfigsRequest>,
-    ) -> std::result::Result<Response<AlterConfigsResponse>, Status> {
+    ) -> Result<Response<AlterConfigsResponse>, Status> {
+        let Some(host) = &self.0.controller else {
+            return controller_admin(&self.0)?
+                .alter_configs(req.into_inner())
+                .await;
+        };
         let req = req.into_inner();
-        let b = self.0.clone();
-        let results = tokio::task::spawn_blocking(move || {
+        let results = on_controller(host, move |h| {
             req.resources
                 .into_iter()
                 .map(|r| {
                     let result = match ConfigResourceType::try_from(r.resource_type) {
                         Ok(ConfigResourceType::ConfigResourceTopic) => {
                             let set: BTreeMap<String, String> = r.set.clone().into_iter().collect();
-                            b.alter_topic_config(
+                            h.alter_topic_config(
                                 &r.resource_name,
                                 &set,
                                 &r.delete,
@@ -152,66 +258,35 @@ impl Admin for Service {
                 })
                 .collect()
         })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+        .await?;
+        catch_up(&self.0).await;
         Ok(Response::new(AlterConfigsResponse { results }))
     }
 
     async fn elect_leaders(
         &self,
         req: Request<ElectLeadersRequest>,
-    ) -> std::result::Result<Response<ElectLeadersResponse>, Status> {
-        let req = req.into_inner();
-        let image = self.0.image();
-        let wanted: Vec<(String, Vec<i32>)> = if req.topics.is_empty() {
-            image
-                .topics
-                .values()
-                .map(|t| (t.name.clone(), (0..t.partitions.len() as i32).collect()))
-                .collect()
-        } else {
-            req.topics
-                .iter()
-                .map(|t| (t.name.clone(), t.partitions.clone()))
-                .collect()
+    ) -> Result<Response<ElectLeadersResponse>, Status> {
+        let Some(host) = &self.0.controller else {
+            return controller_admin(&self.0)?
+                .elect_leaders(req.into_inner())
+                .await;
         };
-        let topics = wanted
-            .into_iter()
-            .map(|(name, parts)| ElectLeadersTopicResult {
-                partitions: parts
-                    .into_iter()
-                    .map(|p| {
-                        // One broker: the only replica already leads every partition it has.
-                        let (code, msg) = match image.partition(&name, p) {
-                            None => (ErrorCode::UnknownTopicOrPartition, "no such partition"),
-                            Some(_) => (
-                                ErrorCode::ElectionNotNeeded,
-                                "the preferred replica already leads",
-                            ),
-                        };
-                        ElectLeadersPartitionResult {
-                            partition: p,
-                            error_code: code as i32,
-                            error_message: msg.into(),
-                        }
-                    })
-                    .collect(),
-                name,
-            })
-            .collect();
-        Ok(Response::new(ElectLeadersResponse {
-            error_code: 0,
-            topics,
-        }))
+        let req = req.into_inner();
+        let resp = on_controller(host, move |h| h.elect_leaders(&req))
+            .await?
+            .map_err(|e| Status::internal(e.to_string()))?;
+        catch_up(&self.0).await;
+        Ok(Response::new(resp))
     }
 }
 
 impl Service {
-    fn describe_partition(
+    pub(super) fn describe_partition(
         &self,
         topic: &str,
         index: i32,
-        p: &crate::metadata::PartitionMeta,
+        p: &PartitionMeta,
     ) -> PartitionDescription {
         let mut d = PartitionDescription {
             partition: index,
@@ -225,23 +300,31 @@ impl Service {
             log_end_offset: -1,
             ..Default::default()
         };
-        if let Some(why) = self.0.offline_reason(topic, index) {
+        if self.0.offline_reason(topic, index).is_some() {
             d.error_code = ErrorCode::KafkaStorageError as i32;
-            tracing::debug!(topic, index, "describe of offline partition: {why}");
             return d;
         }
-        if let Some(part) = self.0.replicas.get(topic, index) {
+        if let Some(part) = self
+            .0
+            .replicas
+            .get(topic, index)
+            .filter(|part| part.state().is_leader())
+        {
             let o = part.offsets();
             d.high_watermark = o.high_watermark;
             d.log_start_offset = o.log_start;
             d.log_end_offset = o.log_end;
-            d.replica_states = vec![ReplicaState {
-                id: self.0.config.node_id,
-                log_end_offset: o.log_end,
-                lag: 0,
-                flushed_offset: part.flushed_offset(),
-                last_caught_up_ms: crate::metadata_log::now_ms(),
-            }];
+            d.replica_states = part
+                .replica_states()
+                .into_iter()
+                .map(|(id, leo, flushed, caught_up)| ReplicaState {
+                    id,
+                    log_end_offset: leo,
+                    lag: (o.log_end - leo).max(0),
+                    flushed_offset: flushed,
+                    last_caught_up_ms: caught_up,
+                })
+                .collect();
         }
         d
     }

@@ -18,7 +18,11 @@ use tokio_stream::StreamExt;
 
 use crate::broker::{Broker, BrokerEnv};
 use crate::config::BrokerConfig;
+use crate::controller::host::ControllerService;
 use crate::error::{BrokerError, Result};
+use crate::lifecycle;
+use crate::replication::Fetchers;
+use brook_proto::v1::controller_server::ControllerServer;
 
 /// Framing overhead allowed on top of `message.max.bytes` for one request.
 const REQUEST_OVERHEAD: usize = 64 * 1024;
@@ -33,6 +37,9 @@ pub struct BrokerHandle {
     killed: watch::Sender<bool>,
     server: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
     housekeeping: JoinHandle<()>,
+    /// Registration/heartbeats, metadata poller, ISR checks, controller ticker.
+    background: Vec<JoinHandle<()>>,
+    fetchers: Arc<Fetchers>,
 }
 
 impl BrokerHandle {
@@ -76,6 +83,10 @@ impl BrokerHandle {
                         .max_encoding_message_size(usize::MAX),
                 )
                 .add_service(AdminServer::new(service).max_decoding_message_size(max))
+                .add_optional_service(broker.controller.clone().map(|host| {
+                    ControllerServer::new(ControllerService(host))
+                        .max_encoding_message_size(usize::MAX)
+                }))
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
                 }),
@@ -98,6 +109,32 @@ impl BrokerHandle {
                 let _ = tokio::task::spawn_blocking(move || b.housekeeping(retention)).await;
             }
         });
+        let fetchers = Arc::new(Fetchers::default());
+        let mut background = lifecycle::spawn(broker.clone(), fetchers.clone());
+        if let Some(host) = &broker.controller {
+            let every =
+                Duration::from_millis((broker.config.broker_heartbeat_interval_ms / 2).max(10));
+            background.push(host.spawn_ticker(every));
+            // With the controller in this process, be ready when we return: registered, and
+            // every partition we host loaded from the metadata we already have.
+            let end = host.image().next_offset;
+            let me = broker.config.node_id;
+            let mut applied = broker.subscribe_metadata();
+            let ready = tokio::time::timeout(Duration::from_secs(10), async {
+                let _ = applied.wait_for(|o| *o >= end).await;
+                let me_ready = |b: &Broker| {
+                    b.image().brokers.get(&me).is_some_and(|m| {
+                        !m.fenced && format!("{}:{}", m.host, m.port) == b.advertised
+                    })
+                };
+                while !me_ready(&broker) {
+                    if applied.changed().await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let _ = ready.await;
+        }
         tracing::info!(node_id = broker.config.node_id, %addr, "broker listening");
         Ok(BrokerHandle {
             broker,
@@ -106,6 +143,8 @@ impl BrokerHandle {
             killed,
             server,
             housekeeping,
+            background,
+            fetchers,
         })
     }
 
@@ -120,6 +159,10 @@ impl BrokerHandle {
             let _ = stop.send(());
         }
         self.housekeeping.abort();
+        for t in &self.background {
+            t.abort();
+        }
+        self.fetchers.stop_all();
         let _ = (&mut self.server).await;
         let broker = self.broker.clone();
         tokio::task::spawn_blocking(move || broker.close())
@@ -137,6 +180,10 @@ impl BrokerHandle {
         self.killed.send_replace(true);
         self.server.abort();
         self.housekeeping.abort();
+        for t in &self.background {
+            t.abort();
+        }
+        self.fetchers.stop_all();
     }
 }
 

@@ -66,7 +66,15 @@ impl Brook for Service {
         &self,
         req: Request<FetchRequest>,
     ) -> std::result::Result<Response<FetchResponse>, Status> {
-        Ok(Response::new(self.0.replicas.fetch(req.get_ref()).await))
+        let (resp, proposals) = self.0.replicas.fetch(req.get_ref()).await;
+        for (part, proposal) in proposals {
+            tokio::spawn(crate::replication::alter_isr(
+                self.0.clone(),
+                part,
+                proposal,
+            ));
+        }
+        Ok(Response::new(resp))
     }
 
     async fn list_offsets(
@@ -92,7 +100,7 @@ impl Brook for Service {
                         replication_factor: -1,
                         configs: BTreeMap::new(),
                     };
-                    if let Err(e) = b.create_topic(t, false, false) {
+                    if let Err(e) = b.create_topic_via_controller(t).await {
                         tracing::warn!(topic = %name, "auto-create failed: {e}");
                     }
                 }
@@ -156,12 +164,10 @@ impl Brook for Service {
         req: Request<InitProducerIdRequest>,
     ) -> std::result::Result<Response<InitProducerIdResponse>, Status> {
         let req = req.into_inner();
-        let b = self.0.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            b.init_producer_id(req.producer_id, req.producer_epoch)
-        })
-        .await
-        .map_err(|e| Status::internal(e.to_string()))?;
+        let r = self
+            .0
+            .init_producer_id(req.producer_id, req.producer_epoch)
+            .await;
         Ok(Response::new(match r {
             Ok((producer_id, epoch)) => InitProducerIdResponse {
                 error_code: 0,
@@ -181,22 +187,14 @@ impl Brook for Service {
         req: Request<FindCoordinatorRequest>,
     ) -> std::result::Result<Response<FindCoordinatorResponse>, Status> {
         let key = req.into_inner().key;
-        let b = self.0.clone();
-        let r = tokio::task::spawn_blocking(move || b.coordinator_partition(&key).map(|_| ()))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?;
-        let (host, port) = self
-            .0
-            .advertised
-            .rsplit_once(':')
-            .unwrap_or(("127.0.0.1", "0"));
+        let r = self.0.coordinator_node(&key).await;
         Ok(Response::new(match r {
-            Ok(()) => FindCoordinatorResponse {
+            Ok(b) => FindCoordinatorResponse {
                 error_code: 0,
                 error_message: String::new(),
-                node_id: self.0.config.node_id,
-                host: host.to_string(),
-                port: port.parse().unwrap_or(0),
+                node_id: b.node_id,
+                host: b.host,
+                port: b.port,
             },
             Err(e) => {
                 let (error_code, error_message) = err_fields(&e);
@@ -240,11 +238,10 @@ impl Brook for Service {
             .collect();
         let result = if offsets.is_empty() {
             // Nothing to store: only the group id and the coordinator are checked.
-            let b = self.0.clone();
-            let group = req.group_id.clone();
-            tokio::task::spawn_blocking(move || b.coordinator_partition(&group).map(|_| ()))
+            self.0
+                .coordinator_partition(&req.group_id)
                 .await
-                .map_err(|e| Status::internal(e.to_string()))?
+                .map(|_| ())
         } else {
             self.0.commit_offsets(&req.group_id, offsets).await
         };
@@ -292,12 +289,11 @@ impl Brook for Service {
         req: Request<OffsetFetchRequest>,
     ) -> std::result::Result<Response<OffsetFetchResponse>, Status> {
         let req = req.into_inner();
-        let b = self.0.clone();
-        let group = req.group_id.clone();
-        let coord =
-            tokio::task::spawn_blocking(move || b.coordinator_partition(&group).map(|_| ()))
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?;
+        let coord = self
+            .0
+            .coordinator_partition(&req.group_id)
+            .await
+            .map(|_| ());
         if let Err(e) = coord {
             return Ok(Response::new(OffsetFetchResponse {
                 error_code: e.code() as i32,
@@ -344,11 +340,50 @@ impl Brook for Service {
 
     async fn offset_for_leader_epoch(
         &self,
-        _req: Request<OffsetForLeaderEpochRequest>,
+        req: Request<OffsetForLeaderEpochRequest>,
     ) -> std::result::Result<Response<OffsetForLeaderEpochResponse>, Status> {
-        Err(Status::unimplemented(
-            "OffsetForLeaderEpoch arrives with replication",
-        ))
+        let req = req.into_inner();
+        let topics = req
+            .topics
+            .iter()
+            .map(|t| OffsetForLeaderEpochTopicResponse {
+                name: t.name.clone(),
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let r = self
+                            .0
+                            .replicas
+                            .get(&t.name, p.partition)
+                            .ok_or_else(|| {
+                                BrokerError::new(
+                                    ErrorCode::UnknownTopicOrPartition,
+                                    "no such partition here",
+                                )
+                            })
+                            .and_then(|part| {
+                                part.end_offset_for_epoch(p.current_leader_epoch, p.leader_epoch)
+                            });
+                        match r {
+                            Ok((leader_epoch, end_offset)) => EpochEndOffset {
+                                partition: p.partition,
+                                error_code: 0,
+                                leader_epoch,
+                                end_offset,
+                            },
+                            Err(e) => EpochEndOffset {
+                                partition: p.partition,
+                                error_code: e.code() as i32,
+                                leader_epoch: -1,
+                                end_offset: -1,
+                            },
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(OffsetForLeaderEpochResponse { topics }))
     }
 }
 

@@ -161,6 +161,7 @@ impl TestBroker {
             .admin()
             .describe_topics(DescribeTopicsRequest {
                 topics: vec![name.into()],
+                local_only: false,
             })
             .await
             .unwrap()
