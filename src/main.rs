@@ -4,6 +4,7 @@
 
 mod consume;
 mod demo;
+mod dev;
 mod produce;
 mod serve;
 mod topics;
@@ -33,6 +34,8 @@ enum Command {
     Consume(consume::ConsumeArgs),
     /// Write, read, crash and recover a log on disk, explaining each step.
     Demo(demo::DemoArgs),
+    /// Run a local replicated cluster in this process; Ctrl-C stops it.
+    Dev(dev::DevArgs),
 }
 
 fn main() {
@@ -50,6 +53,7 @@ fn main() {
         Command::Topics(args) => runtime().and_then(|rt| rt.block_on(topics::run(args))),
         Command::Produce(args) => runtime().and_then(|rt| rt.block_on(produce::run(args))),
         Command::Consume(args) => runtime().and_then(|rt| rt.block_on(consume::run(args))),
+        Command::Dev(args) => runtime().and_then(|rt| rt.block_on(dev::run(args))),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

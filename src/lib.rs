@@ -1,0 +1,15 @@
+//! Brook as a library: the embedded [`Cluster`] (SPEC §9), N brokers in this process with temp
+//! dirs, 127.0.0.1 ports and fault injection on disk and network, for tests and `brook dev`.
+//!
+//! The building blocks are re-exported so that an embedding application needs only this crate:
+//! `brook::client` (producer, consumer, admin), `brook::broker`, `brook::log`, `brook::proto`.
+
+pub mod cluster;
+
+pub use brook_broker as broker;
+pub use brook_client as client;
+pub use brook_client::{Acks, Consumer, Producer, ProducerRecord, TopicPartition};
+pub use brook_log as log;
+pub use brook_proto as proto;
+pub use brook_proto::faults::Endpoint;
+pub use cluster::{Cluster, ClusterBuilder, ClusterError, ClusterView};
