@@ -1,6 +1,8 @@
 //! `brook dev [--brokers 3] [--data-dir DIR]`: a local replicated cluster for trying Brook
 //! (SPEC §10). It runs the embedded `brook::Cluster` in this process, prints the bootstrap
-//! servers and each broker's address, and stops cleanly on Ctrl-C.
+//! servers and each broker's address, and stops cleanly on Ctrl-C. While it runs it reads fault
+//! commands on stdin (`kill 2`, `restart 2`, `isolate 3`, `heal`, … — `help` lists them) so a
+//! learner can watch leaders move and ISRs shrink with `brook topics describe`.
 
 use std::path::PathBuf;
 
@@ -41,8 +43,68 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         args.brokers,
         cluster.startup_time().as_millis()
     );
-    tokio::signal::ctrl_c().await?;
+    println!(
+        "type `help` for fault commands (kill, crash, stop, restart, isolate, partition, slow, heal)"
+    );
+    let mut lines =
+        tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin()));
+    let mut stdin_open = true;
+    loop {
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => { r?; break; }
+            line = lines.next_line(), if stdin_open => match line {
+                Ok(Some(line)) => {
+                    if let Err(e) = command(&cluster, line.trim()).await {
+                        println!("error: {e:#}");
+                    }
+                }
+                _ => stdin_open = false,
+            },
+        }
+    }
     eprintln!("shutting down cleanly");
     cluster.shutdown().await?;
+    Ok(())
+}
+
+const HELP: &str = "commands:
+  kill N          crash broker N and lose what it had not fsynced (power loss)
+  crash N         crash broker N, keeping its page cache (process crash)
+  stop N          stop broker N cleanly
+  restart N       start broker N again (same id, data and port)
+  isolate N       cut every link to and from broker N
+  partition A B   cut the link between brokers A and B
+  slow N MS       delay every read on links to and from broker N
+  heal            undo every network fault";
+
+async fn command(cluster: &Cluster, line: &str) -> anyhow::Result<()> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let id = |i: usize| -> anyhow::Result<i32> {
+        words
+            .get(i)
+            .and_then(|w| w.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("expected a broker id; `help` lists the commands"))
+    };
+    match words.first().copied() {
+        None => {}
+        Some("help") => println!("{HELP}"),
+        Some("kill") => cluster.kill(id(1)?).await?,
+        Some("crash") => cluster.kill_keep_page_cache(id(1)?).await?,
+        Some("stop") => cluster.shutdown_broker(id(1)?).await?,
+        Some("restart") => cluster.restart(id(1)?).await?,
+        Some("isolate") => cluster.isolate(id(1)?).await?,
+        Some("partition") => cluster.partition(id(1)?, id(2)?).await?,
+        Some("slow") => {
+            let ms: u64 = words.get(2).and_then(|w| w.parse().ok()).unwrap_or(0);
+            cluster
+                .slow(id(1)?, std::time::Duration::from_millis(ms))
+                .await?
+        }
+        Some("heal") => cluster.heal().await?,
+        Some(other) => anyhow::bail!("unknown command `{other}`; `help` lists them"),
+    }
+    if !words.is_empty() && words[0] != "help" {
+        println!("ok: {line}");
+    }
     Ok(())
 }
