@@ -270,8 +270,13 @@ impl Partition {
         let st = &mut inner.state;
         let epoch_changed =
             meta.leader_epoch != st.leader_epoch || meta.leader != leader_of(&st.role, me);
-        if meta.leader_epoch < st.leader_epoch {
-            return Ok(None); // stale
+        // Stale metadata (an older leader epoch, or an older partition epoch in the same leader
+        // epoch, e.g. an ISR change this leader already applied from its AlterPartition answer)
+        // must not roll the ISR back.
+        if meta.leader_epoch < st.leader_epoch
+            || (meta.leader_epoch == st.leader_epoch && meta.partition_epoch < st.partition_epoch)
+        {
+            return Ok(None);
         }
         st.replicas = meta.replicas.clone();
         st.partition_epoch = meta.partition_epoch;
