@@ -305,7 +305,18 @@ impl Sender {
         for tp in candidates {
             match self.shared.metadata.leader_for(&tp.topic, tp.partition) {
                 Some((node, addr)) => by_node.entry(node).or_insert((addr, Vec::new())).1.push(tp),
-                None => self.leaderless = true,
+                None => {
+                    self.leaderless = true;
+                    // Remember why the batch is waiting, so that a delivery timeout names it.
+                    if let Some(p) = self.parts.get_mut(&tp) {
+                        for b in p.pending.iter_mut().filter(|b| b.last_error.is_none()) {
+                            b.last_error = Some(ClientError::kafka(
+                                ErrorCode::LeaderNotAvailable,
+                                format!("{tp} has no leader in the cluster metadata"),
+                            ));
+                        }
+                    }
+                }
             }
         }
         if self.leaderless {
