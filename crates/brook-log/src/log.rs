@@ -248,13 +248,26 @@ impl Log {
         if headers.is_empty() {
             return Err(LogError::InvalidRecord("no batches to append".into()));
         }
-        // One write per batch, so that a roll can fall between any two of them.
+        // One write per run of batches that fits in the active segment (a fetch brings dozens
+        // of batches; a write each would cost a syscall each); a roll can still fall between
+        // any two of them.
         let mut info: Option<LogAppendInfo> = None;
-        let mut pos = 0usize;
-        for h in &headers {
-            let appended =
-                self.write_batches(&batches[pos..pos + h.size()], std::slice::from_ref(h))?;
-            pos += h.size();
+        let (mut pos, mut i) = (0usize, 0usize);
+        while i < headers.len() {
+            let room = self
+                .options
+                .config
+                .segment_bytes
+                .saturating_sub(self.active()?.size()) as usize;
+            let mut end = i + 1;
+            let mut len = headers[i].size();
+            while end < headers.len() && len + headers[end].size() <= room {
+                len += headers[end].size();
+                end += 1;
+            }
+            let appended = self.write_batches(&batches[pos..pos + len], &headers[i..end])?;
+            pos += len;
+            i = end;
             info = Some(match info {
                 None => appended,
                 Some(prev) => LogAppendInfo {

@@ -329,24 +329,28 @@ impl Segment {
         let Some(first) = self.find_batch(offset)? else {
             return Ok(None);
         };
-        let mut end = first.position;
-        let mut pos = first.position;
-        while let Some(bp) = self.header_at(pos)? {
-            let size = bp.header.size() as u64;
-            let taken = end - first.position;
-            if bp.header.last_offset() >= upper || (taken > 0 && taken + size > max_bytes as u64) {
-                break;
-            }
-            end = pos + size;
-            pos = end;
-        }
-        if end == first.position {
+        if first.header.last_offset() >= upper {
             return Ok(Some(Bytes::new()));
         }
-        let mut buf = vec![0u8; (end - first.position) as usize];
+        // One read of up to `max_bytes` (at least the first batch), then walk the headers in
+        // memory and keep the whole batches below `upper`: a fetch of 1 MiB is one pread, not one
+        // per batch.
+        let available = self.log.len().saturating_sub(first.position) as usize;
+        let want = (max_bytes.min(available)).max(first.header.size());
+        let mut buf = vec![0u8; want];
         self.log
             .read_exact_at(&mut buf, first.position)
             .map_err(|e| LogError::storage(format!("read {}", self.log_path.display()), e))?;
+        let mut end = 0usize;
+        for item in batch::batches(&buf) {
+            // A batch cut by the end of the buffer ends the read; it comes next time.
+            let Ok((pos, h)) = item else { break };
+            if h.last_offset() >= upper {
+                break;
+            }
+            end = pos + h.size();
+        }
+        buf.truncate(end);
         Ok(Some(Bytes::from(buf)))
     }
 

@@ -251,3 +251,29 @@ fn follower_append_keeps_offsets_and_requires_contiguity() {
     assert_eq!(again.kafka_name(), "INVALID_RECORD");
     assert_eq!(follower.log_end_offset(), 15);
 }
+
+#[test]
+fn a_replicated_run_of_batches_rolls_segments_where_needed() {
+    let leader_t = TestLog::new(&[]);
+    let follower_t = TestLog::new(&[("segment.bytes", "4096")]);
+    let (ld, fd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut leader = leader_t.open(ld.path(), Shutdown::Clean);
+    let mut follower = follower_t.open(fd.path(), Shutdown::Clean);
+    for i in 0..40 {
+        leader.append(&batch(i, 1, 300, 0), 0).unwrap();
+    }
+    // One fetch carrying all 40 batches, appended as a few writes with rolls in between.
+    let fetched = leader.read(0, 1 << 20).unwrap();
+    follower.append_replicated(&fetched).unwrap();
+    let segs = follower.segments();
+    assert!(segs.len() > 3, "{segs:?}");
+    for s in &segs {
+        assert!(
+            s.size_bytes <= 4096,
+            "segment {} is {} bytes",
+            s.base_offset,
+            s.size_bytes
+        );
+    }
+    assert_eq!(read_all(&follower), read_all(&leader));
+}
