@@ -191,7 +191,10 @@ async fn acks_all_replicates_to_the_isr_and_survives_leader_failover() {
     // Kill the leader. With one controller voter, broker 1 hosts the controller, and killing it
     // would stop elections; assignment is deterministic, and this topic's leader is not broker 1.
     let victim = leader;
-    assert_ne!(victim, 0, "assignment changed: pick a topic name whose leader is not broker 1");
+    assert_ne!(
+        victim, 0,
+        "assignment changed: pick a topic name whose leader is not broker 1"
+    );
     t.handles[victim].take().unwrap().kill();
     let started = Instant::now();
     let p = t
