@@ -84,6 +84,9 @@ pub struct Consumer {
     coordinator: Option<Arc<Coordinator>>,
     subscription: Subscription,
     positions: BTreeMap<TopicPartition, Position>,
+    /// Leader epoch of the last record returned per partition, to tell a truncated log from a
+    /// position that is merely out of range (KIP-320).
+    last_epochs: BTreeMap<TopicPartition, i32>,
     /// Fetched records not yet returned, per partition, in offset order.
     buffered: BTreeMap<TopicPartition, VecDeque<ConsumerRecord>>,
     last_auto_commit: Instant,
@@ -128,6 +131,7 @@ impl Consumer {
             coordinator,
             subscription: Subscription::None,
             positions: BTreeMap::new(),
+            last_epochs: BTreeMap::new(),
             buffered: BTreeMap::new(),
             last_auto_commit: Instant::now(),
             listener: None,
@@ -146,6 +150,7 @@ impl Consumer {
             positions.insert(tp.clone(), pos);
         }
         self.buffered.retain(|tp, _| positions.contains_key(tp));
+        self.last_epochs.retain(|tp, _| positions.contains_key(tp));
         self.positions = positions;
         self.subscription = Subscription::Assigned(partitions);
     }
@@ -153,6 +158,7 @@ impl Consumer {
     /// Drops every partition (Kafka's `unsubscribe`).
     pub fn unsubscribe(&mut self) {
         self.positions.clear();
+        self.last_epochs.clear();
         self.buffered.clear();
         self.subscription = Subscription::None;
     }
@@ -189,6 +195,8 @@ impl Consumer {
             )));
         }
         self.buffered.remove(tp);
+        // A position set by hand has no epoch to validate it against.
+        self.last_epochs.remove(tp);
         self.positions.insert(tp.clone(), Position::At(offset));
         Ok(())
     }
@@ -310,6 +318,29 @@ impl Consumer {
                     }
                     Outcome::Records(_) => {}
                     Outcome::OutOfRange => {
+                        // KIP-320: if the log was truncated under us (an unclean election), the
+                        // leader's end offset for the epoch of our last record is below our
+                        // position: continue from there instead of resetting (no rewind to 0,
+                        // no skipping ahead past records that were never seen).
+                        if let (Some(&epoch), Some(Position::At(pos))) =
+                            (self.last_epochs.get(&tp), self.positions.get(&tp).copied())
+                        {
+                            let end = offsets::end_offset_for_epoch(
+                                &self.metadata,
+                                self.config.request_timeout,
+                                &tp,
+                                epoch,
+                            )
+                            .await;
+                            if let Ok(end) = end {
+                                if (0..pos).contains(&end) {
+                                    warn!(%tp, position = pos, diverged_at = end,
+                                        "log truncated below the position (unclean election?); continuing at the divergence offset");
+                                    self.positions.insert(tp, Position::At(end));
+                                    continue;
+                                }
+                            }
+                        }
                         warn!(%tp, "fetch position out of range; applying auto.offset.reset");
                         if self.config.auto_offset_reset == OffsetReset::None {
                             return Err(ClientError::kafka(
@@ -348,6 +379,9 @@ impl Consumer {
                 let Some(r) = queue.pop_front() else { break };
                 self.positions
                     .insert(tp.clone(), Position::At(r.offset + 1));
+                if let Some(e) = r.leader_epoch {
+                    self.last_epochs.insert(tp.clone(), e);
+                }
                 out.push(r);
             }
             if out.len() >= max {

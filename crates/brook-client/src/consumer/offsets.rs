@@ -278,3 +278,46 @@ pub(crate) async fn list_offsets(
     }
     Ok(out)
 }
+
+/// The leader's end offset for `epoch` of `tp` (OffsetForLeaderEpoch), used to detect a log that
+/// was truncated under a consumer's position (KIP-320).
+pub(crate) async fn end_offset_for_epoch(
+    metadata: &Arc<Metadata>,
+    request_timeout: Duration,
+    tp: &TopicPartition,
+    epoch: i32,
+) -> Result<i64> {
+    let (_, addr) = metadata
+        .leader_for(&tp.topic, tp.partition)
+        .ok_or_else(|| {
+            ClientError::kafka(
+                ErrorCode::LeaderNotAvailable,
+                format!("no leader known for {tp}"),
+            )
+        })?;
+    let req = brook_proto::v1::OffsetForLeaderEpochRequest {
+        replica_id: -1,
+        topics: vec![brook_proto::v1::OffsetForLeaderEpochTopic {
+            name: tp.topic.clone(),
+            partitions: vec![brook_proto::v1::OffsetForLeaderEpochPartition {
+                partition: tp.partition,
+                current_leader_epoch: -1,
+                leader_epoch: epoch,
+            }],
+        }],
+    };
+    let mut client = rpc::brook(metadata.channels(), &addr)?;
+    let resp = rpc::call(request_timeout, client.offset_for_leader_epoch(req)).await?;
+    let p = resp
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .ok_or_else(|| {
+            ClientError::kafka(
+                ErrorCode::UnknownServerError,
+                "empty OffsetForLeaderEpoch answer",
+            )
+        })?;
+    check(p.error_code, "", &format!("OffsetForLeaderEpoch {tp}"))?;
+    Ok(p.end_offset)
+}
