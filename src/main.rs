@@ -8,6 +8,9 @@ mod dev;
 mod produce;
 mod serve;
 mod topics;
+mod verifiable_consumer;
+mod verifiable_producer;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +39,12 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a local replicated cluster in this process; Ctrl-C stops it.
     Dev(dev::DevArgs),
+    /// Kafka's VerifiableProducer: send 0, 1, 2, … and print every outcome as a JSON line.
+    VerifiableProducer(verifiable_producer::VerifiableProducerArgs),
+    /// Kafka's VerifiableConsumer: read a topic, commit after every poll, print JSON lines.
+    VerifiableConsumer(verifiable_consumer::VerifiableConsumerArgs),
+    /// Prove Brook's promises (SPEC §11): `check` a verifiable producer's log against a consumer's.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() {
@@ -54,6 +63,13 @@ fn main() {
         Command::Produce(args) => runtime().and_then(|rt| rt.block_on(produce::run(args))),
         Command::Consume(args) => runtime().and_then(|rt| rt.block_on(consume::run(args))),
         Command::Dev(args) => runtime().and_then(|rt| rt.block_on(dev::run(args))),
+        Command::VerifiableProducer(args) => {
+            runtime().and_then(|rt| rt.block_on(verifiable_producer::run(args)))
+        }
+        Command::VerifiableConsumer(args) => {
+            runtime().and_then(|rt| rt.block_on(verifiable_consumer::run(args)))
+        }
+        Command::Verify(args) => verify::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

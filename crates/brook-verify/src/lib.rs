@@ -4,3 +4,7 @@
 //! `checker` compares what a producer was told with what a consumer saw.
 
 pub mod events;
+pub mod producer;
+pub mod consumer;
+pub mod tool;
+pub mod checker;

@@ -90,7 +90,9 @@ pub struct Consumer {
     /// Fetched records not yet returned, per partition, in offset order.
     buffered: BTreeMap<TopicPartition, VecDeque<ConsumerRecord>>,
     last_auto_commit: Instant,
-    listener: Option<Box<dyn ConsumerRebalanceListener>>,
+    /// Behind a mutex so that `Consumer` is `Sync` and its futures can be spawned; only the
+    /// consumer's own calls ever lock it.
+    listener: Option<std::sync::Mutex<Box<dyn ConsumerRebalanceListener>>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -173,7 +175,7 @@ impl Consumer {
 
     /// Installs the callbacks group membership will call (none fire in assign mode).
     pub fn set_rebalance_listener(&mut self, listener: Box<dyn ConsumerRebalanceListener>) {
-        self.listener = Some(listener);
+        self.listener = Some(std::sync::Mutex::new(listener));
     }
 
     fn assigned(&self, tp: &TopicPartition) -> Result<()> {
@@ -457,5 +459,15 @@ impl Consumer {
             self.commit_sync().await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod send_tests {
+    /// Consumers are driven from spawned tasks (the verifier runs one beside a producer).
+    #[test]
+    fn consumer_and_its_futures_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::Consumer>();
     }
 }
