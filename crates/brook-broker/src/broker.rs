@@ -52,6 +52,8 @@ pub struct NewTopic {
     pub partitions: i32,
     pub replication_factor: i32,
     pub configs: BTreeMap<String, String>,
+    /// Manual replica assignment, one replica list per partition (empty: automatic).
+    pub assignments: Vec<Vec<i32>>,
 }
 
 #[derive(Debug)]
@@ -364,7 +366,15 @@ impl Broker {
                         num_partitions: t.partitions,
                         replication_factor: t.replication_factor,
                         configs: t.configs.into_iter().collect(),
-                        assignments: vec![],
+                        assignments: t
+                            .assignments
+                            .iter()
+                            .enumerate()
+                            .map(|(i, r)| brook_proto::v1::ReplicaAssignment {
+                                partition: i as i32,
+                                broker_ids: r.clone(),
+                            })
+                            .collect(),
                     }],
                     timeout_ms: 5000,
                     validate_only: false,
@@ -422,6 +432,7 @@ impl Broker {
                 partitions: n,
                 replication_factor: self.config.offsets_topic_replication_factor,
                 configs: BTreeMap::new(),
+                assignments: Vec::new(),
             };
             match self.create_topic_via_controller(t).await {
                 Ok(()) => {}

@@ -17,7 +17,8 @@ use brook_proto::v1::admin_client::AdminClient;
 use brook_proto::v1::{
     AlterConfigsRequest, AlterConfigsResource, ConfigResourceType, CreatableTopic,
     CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeClusterResponse,
-    DescribeTopicsRequest, ElectLeadersRequest, ElectionType, TopicDescription, TopicPartitions,
+    DescribeTopicsRequest, ElectLeadersRequest, ElectionType, ReplicaAssignment, TopicDescription,
+    TopicPartitions,
 };
 use tokio::time::Instant;
 use tonic::transport::Channel;
@@ -153,6 +154,50 @@ impl Admin {
         results
             .pop()
             .map_or_else(|| Err(missing("CreateTopics", name)), |(_, r)| r)
+    }
+
+    /// Creates a topic with a manual replica assignment: `assignment[p]` lists partition `p`'s
+    /// replicas, the first being its preferred leader (Kafka's `--replica-assignment`).
+    pub async fn create_topic_with_assignment(
+        &self,
+        name: &str,
+        assignment: &[Vec<i32>],
+        configs: &[(String, String)],
+    ) -> Result<()> {
+        let req = CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: name.to_string(),
+                num_partitions: -1,
+                replication_factor: -1,
+                configs: configs.iter().cloned().collect(),
+                assignments: (0..)
+                    .zip(assignment)
+                    .map(|(partition, replicas)| ReplicaAssignment {
+                        partition,
+                        broker_ids: replicas.clone(),
+                    })
+                    .collect(),
+            }],
+            timeout_ms: timeout_ms(self.config.request_timeout),
+            validate_only: false,
+        };
+        let timeout = self.config.request_timeout;
+        let resp = self
+            .call("CreateTopics", |mut c| {
+                let req = req.clone();
+                async move { rpc::call(timeout, c.create_topics(req)).await }
+            })
+            .await?;
+        self.metadata.request_update();
+        let t = resp
+            .topics
+            .first()
+            .ok_or_else(|| missing("CreateTopics", name))?;
+        check(
+            t.error_code,
+            &t.error_message,
+            &format!("create topic {name}"),
+        )
     }
 
     /// Creates topics; the outer error is a request failure, the inner ones per topic.

@@ -413,6 +413,35 @@ impl Controller {
                 format!("topic '{}' already exists", t.name),
             ));
         }
+        let assigned = if t.assignments.is_empty() {
+            self.automatic_assignment(t)?
+        } else {
+            self.manual_assignment(t)?
+        };
+        let seed = assignment::stable_hash(t.name.as_bytes());
+        let mut records = vec![Record::Topic(TopicRecord {
+            name: t.name.clone(),
+            // Unique across delete + re-create (the offset differs) and reproducible.
+            topic_id: format!("{seed:016x}{:016x}", self.image.next_offset),
+            configs: t.configs.clone().into_iter().collect(),
+            is_internal: internal,
+        })];
+        for (index, replicas) in (0..).zip(assigned) {
+            records.push(Record::Partition(PartitionRecord {
+                topic: t.name.clone(),
+                partition: index,
+                isr: replicas.clone(),
+                leader: replicas.first().copied().unwrap_or(NO_LEADER),
+                replicas,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            }));
+        }
+        Ok(records)
+    }
+
+    /// Kafka's automatic, rack-aware assignment for `t`'s partition count and replication factor.
+    fn automatic_assignment(&self, t: &NewTopic) -> Result<Vec<Vec<i32>>, AdminError> {
         let partitions = match t.partitions {
             -1 => self.config.num_partitions,
             n => n,
@@ -443,34 +472,58 @@ impl Controller {
                 rack: b.rack.clone(),
             })
             .collect();
-        let seed = assignment::stable_hash(t.name.as_bytes());
         // Both conversions were range-checked above.
-        let assigned = assignment::assign(
+        assignment::assign(
             &candidates,
             partitions.unsigned_abs() as usize,
             rf.unsigned_abs() as usize,
-            seed,
+            assignment::stable_hash(t.name.as_bytes()),
         )
-        .map_err(|e| (ErrorCode::InvalidReplicationFactor, e))?;
-        let mut records = vec![Record::Topic(TopicRecord {
-            name: t.name.clone(),
-            // Unique across delete + re-create (the offset differs) and reproducible.
-            topic_id: format!("{seed:016x}{:016x}", self.image.next_offset),
-            configs: t.configs.clone().into_iter().collect(),
-            is_internal: internal,
-        })];
-        for (index, replicas) in (0..).zip(assigned) {
-            records.push(Record::Partition(PartitionRecord {
-                topic: t.name.clone(),
-                partition: index,
-                isr: replicas.clone(),
-                leader: replicas.first().copied().unwrap_or(NO_LEADER),
-                replicas,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            }));
+        .map_err(|e| (ErrorCode::InvalidReplicationFactor, e))
+    }
+
+    /// A manual assignment, validated as Kafka does: partition count and replication factor
+    /// must then be -1 (or agree), every list non-empty, of one length, without repeats, and
+    /// naming registered brokers.
+    fn manual_assignment(&self, t: &NewTopic) -> Result<Vec<Vec<i32>>, AdminError> {
+        let bad = |why: String| Err((ErrorCode::InvalidReplicaAssignment, why));
+        let n = t.assignments.len();
+        if n > MAX_PARTITIONS as usize {
+            return bad(format!("{n} partitions (at most {MAX_PARTITIONS})"));
         }
-        Ok(records)
+        let rf = t.assignments[0].len();
+        if t.partitions != -1 && t.partitions as usize != n {
+            return Err((
+                ErrorCode::InvalidRequest,
+                "give either num_partitions or assignments, not both".into(),
+            ));
+        }
+        if t.replication_factor != -1 && t.replication_factor as usize != rf {
+            return Err((
+                ErrorCode::InvalidRequest,
+                "give either replication_factor or assignments, not both".into(),
+            ));
+        }
+        for (p, replicas) in t.assignments.iter().enumerate() {
+            if replicas.is_empty() || replicas.len() != rf {
+                return bad(format!(
+                    "partition {p}: every partition needs {rf} replicas"
+                ));
+            }
+            let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
+            if distinct.len() != replicas.len() {
+                return bad(format!(
+                    "partition {p}: a broker appears twice in {replicas:?}"
+                ));
+            }
+            if let Some(b) = replicas
+                .iter()
+                .find(|b| !self.image.brokers.contains_key(b))
+            {
+                return bad(format!("partition {p}: broker {b} is not registered"));
+            }
+        }
+        Ok(t.assignments.clone())
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<Vec<Record>, AdminError> {

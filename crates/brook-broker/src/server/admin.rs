@@ -68,10 +68,16 @@ impl Admin for Service {
                 .into_iter()
                 .map(|t| {
                     let name = t.name.clone();
-                    let r = if !t.assignments.is_empty() {
+                    let mut assignments = t.assignments.clone();
+                    assignments.sort_by_key(|a| a.partition);
+                    let r = if assignments
+                        .iter()
+                        .enumerate()
+                        .any(|(i, a)| a.partition != i as i32)
+                    {
                         Err(BrokerError::new(
                             ErrorCode::InvalidReplicaAssignment,
-                            "manual assignment is not supported yet",
+                            "assignments must name partitions 0..n exactly once",
                         ))
                     } else {
                         h.create_topic(
@@ -80,6 +86,10 @@ impl Admin for Service {
                                 partitions: t.num_partitions,
                                 replication_factor: t.replication_factor,
                                 configs: t.configs.into_iter().collect(),
+                                assignments: assignments
+                                    .into_iter()
+                                    .map(|a| a.broker_ids)
+                                    .collect(),
                             },
                             req.validate_only,
                         )

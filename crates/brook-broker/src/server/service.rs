@@ -99,6 +99,7 @@ impl Brook for Service {
                         partitions: -1,
                         replication_factor: -1,
                         configs: BTreeMap::new(),
+                        assignments: Vec::new(),
                     };
                     if let Err(e) = b.create_topic_via_controller(t).await {
                         tracing::warn!(topic = %name, "auto-create failed: {e}");

@@ -144,6 +144,7 @@ impl Harness {
             partitions,
             replication_factor: rf,
             configs: BTreeMap::new(),
+            assignments: Vec::new(),
         };
         let records = self.c.create_topic(&t, false)?;
         self.commit(records);
@@ -535,6 +536,7 @@ fn rack_aware_assignment_spans_racks_and_balances_leaders() {
         partitions: 5,
         replication_factor: 2,
         configs: BTreeMap::new(),
+        assignments: Vec::new(),
     };
     let again = Controller::from_records(h.c.config().clone(), &h.log);
     assert_eq!(h.c.create_topic(&t, false), again.create_topic(&t, false));
@@ -689,3 +691,41 @@ fn alter_configs_records_and_cluster_wide_unclean_override() {
 
 mod elections;
 mod random;
+
+#[test]
+fn manual_assignment_is_used_as_given_and_validated() {
+    let mut h = Harness::new();
+    h.brokers(&[(1, ""), (2, ""), (3, "")], 0);
+    let t = NewTopic {
+        name: "m".into(),
+        partitions: -1,
+        replication_factor: -1,
+        configs: BTreeMap::new(),
+        assignments: vec![vec![3, 2], vec![2, 3]],
+    };
+    let records = h.c.create_topic(&t, false).unwrap();
+    h.commit(records);
+    let p0 = h.c.image().partition("m", 0).unwrap();
+    assert_eq!((p0.replicas.clone(), p0.leader), (vec![3, 2], 3));
+    assert_eq!(h.c.image().partition("m", 1).unwrap().leader, 2);
+    let bad = |assignments: Vec<Vec<i32>>, partitions: i32| NewTopic {
+        name: "x".into(),
+        partitions,
+        replication_factor: -1,
+        configs: BTreeMap::new(),
+        assignments,
+    };
+    for (a, n, code) in [
+        (vec![vec![1, 1]], -1, ErrorCode::InvalidReplicaAssignment),
+        (vec![vec![1, 9]], -1, ErrorCode::InvalidReplicaAssignment),
+        (
+            vec![vec![1, 2], vec![3]],
+            -1,
+            ErrorCode::InvalidReplicaAssignment,
+        ),
+        (vec![vec![1, 2]], 2, ErrorCode::InvalidRequest),
+    ] {
+        let err = h.c.create_topic(&bad(a.clone(), n), false).unwrap_err();
+        assert_eq!(err.0, code, "{a:?}: {err:?}");
+    }
+}
