@@ -230,3 +230,97 @@ mod tests {
         assert!(assign(&[], 1, 1, 0).is_err());
     }
 }
+
+use brook_proto::ErrorCode;
+
+use super::{AdminError, MAX_PARTITIONS};
+use crate::broker::NewTopic;
+
+/// Where CreateTopics puts replicas: automatic (above) or as the request says.
+impl super::Controller {
+    /// Kafka's automatic, rack-aware assignment for `t`'s partition count and replication factor.
+    pub(super) fn automatic_assignment(&self, t: &NewTopic) -> Result<Vec<Vec<i32>>, AdminError> {
+        let partitions = match t.partitions {
+            -1 => self.config.num_partitions,
+            n => n,
+        };
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err((
+                ErrorCode::InvalidPartitions,
+                format!("{partitions} partitions (must be 1 to {MAX_PARTITIONS})"),
+            ));
+        }
+        let rf = match t.replication_factor {
+            -1 => self.config.default_replication_factor,
+            n => n,
+        };
+        let live = self.live_brokers();
+        let rf_ok = usize::try_from(rf).is_ok_and(|rf| (1..=live.len()).contains(&rf));
+        if !rf_ok {
+            return Err((
+                ErrorCode::InvalidReplicationFactor,
+                format!("replication factor {rf} with {} live broker(s)", live.len()),
+            ));
+        }
+        let candidates: Vec<Candidate> = live
+            .iter()
+            .filter_map(|id| self.image.brokers.get(id))
+            .map(|b| Candidate {
+                id: b.node_id,
+                rack: b.rack.clone(),
+            })
+            .collect();
+        // Both conversions were range-checked above.
+        assign(
+            &candidates,
+            partitions.unsigned_abs() as usize,
+            rf.unsigned_abs() as usize,
+            stable_hash(t.name.as_bytes()),
+        )
+        .map_err(|e| (ErrorCode::InvalidReplicationFactor, e))
+    }
+
+    /// A manual assignment, validated as Kafka does: partition count and replication factor
+    /// must then be -1 (or agree), every list non-empty, of one length, without repeats, and
+    /// naming registered brokers.
+    pub(super) fn manual_assignment(&self, t: &NewTopic) -> Result<Vec<Vec<i32>>, AdminError> {
+        let bad = |why: String| Err((ErrorCode::InvalidReplicaAssignment, why));
+        let n = t.assignments.len();
+        if n > MAX_PARTITIONS as usize {
+            return bad(format!("{n} partitions (at most {MAX_PARTITIONS})"));
+        }
+        let rf = t.assignments[0].len();
+        if t.partitions != -1 && t.partitions as usize != n {
+            return Err((
+                ErrorCode::InvalidRequest,
+                "give either num_partitions or assignments, not both".into(),
+            ));
+        }
+        if t.replication_factor != -1 && t.replication_factor as usize != rf {
+            return Err((
+                ErrorCode::InvalidRequest,
+                "give either replication_factor or assignments, not both".into(),
+            ));
+        }
+        for (p, replicas) in t.assignments.iter().enumerate() {
+            if replicas.is_empty() || replicas.len() != rf {
+                return bad(format!(
+                    "partition {p}: every partition needs {rf} replicas"
+                ));
+            }
+            let distinct: BTreeSet<i32> = replicas.iter().copied().collect();
+            if distinct.len() != replicas.len() {
+                return bad(format!(
+                    "partition {p}: a broker appears twice in {replicas:?}"
+                ));
+            }
+            if let Some(b) = replicas
+                .iter()
+                .find(|b| !self.image.brokers.contains_key(b))
+            {
+                return bad(format!("partition {p}: broker {b} is not registered"));
+            }
+        }
+        Ok(t.assignments.clone())
+    }
+}
