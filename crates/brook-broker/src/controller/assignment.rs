@@ -13,6 +13,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use brook_proto::ErrorCode;
+
+use super::{AdminError, MAX_PARTITIONS};
+use crate::broker::NewTopic;
+
 /// One candidate broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -172,70 +177,6 @@ pub fn stable_hash(bytes: &[u8]) -> u64 {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn racked(spec: &[(i32, &str)]) -> Vec<Candidate> {
-        spec.iter()
-            .map(|(id, rack)| Candidate {
-                id: *id,
-                rack: Some(rack.to_string()),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn rack_alternated_order() {
-        let c = racked(&[(1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "c")]);
-        let ids: Vec<i32> = rack_alternated(&c).iter().map(|b| b.0).collect();
-        assert_eq!(ids, vec![1, 3, 5, 2, 4]);
-    }
-
-    #[test]
-    fn unracked_replicas_are_distinct_and_leaders_rotate() {
-        let c: Vec<Candidate> = (1..=4).map(|id| Candidate { id, rack: None }).collect();
-        for seed in 0..20 {
-            let a = assign(&c, 8, 3, seed).unwrap();
-            let mut leaders = BTreeMap::new();
-            for r in &a {
-                assert_eq!(r.iter().collect::<BTreeSet<_>>().len(), 3, "{a:?}");
-                *leaders.entry(r[0]).or_insert(0) += 1;
-            }
-            assert!(leaders.values().all(|&n| n == 2), "{leaders:?}");
-        }
-    }
-
-    #[test]
-    fn uneven_racks_use_every_rack_first() {
-        // 2 racks, 3 brokers in one and 1 in the other: RF 2 always spans both racks.
-        let c = racked(&[(1, "a"), (2, "a"), (3, "a"), (4, "b")]);
-        for seed in 0..20 {
-            for r in assign(&c, 10, 2, seed).unwrap() {
-                let racks: BTreeSet<_> = r.iter().map(|id| *id == 4).collect();
-                assert_eq!(racks.len(), 2, "{r:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn bad_replication_factor_is_an_error() {
-        let c = racked(&[(1, "a")]);
-        assert!(assign(&c, 1, 2, 0).is_err());
-        assert!(assign(&c, 1, 0, 0).is_err());
-        assert_eq!(
-            assign(&c, 3, 1, 7).unwrap(),
-            vec![vec![1], vec![1], vec![1]]
-        );
-        assert!(assign(&[], 1, 1, 0).is_err());
-    }
-}
-
-use brook_proto::ErrorCode;
-
-use super::{AdminError, MAX_PARTITIONS};
-use crate::broker::NewTopic;
-
 /// Where CreateTopics puts replicas: automatic (above) or as the request says.
 impl super::Controller {
     /// Kafka's automatic, rack-aware assignment for `t`'s partition count and replication factor.
@@ -322,5 +263,64 @@ impl super::Controller {
             }
         }
         Ok(t.assignments.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn racked(spec: &[(i32, &str)]) -> Vec<Candidate> {
+        spec.iter()
+            .map(|(id, rack)| Candidate {
+                id: *id,
+                rack: Some(rack.to_string()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rack_alternated_order() {
+        let c = racked(&[(1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "c")]);
+        let ids: Vec<i32> = rack_alternated(&c).iter().map(|b| b.0).collect();
+        assert_eq!(ids, vec![1, 3, 5, 2, 4]);
+    }
+
+    #[test]
+    fn unracked_replicas_are_distinct_and_leaders_rotate() {
+        let c: Vec<Candidate> = (1..=4).map(|id| Candidate { id, rack: None }).collect();
+        for seed in 0..20 {
+            let a = assign(&c, 8, 3, seed).unwrap();
+            let mut leaders = BTreeMap::new();
+            for r in &a {
+                assert_eq!(r.iter().collect::<BTreeSet<_>>().len(), 3, "{a:?}");
+                *leaders.entry(r[0]).or_insert(0) += 1;
+            }
+            assert!(leaders.values().all(|&n| n == 2), "{leaders:?}");
+        }
+    }
+
+    #[test]
+    fn uneven_racks_use_every_rack_first() {
+        // 2 racks, 3 brokers in one and 1 in the other: RF 2 always spans both racks.
+        let c = racked(&[(1, "a"), (2, "a"), (3, "a"), (4, "b")]);
+        for seed in 0..20 {
+            for r in assign(&c, 10, 2, seed).unwrap() {
+                let racks: BTreeSet<_> = r.iter().map(|id| *id == 4).collect();
+                assert_eq!(racks.len(), 2, "{r:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_replication_factor_is_an_error() {
+        let c = racked(&[(1, "a")]);
+        assert!(assign(&c, 1, 2, 0).is_err());
+        assert!(assign(&c, 1, 0, 0).is_err());
+        assert_eq!(
+            assign(&c, 3, 1, 7).unwrap(),
+            vec![vec![1], vec![1], vec![1]]
+        );
+        assert!(assign(&[], 1, 1, 0).is_err());
     }
 }
