@@ -1,0 +1,197 @@
+//! Builders the cluster hands out: `create_topic` (awaitable), producers and consumers whose
+//! connections go through the fault model.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use brook_client::{Acks, Consumer, ConsumerConfig, Producer, ProducerConfig};
+use brook_proto::faults::{Endpoint, Network};
+use brook_proto::net::Channels;
+
+use super::*;
+
+/// `create_topic`'s builder; `.await` it.
+#[derive(Debug)]
+pub struct CreateTopic<'a> {
+    pub(super) cluster: &'a Cluster,
+    pub(super) name: String,
+    pub(super) partitions: i32,
+    pub(super) replication_factor: i32,
+    pub(super) configs: Vec<(String, String)>,
+    pub(super) timeout: Duration,
+}
+
+impl CreateTopic<'_> {
+    /// A topic-level config (`min.insync.replicas`, `flush.messages`, …).
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.configs.push((key.into(), value.into()));
+        self
+    }
+
+    /// How long to wait for every partition to get a leader (default: the startup timeout).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn run(self) -> Result<()> {
+        let admin = self.cluster.observer_admin()?;
+        admin
+            .create_topic(
+                &self.name,
+                self.partitions,
+                self.replication_factor,
+                &self.configs,
+            )
+            .await?;
+        let (name, n) = (self.name.as_str(), self.partitions);
+        self.cluster
+            .wait_for(
+                &format!("every partition of {name} has a serving leader"),
+                self.timeout,
+                |v| {
+                    v.topic(name).is_some_and(|t| {
+                        // -1 partitions means the broker default: accept whatever was created.
+                        (n < 0 || t.partitions.len() == n as usize)
+                            && !t.partitions.is_empty()
+                            && t.partitions
+                                .iter()
+                                .all(|p| v.serving_leader(name, p.partition))
+                    })
+                },
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+impl<'a> IntoFuture for CreateTopic<'a> {
+    type Output = Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<()>> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// Builds a [`Producer`] connected through the cluster's fault model.
+#[derive(Debug)]
+pub struct ProducerBuilder {
+    pub(super) config: ProducerConfig,
+    pub(super) pairs: Vec<(String, String)>,
+    pub(super) network: Arc<Network>,
+    pub(super) endpoint: Option<Endpoint>,
+}
+
+impl ProducerBuilder {
+    pub fn acks(mut self, acks: Acks) -> Self {
+        self.config = self.config.acks(acks);
+        self
+    }
+
+    pub fn idempotence(mut self, on: bool) -> Self {
+        self.config = self.config.enable_idempotence(on);
+        self
+    }
+
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.config = self.config.linger(d);
+        self
+    }
+
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.config = self.config.request_timeout(d);
+        self
+    }
+
+    pub fn delivery_timeout(mut self, d: Duration) -> Self {
+        self.config = self.config.delivery_timeout(d);
+        self
+    }
+
+    pub fn retries(mut self, n: i32) -> Self {
+        self.config = self.config.retries(n);
+        self
+    }
+
+    /// Any producer key (Kafka's names); a bad one fails `build`.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.pairs.push((key.into(), value.into()));
+        self
+    }
+
+    /// The producer's endpoint in the fault model (default: a fresh client id).
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    /// The producer config this builder describes (validated by `build`).
+    pub fn into_config(self) -> Result<ProducerConfig> {
+        let mut config = self.config;
+        for (k, v) in &self.pairs {
+            config.set(k, v)?;
+        }
+        Ok(config)
+    }
+
+    pub async fn build(self) -> Result<Producer> {
+        let endpoint = self.endpoint.unwrap_or_else(|| self.network.new_client());
+        let channels = Channels::new(self.network.dialer(endpoint));
+        let config = self.into_config()?;
+        Ok(Producer::with_channels(config, channels)?)
+    }
+}
+
+/// Builds a [`Consumer`] connected through the cluster's fault model.
+#[derive(Debug)]
+pub struct ConsumerBuilder {
+    pub(super) config: ConsumerConfig,
+    pub(super) pairs: Vec<(String, String)>,
+    pub(super) network: Arc<Network>,
+    pub(super) endpoint: Option<Endpoint>,
+}
+
+impl ConsumerBuilder {
+    pub fn group_id(mut self, group: &str) -> Self {
+        self.config = self.config.group_id(group);
+        self
+    }
+
+    /// `auto.offset.reset=earliest`.
+    pub fn from_beginning(mut self) -> Self {
+        self.config = self
+            .config
+            .auto_offset_reset(brook_client::OffsetReset::Earliest);
+        self
+    }
+
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.config = self.config.request_timeout(d);
+        self
+    }
+
+    /// Any consumer key (Kafka's names); a bad one fails `build`.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.pairs.push((key.into(), value.into()));
+        self
+    }
+
+    /// The consumer's endpoint in the fault model (default: a fresh client id).
+    pub fn endpoint(mut self, endpoint: Endpoint) -> Self {
+        self.endpoint = Some(endpoint);
+        self
+    }
+
+    pub async fn build(self) -> Result<Consumer> {
+        let endpoint = self.endpoint.unwrap_or_else(|| self.network.new_client());
+        let channels = Channels::new(self.network.dialer(endpoint));
+        let mut config = self.config;
+        for (k, v) in &self.pairs {
+            config.set(k, v)?;
+        }
+        Ok(Consumer::with_channels(config, channels)?)
+    }
+}

@@ -1,0 +1,785 @@
+//! `brook::Cluster` (SPEC §9): N brokers in this process, each with its own data dir and a
+//! 127.0.0.1 port, broker 1 doubling as the controller, plus the faults a reliability test needs:
+//! abrupt kills that may lose what was not fsynced, restarts on the same port, and network
+//! faults (isolate, partition, slow) applied by the dialer every Brook connection goes through.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), brook::ClusterError> {
+//! use std::time::Duration;
+//! use brook::{Acks, Cluster, ProducerRecord};
+//! let cluster = Cluster::builder().brokers(3).racks(["a", "b", "c"]).start().await?;
+//! cluster.create_topic("orders", 6, 3).config("min.insync.replicas", "2").await?;
+//! let producer = cluster.producer().acks(Acks::All).build().await?;
+//! producer.send_and_wait(ProducerRecord::new("orders", "value")).await?;
+//! let leader = cluster.leader_of("orders", 0).await?;
+//! cluster.kill(leader).await?;
+//! cluster.restart(leader).await?;
+//! cluster.wait_until(|m| m.isr("orders", 0).len() == 3, Duration::from_secs(5)).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The harness observes the cluster (`describe`, `leader_of`, `wait_until`, readiness) over
+//! plain TCP, outside the fault model: a test must be able to look at an isolated broker.
+//! Clients made by `producer()`, `consumer()` and `admin()` go through the fault model, each as
+//! its own [`Endpoint::Client`].
+
+use std::collections::BTreeMap;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use brook_broker::{Broker, BrokerConfig, BrokerEnv, BrokerError, BrokerHandle, ConfigError};
+use brook_client::{Admin, AdminConfig, ClientError, ConsumerConfig, ProducerConfig};
+use brook_log::io::FaultyFileSystem;
+use brook_proto::ErrorCode;
+use brook_proto::faults::{Endpoint, Network};
+use brook_proto::net::Channels;
+use brook_proto::v1::admin_client::AdminClient;
+use brook_proto::v1::{DescribeClusterRequest, DescribeTopicsRequest, TopicDescription};
+use tokio::time::Instant;
+
+pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}")]
+    Broker(#[from] BrokerError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("no broker {0} in this cluster")]
+    NoSuchBroker(i32),
+    #[error("broker {0} is not running")]
+    NotRunning(i32),
+    #[error("broker {0} is already running")]
+    AlreadyRunning(i32),
+    #[error("UNKNOWN_TOPIC_OR_PARTITION: {0}")]
+    UnknownTopic(String),
+    #[error("LEADER_NOT_AVAILABLE: {topic}-{partition} has no leader")]
+    NoLeader { topic: String, partition: i32 },
+    /// A condition was not reached in time; `last` describes the last state seen.
+    #[error("REQUEST_TIMED_OUT: {what} not reached within {timeout:?}; last seen: {last}")]
+    Timeout {
+        what: String,
+        timeout: Duration,
+        last: String,
+    },
+}
+
+fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
+    let what = what.into();
+    move |source| ClusterError::Io { what, source }
+}
+
+/// Defaults suited to tests: failures are detected in about a second, not Kafka's tens of
+/// seconds; the internal offsets topic is small. Any of them can be overridden.
+const TEST_DEFAULTS: &[(&str, &str)] = &[
+    ("broker.session.timeout.ms", "1000"),
+    // Short, because a broker counts as started once a heartbeat unfenced it (SPEC §12 wants
+    // a 3-broker cluster ready in ≤ 50 ms).
+    ("broker.heartbeat.interval.ms", "50"),
+    ("replica.lag.time.max.ms", "1000"),
+    ("replica.fetch.wait.max.ms", "100"),
+    ("offsets.topic.num.partitions", "4"),
+];
+
+/// Keys the cluster sets itself for each broker.
+const OWNED_KEYS: &[&str] = &[
+    "node.id",
+    "process.roles",
+    "listeners",
+    "controller.quorum.voters",
+    "log.dirs",
+];
+
+/// How often conditions are re-checked: short, so that waiting costs little beyond the event.
+const POLL_MIN: Duration = Duration::from_millis(1);
+const POLL_MAX: Duration = Duration::from_millis(20);
+/// Deadline of one observer RPC (the harness must not hang on a wedged broker).
+const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long `kill` waits for the killed broker's last tasks to let go of it before cutting its
+/// files back (so that no late write lands after the cut).
+const KILL_SETTLE: Duration = Duration::from_secs(2);
+/// How long `restart` retries binding the old port while the OS still holds it.
+const REBIND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Configures a [`Cluster`].
+#[derive(Debug, Clone)]
+pub struct ClusterBuilder {
+    brokers: usize,
+    racks: Vec<String>,
+    config: Vec<(String, String)>,
+    per_broker: Vec<(i32, String, String)>,
+    data_dir: Option<PathBuf>,
+    startup_timeout: Duration,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        ClusterBuilder {
+            brokers: 1,
+            racks: Vec::new(),
+            config: Vec::new(),
+            per_broker: Vec::new(),
+            data_dir: None,
+            startup_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ClusterBuilder {
+    /// Number of brokers (node ids 1..=n; broker 1 is also the controller). Default 1.
+    pub fn brokers(mut self, n: usize) -> Self {
+        self.brokers = n;
+        self
+    }
+
+    /// `broker.rack` of each broker, assigned in turn (broker i gets `racks[(i-1) % len]`).
+    pub fn racks<I, S>(mut self, racks: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.racks = racks.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A broker config key (SPEC §10) for every broker, over the test defaults.
+    pub fn broker_config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.push((key.into(), value.into()));
+        self
+    }
+
+    /// A broker config key for one broker only (applied after `broker_config`).
+    pub fn broker_config_for(
+        mut self,
+        node: i32,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.per_broker.push((node, key.into(), value.into()));
+        self
+    }
+
+    /// Keep the data in `dir/b<id>` instead of a temp dir removed on drop.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Bound on `start()` (and on `create_topic` waiting for leaders). Default 10 s.
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// The config pairs of broker `id` without `listeners` (which changes with the port).
+    fn pairs_for(&self, id: i32, root: &Path, voters: &str) -> Result<Vec<(String, String)>> {
+        let mut pairs: Vec<(String, String)> = TEST_DEFAULTS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let own = self
+            .per_broker
+            .iter()
+            .filter(|(n, _, _)| *n == id)
+            .map(|(_, k, v)| (k, v));
+        for (k, v) in self.config.iter().map(|(k, v)| (k, v)).chain(own) {
+            if OWNED_KEYS.contains(&k.trim()) {
+                return Err(ClusterError::Config(ConfigError {
+                    key: k.clone(),
+                    reason: "set by the embedded cluster for each broker".into(),
+                }));
+            }
+            pairs.push((k.clone(), v.clone()));
+        }
+        let roles = if id == 1 {
+            "broker,controller"
+        } else {
+            "broker"
+        };
+        let dir = root.join(format!("b{id}"));
+        let dir = dir.to_str().ok_or_else(|| ClusterError::Io {
+            what: format!("data dir {}", dir.display()),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not UTF-8"),
+        })?;
+        pairs.extend([
+            ("node.id".to_string(), id.to_string()),
+            ("process.roles".to_string(), roles.to_string()),
+            ("controller.quorum.voters".to_string(), voters.to_string()),
+            ("log.dirs".to_string(), dir.to_string()),
+        ]);
+        if !self.racks.is_empty() {
+            let rack = &self.racks[(id as usize - 1) % self.racks.len()];
+            pairs.push(("broker.rack".to_string(), rack.clone()));
+        }
+        Ok(pairs)
+    }
+
+    /// Starts the brokers and returns once every broker lists all of them unfenced.
+    pub async fn start(self) -> Result<Cluster> {
+        let started = Instant::now();
+        if self.brokers == 0 || self.brokers > i32::MAX as usize {
+            return Err(ClusterError::Config(ConfigError {
+                key: "brokers".into(),
+                reason: format!("{} is not a usable number of brokers", self.brokers),
+            }));
+        }
+        let n = self.brokers as i32;
+        let (temp, root) = match &self.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .map_err(io_error(format!("create {}", dir.display())))?;
+                (None, dir.clone())
+            }
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("brook-cluster-")
+                    .tempdir()
+                    .map_err(io_error("create the cluster's temp dir"))?;
+                let root = t.path().to_path_buf();
+                (Some(t), root)
+            }
+        };
+        let network = Network::new();
+
+        // Every broker's `controller.quorum.voters` names broker 1's port, so that port must be
+        // known before anything starts: reserve a free one, then bind it for real (retrying with
+        // another port in the unlikely case someone took it in between).
+        let mut first = None;
+        let mut last_error = None;
+        for _ in 0..5 {
+            let addr = free_port().map_err(io_error("reserve a port for the controller"))?;
+            let voters = format!("1@{addr}");
+            let pairs = self.pairs_for(1, &root, &voters)?;
+            let fs = FaultyFileSystem::new();
+            network.register(1, addr);
+            match start_broker(1, &pairs, addr, &fs, &network, Duration::ZERO).await {
+                Ok(handle) => {
+                    first = Some((Node::new(1, addr, &root, pairs, fs), handle, voters));
+                    break;
+                }
+                Err(e) if is_bind_error(&e) => last_error = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        let Some((node1, handle1, voters)) = first else {
+            return Err(last_error.unwrap_or(ClusterError::NotRunning(1)));
+        };
+        node1.set(handle1).await;
+
+        // The others concurrently: they only need the controller's address.
+        let mut starting = tokio::task::JoinSet::new();
+        for id in 2..=n {
+            let pairs = self.pairs_for(id, &root, &voters)?;
+            let network = network.clone();
+            starting.spawn(async move {
+                let fs = FaultyFileSystem::new();
+                let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+                let handle = start_broker(id, &pairs, any, &fs, &network, Duration::ZERO).await?;
+                network.register(id, handle.addr());
+                Ok::<_, ClusterError>((id, pairs, fs, handle))
+            });
+        }
+        let mut nodes = BTreeMap::from([(1, node1)]);
+        while let Some(joined) = starting.join_next().await {
+            let (id, pairs, fs, handle) = joined.map_err(|e| ClusterError::Io {
+                what: "broker startup task".into(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+            let node = Node::new(id, handle.addr(), &root, pairs, fs);
+            node.set(handle).await;
+            nodes.insert(id, node);
+        }
+
+        let mut cluster = Cluster {
+            nodes,
+            network,
+            observer: Channels::default(),
+            startup_time: Duration::ZERO,
+            timeout: self.startup_timeout,
+            root,
+            _temp: temp,
+        };
+        let ids: Vec<i32> = (1..=n).collect();
+        cluster
+            .wait_for(
+                "every broker registered and unfenced",
+                self.startup_timeout,
+                |v| ids.iter().all(|id| v.lists_unfenced(*id, &ids)),
+            )
+            .await?;
+        cluster.startup_time = started.elapsed();
+        Ok(cluster)
+    }
+}
+
+fn free_port() -> std::io::Result<SocketAddr> {
+    let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    l.local_addr()
+}
+
+/// `BrokerHandle::start_with` reports a failed bind as BROKER_NOT_AVAILABLE "bind …".
+fn is_bind_error(e: &ClusterError) -> bool {
+    matches!(e, ClusterError::Broker(b)
+        if b.code() == ErrorCode::BrokerNotAvailable && b.message().starts_with("bind"))
+}
+
+/// Starts broker `id` on `listener`, retrying a failed bind for up to `rebind` (a restarted
+/// broker's old listener may not be closed yet).
+async fn start_broker(
+    id: i32,
+    pairs: &[(String, String)],
+    listener: SocketAddr,
+    fs: &FaultyFileSystem,
+    network: &Arc<Network>,
+    rebind: Duration,
+) -> Result<BrokerHandle> {
+    let mut pairs = pairs.to_vec();
+    pairs.push(("listeners".into(), listener.to_string()));
+    let config = BrokerConfig::from_pairs(pairs)?;
+    let deadline = Instant::now() + rebind;
+    let mut pause = POLL_MIN;
+    loop {
+        let env = BrokerEnv {
+            fs: Arc::new(fs.clone()),
+            channels: Channels::new(network.dialer(Endpoint::Broker(id))),
+        };
+        match BrokerHandle::start_with(config.clone(), env).await {
+            Ok(handle) => return Ok(handle),
+            Err(e) => {
+                let e = ClusterError::Broker(e);
+                if !is_bind_error(&e) || Instant::now() + pause > deadline {
+                    return Err(e);
+                }
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(POLL_MAX);
+    }
+}
+
+/// One broker slot: fixed identity (id, port, dir, disk) and the running incarnation, if any.
+#[derive(Debug)]
+struct Node {
+    id: i32,
+    addr: SocketAddr,
+    dir: PathBuf,
+    pairs: Vec<(String, String)>,
+    /// Shared by every incarnation, so that fault knobs survive restarts.
+    fs: FaultyFileSystem,
+    /// An async lock: kill/restart of one broker are serialised, and may await while holding it.
+    handle: tokio::sync::Mutex<Option<BrokerHandle>>,
+    running: AtomicBool,
+}
+
+impl Node {
+    fn new(
+        id: i32,
+        addr: SocketAddr,
+        root: &Path,
+        pairs: Vec<(String, String)>,
+        fs: FaultyFileSystem,
+    ) -> Node {
+        Node {
+            id,
+            addr,
+            dir: root.join(format!("b{id}")),
+            pairs,
+            fs,
+            handle: tokio::sync::Mutex::new(None),
+            running: AtomicBool::new(false),
+        }
+    }
+
+    async fn set(&self, handle: BrokerHandle) {
+        *self.handle.lock().await = Some(handle);
+        self.running.store(true, Ordering::Release);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Clean,
+    Crash,
+    PowerLoss,
+}
+
+/// N brokers in this process (SPEC §9). Dropping it stops them abruptly and removes the temp
+/// dir; [`Cluster::shutdown`] stops them cleanly.
+#[derive(Debug)]
+pub struct Cluster {
+    nodes: BTreeMap<i32, Node>,
+    network: Arc<Network>,
+    /// Plain TCP, outside the fault model: how the harness looks at the cluster.
+    observer: Channels,
+    startup_time: Duration,
+    timeout: Duration,
+    root: PathBuf,
+    // Last, so that it is removed after the brokers were dropped (fields drop in order).
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// How long `start()` took until the cluster was ready.
+    pub fn startup_time(&self) -> Duration {
+        self.startup_time
+    }
+
+    /// Node ids, ascending.
+    pub fn broker_ids(&self) -> Vec<i32> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// Every broker's `host:port`, comma-separated (stopped ones too: ports never change).
+    pub fn bootstrap_servers(&self) -> String {
+        let addrs: Vec<String> = self.nodes.values().map(|n| n.addr.to_string()).collect();
+        addrs.join(",")
+    }
+
+    /// The address broker `id` listens on (the same across restarts).
+    pub fn addr(&self, id: i32) -> Result<SocketAddr> {
+        Ok(self.node(id)?.addr)
+    }
+
+    /// Where broker `id` keeps its data.
+    pub fn data_dir(&self, id: i32) -> Result<&Path> {
+        Ok(&self.node(id)?.dir)
+    }
+
+    /// The parent of every broker's data dir.
+    pub fn root_dir(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn is_running(&self, id: i32) -> bool {
+        self.nodes
+            .get(&id)
+            .is_some_and(|n| n.running.load(Ordering::Acquire))
+    }
+
+    /// Broker `id`'s disk: `faults()` has its knobs (failing or slow fsyncs, a full disk).
+    pub fn disk(&self, id: i32) -> Result<&FaultyFileSystem> {
+        Ok(&self.node(id)?.fs)
+    }
+
+    /// The network fault model, for faults on client endpoints or single links.
+    pub fn network(&self) -> &Arc<Network> {
+        &self.network
+    }
+
+    /// The running broker `id` itself (white-box tests), if it runs.
+    pub async fn broker(&self, id: i32) -> Result<Arc<Broker>> {
+        let node = self.node(id)?;
+        let slot = node.handle.lock().await;
+        slot.as_ref()
+            .map(|h| h.broker.clone())
+            .ok_or(ClusterError::NotRunning(id))
+    }
+
+    fn node(&self, id: i32) -> Result<&Node> {
+        self.nodes.get(&id).ok_or(ClusterError::NoSuchBroker(id))
+    }
+
+    // ---- brokers -------------------------------------------------------------------------
+
+    /// Abrupt stop as a power loss: no flush, no goodbye, and every file of the broker is cut
+    /// back to its last fsync (the page cache of a crashed machine is gone).
+    pub async fn kill(&self, id: i32) -> Result<()> {
+        self.stop(id, Stop::PowerLoss).await
+    }
+
+    /// Abrupt stop of the process only: unflushed writes survive in the OS page cache.
+    pub async fn kill_keep_page_cache(&self, id: i32) -> Result<()> {
+        self.stop(id, Stop::Crash).await
+    }
+
+    /// Clean stop: flush, checkpoints, clean-shutdown marker.
+    pub async fn shutdown_broker(&self, id: i32) -> Result<()> {
+        self.stop(id, Stop::Clean).await
+    }
+
+    async fn stop(&self, id: i32, how: Stop) -> Result<()> {
+        let node = self.node(id)?;
+        let mut slot = node.handle.lock().await;
+        let handle = slot.take().ok_or(ClusterError::NotRunning(id))?;
+        node.running.store(false, Ordering::Release);
+        if how == Stop::Clean {
+            return Ok(handle.shutdown().await?);
+        }
+        let broker = Arc::downgrade(&handle.broker);
+        handle.kill();
+        settle(&broker, id).await;
+        if how == Stop::PowerLoss {
+            node.fs
+                .drop_unsynced()
+                .map_err(io_error(format!("drop unsynced data of broker {id}")))?;
+        }
+        Ok(())
+    }
+
+    /// Starts a stopped broker again: same id, data dir, disk and port. Returns once it serves
+    /// requests; use [`Cluster::wait_until`] for registration, leadership or ISR membership.
+    pub async fn restart(&self, id: i32) -> Result<()> {
+        let node = self.node(id)?;
+        let mut slot = node.handle.lock().await;
+        if slot.is_some() {
+            return Err(ClusterError::AlreadyRunning(id));
+        }
+        let handle = start_broker(
+            id,
+            &node.pairs,
+            node.addr,
+            &node.fs,
+            &self.network,
+            REBIND_TIMEOUT,
+        )
+        .await?;
+        *slot = Some(handle);
+        node.running.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Stops every running broker cleanly (the controller last, so that the others can still
+    /// reach it while stopping), then removes the temp dir.
+    pub async fn shutdown(self) -> Result<()> {
+        let mut first_error = None;
+        for id in self.nodes.keys().rev() {
+            if self.is_running(*id)
+                && let Err(e) = self.shutdown_broker(*id).await
+            {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    // ---- network faults ----------------------------------------------------------------
+
+    /// Cuts every link of broker `id`: other brokers, the controller and clients.
+    pub async fn isolate(&self, id: i32) -> Result<()> {
+        self.node(id)?;
+        self.network.isolate(Endpoint::Broker(id));
+        Ok(())
+    }
+
+    /// Cuts the link between two endpoints (broker ids, or clients via [`Endpoint`]).
+    pub async fn partition(&self, a: impl Into<Endpoint>, b: impl Into<Endpoint>) -> Result<()> {
+        let (a, b) = (a.into(), b.into());
+        for e in [a, b] {
+            if let Endpoint::Broker(id) = e {
+                self.node(id)?;
+            }
+        }
+        self.network.partition(a, b);
+        Ok(())
+    }
+
+    /// Removes every network fault (connections cut earlier stay cut; their owners reconnect).
+    pub async fn heal(&self) -> Result<()> {
+        self.network.heal();
+        Ok(())
+    }
+
+    /// Delays every read on broker `id`'s links by `delay` (zero removes it).
+    pub async fn slow(&self, id: i32, delay: Duration) -> Result<()> {
+        self.node(id)?;
+        self.network.slow(Endpoint::Broker(id), delay);
+        Ok(())
+    }
+
+    // ---- clients -------------------------------------------------------------------------
+
+    /// A producer builder; the producer's connections are subject to network faults.
+    pub fn producer(&self) -> ProducerBuilder {
+        ProducerBuilder {
+            config: ProducerConfig::new(&self.bootstrap_servers()),
+            pairs: Vec::new(),
+            network: self.network.clone(),
+            endpoint: None,
+        }
+    }
+
+    /// A consumer builder; the consumer's connections are subject to network faults.
+    pub fn consumer(&self) -> ConsumerBuilder {
+        ConsumerBuilder {
+            config: ConsumerConfig::new(&self.bootstrap_servers()),
+            pairs: Vec::new(),
+            network: self.network.clone(),
+            endpoint: None,
+        }
+    }
+
+    /// An admin client whose connections are subject to network faults (its own endpoint).
+    pub fn admin(&self) -> Result<Admin> {
+        let channels = Channels::new(self.network.dialer(self.network.new_client()));
+        Ok(Admin::with_channels(
+            AdminConfig::new(&self.bootstrap_servers()),
+            channels,
+        )?)
+    }
+
+    /// The harness's own admin client, outside the fault model.
+    fn observer_admin(&self) -> Result<Admin> {
+        let config = AdminConfig::new(&self.bootstrap_servers()).request_timeout(self.timeout);
+        Ok(Admin::with_channels(config, self.observer.clone())?)
+    }
+
+    // ---- topics and observation ------------------------------------------------------------
+
+    /// Creates a topic; awaiting the returned builder completes when every partition's leader
+    /// serves it.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+    ) -> CreateTopic<'_> {
+        CreateTopic {
+            cluster: self,
+            name: name.to_string(),
+            partitions,
+            replication_factor,
+            configs: Vec::new(),
+            timeout: self.timeout,
+        }
+    }
+
+    /// What every running broker says now (see [`ClusterView`]).
+    pub async fn view(&self) -> ClusterView {
+        let mut view = ClusterView::default();
+        for node in self.nodes.values() {
+            if !node.running.load(Ordering::Acquire) {
+                continue;
+            }
+            view.running.push(node.id);
+            let Ok(channel) = self.observer.get(&node.addr.to_string()) else {
+                continue;
+            };
+            let mut client = AdminClient::new(channel);
+            let cluster = tokio::time::timeout(
+                OBSERVE_TIMEOUT,
+                client.describe_cluster(DescribeClusterRequest {}),
+            )
+            .await;
+            if let Ok(Ok(r)) = cluster {
+                view.clusters.insert(node.id, r.into_inner());
+            }
+            let topics = tokio::time::timeout(
+                OBSERVE_TIMEOUT,
+                // Local answers only: a broker's own metadata and replicas. (Without `local_only`
+                // a broker gathers the leaders' figures over its own, fault-injected, links.)
+                client.describe_topics(DescribeTopicsRequest {
+                    topics: Vec::new(),
+                    local_only: true,
+                }),
+            )
+            .await;
+            if let Ok(Ok(r)) = topics {
+                view.topics.insert(node.id, r.into_inner().topics);
+            }
+        }
+        view
+    }
+
+    /// The current leader of a partition (the freshest metadata any broker has).
+    pub async fn leader_of(&self, topic: &str, partition: i32) -> Result<i32> {
+        let view = self.view().await;
+        if view.topic(topic).is_none() {
+            return Err(ClusterError::UnknownTopic(topic.to_string()));
+        }
+        view.leader(topic, partition)
+            .ok_or_else(|| ClusterError::NoLeader {
+                topic: topic.to_string(),
+                partition,
+            })
+    }
+
+    /// A topic as the cluster sees it: leadership and ISR from the freshest metadata, offsets
+    /// and per-replica states from each partition's leader.
+    pub async fn describe(&self, topic: &str) -> Result<TopicDescription> {
+        self.view()
+            .await
+            .topic(topic)
+            .ok_or_else(|| ClusterError::UnknownTopic(topic.to_string()))
+    }
+
+    /// Polls the cluster until `condition` holds, returning the view that satisfied it.
+    pub async fn wait_until<F>(&self, condition: F, timeout: Duration) -> Result<ClusterView>
+    where
+        F: Fn(&ClusterView) -> bool,
+    {
+        self.wait_for("condition", timeout, condition).await
+    }
+
+    async fn wait_for<F>(&self, what: &str, timeout: Duration, condition: F) -> Result<ClusterView>
+    where
+        F: Fn(&ClusterView) -> bool,
+    {
+        let deadline = Instant::now() + timeout;
+        let mut pause = POLL_MIN;
+        loop {
+            let view = self.view().await;
+            if condition(&view) {
+                return Ok(view);
+            }
+            if Instant::now() >= deadline {
+                return Err(ClusterError::Timeout {
+                    what: what.to_string(),
+                    timeout,
+                    last: view.summary(),
+                });
+            }
+            tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+}
+
+/// Waits (bounded) until nothing holds the killed broker any more: its in-flight blocking work
+/// (an append, a flush) must finish before its files are cut back, or it could write past the
+/// cut; and a restart must not run next to a lingering old incarnation.
+async fn settle(broker: &Weak<Broker>, id: i32) {
+    let deadline = Instant::now() + KILL_SETTLE;
+    while broker.strong_count() > 0 {
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                node_id = id,
+                "the killed broker is still referenced after {KILL_SETTLE:?}; cutting its files anyway"
+            );
+            return;
+        }
+        tokio::time::sleep(POLL_MIN).await;
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Dropping a handle kills its broker; do it before the temp dir goes (field order does
+        // this too, but a handle locked by an abandoned operation would otherwise be skipped).
+        for node in self.nodes.values_mut() {
+            if let Some(h) = node.handle.get_mut().take() {
+                h.kill();
+            }
+        }
+    }
+}
+
+mod clients;
+mod view;
+
+pub use clients::{ConsumerBuilder, CreateTopic, ProducerBuilder};
+pub use view::ClusterView;
