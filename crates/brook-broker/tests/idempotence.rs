@@ -256,37 +256,38 @@ async fn sequences_are_per_partition() {
 }
 
 #[tokio::test]
-async fn t14_after_a_clean_restart_the_last_batch_is_deduplicated_and_older_ones_are_refused() {
+async fn t14_after_a_clean_restart_every_batch_in_the_window_is_deduplicated() {
     let mut b = TestBroker::start().await;
     b.create_topic("t", 1, &[]).await;
     let (pid, epoch) = b.new_producer().await;
-    let batches: Vec<_> = (0..5).map(|i| idem_batch(pid, epoch, i * 2, 2)).collect();
+    // Six batches: the first has left the 5-batch window before the restart.
+    let batches: Vec<_> = (0..6).map(|i| idem_batch(pid, epoch, i * 2, 2)).collect();
     let mut offsets = Vec::new();
     for bb in &batches {
         offsets.push(send(&b, "t", bb.clone()).await);
     }
-    assert_eq!(offsets, [0, 2, 4, 6, 8]);
+    assert_eq!(offsets, [0, 2, 4, 6, 8, 10]);
     b.restart_clean().await;
-    assert_eq!(b.leo("t", 0).await, 10);
-    // b5 (the last): deduplicated with its original offset (the snapshot holds it).
-    let p = b.produce("t", 0, -1, batches[4].clone()).await;
-    assert_eq!(code(p.error_code), ErrorCode::None, "{p:?}");
-    assert_eq!(p.base_offset, 8);
-    assert_eq!(b.leo("t", 0).await, 10);
-    // b4 and older: snapshots keep only the last batch, so these are out of order — but never
-    // appended a second time.
-    for old in [3, 2, 0] {
-        refused(
-            &b,
-            "t",
-            batches[old].clone(),
-            ErrorCode::OutOfOrderSequenceNumber,
-        )
-        .await;
+    assert_eq!(b.leo("t", 0).await, 12);
+    // Every batch a client can have in flight (the last 5) is deduplicated with its original
+    // offset: the snapshot keeps the whole window (Kafka's keeps only the last batch).
+    for i in 1..6 {
+        let p = b.produce("t", 0, -1, batches[i].clone()).await;
+        assert_eq!(code(p.error_code), ErrorCode::None, "{p:?}");
+        assert_eq!(p.base_offset, offsets[i]);
     }
+    assert_eq!(b.leo("t", 0).await, 12);
+    // Older than the window: out of order, never appended a second time.
+    refused(
+        &b,
+        "t",
+        batches[0].clone(),
+        ErrorCode::OutOfOrderSequenceNumber,
+    )
+    .await;
     // The producer continues in sequence.
-    assert_eq!(send(&b, "t", idem_batch(pid, epoch, 10, 1)).await, 10);
-    assert_eq!(assert_no_duplicates(&b, "t").await.len(), 11);
+    assert_eq!(send(&b, "t", idem_batch(pid, epoch, 12, 1)).await, 12);
+    assert_eq!(assert_no_duplicates(&b, "t").await.len(), 13);
 }
 
 #[tokio::test]

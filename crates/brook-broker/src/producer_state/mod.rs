@@ -19,18 +19,22 @@
 //!   the 5-batch window fails (3) and is `OUT_OF_ORDER_SEQUENCE_NUMBER` — never appended twice.
 //! - **I6** the state is derived purely from the log, so followers build it from what they
 //!   replicate, leniently (no validation), and a new leader keeps deduplicating.
-//! - **I7** snapshots `<20-digit offset>.snapshot` hold only the *last* batch per producer, as
-//!   Kafka's do; on restart the newest valid one is loaded and later batches are replayed from the
-//!   log. So after a restart a retry of a producer's last batch is still a duplicate, but a retry
-//!   of an older one (not replayed) is `OUT_OF_ORDER_SEQUENCE_NUMBER` (T14).
+//! - **I7** snapshots `<20-digit offset>.snapshot` hold every retained batch (up to 5) per
+//!   producer — Kafka's hold only the last one, which makes a retry of an older in-flight batch
+//!   after a broker restart `OUT_OF_ORDER_SEQUENCE_NUMBER`; a client that then bumps its epoch
+//!   writes that batch twice (Brook's verifier caught exactly this). On restart the newest valid
+//!   snapshot is loaded and later batches are replayed from the log, so every batch a client can
+//!   retry is still recognised (T14).
 //! - **I8** producers idle for `producer.id.expiration.ms` are dropped ([`ProducerStateManager::expire`]).
 //!
-//! Snapshot file format (version 1, big-endian; the CRC is crc32fast over every byte after it):
+//! Snapshot file format (version 2, big-endian; the CRC is crc32fast over every byte after it):
 //! ```text
-//! version i16 = 1 | crc u32 | offset i64 | count i32 |
+//! version i16 = 2 | crc u32 | offset i64 | count i32 |
 //! count × (producer_id i64, epoch i16, first_seq i32, last_seq i32,
 //!          first_offset i64, last_offset i64, timestamp i64, last_timestamp i64)
 //! ```
+//! One entry per retained batch, a producer's batches consecutive and oldest first. Version 1
+//! files (one entry per producer) still load.
 //! `offset` repeats the file name so a renamed or misplaced file is detected. A snapshot that
 //! fails any check is deleted and an older one (or the log) is used instead.
 
@@ -47,7 +51,7 @@ pub const NUM_BATCHES_TO_RETAIN: usize = 5;
 
 /// Extension of snapshot files.
 const SNAPSHOT_EXT: &str = "snapshot";
-const SNAPSHOT_VERSION: i16 = 1;
+const SNAPSHOT_VERSION: i16 = 2;
 /// version (2) + crc (4).
 const SNAPSHOT_PREFIX_LEN: usize = 6;
 /// offset (8) + count (4).

@@ -54,10 +54,13 @@ impl ProducerStateManager {
                 "cannot snapshot at negative offset {offset}"
             )));
         }
+        // Every retained batch of every producer (oldest first), not only the last one as Kafka
+        // does: after a restart, a retry of any of the up to 5 batches a client can have in
+        // flight must still be recognised, or the client's epoch bump writes it twice.
         let lasts: Vec<(&ProducerEntry, &BatchMetadata)> = self
             .producers
             .values()
-            .filter_map(|e| e.last_batch().map(|b| (e, b)))
+            .flat_map(|e| e.batches.iter().map(move |b| (e, b)))
             .collect();
         if let Some((e, b)) = lasts.iter().find(|(_, b)| b.last_offset >= offset) {
             // Loading would reject such a file; refuse to write it rather than lose it later.
@@ -96,7 +99,7 @@ impl ProducerStateManager {
     pub(super) fn decode_snapshot(buf: &[u8], offset: i64) -> Result<ProducerStateManager, String> {
         let mut r = Reader { buf, pos: 0 };
         let version = r.i16()?;
-        if version != SNAPSHOT_VERSION {
+        if !(1..=SNAPSHOT_VERSION).contains(&version) {
             return Err(format!("unknown snapshot version {version}"));
         }
         let stored_crc = r.u32()?;
@@ -149,14 +152,34 @@ impl ProducerStateManager {
                     meta.first_offset, meta.last_offset
                 ));
             }
-            let entry = ProducerEntry {
-                producer_id,
-                epoch,
-                batches: VecDeque::from([meta]),
-                last_timestamp,
-            };
-            if state.producers.insert(producer_id, entry).is_some() {
-                return Err(format!("producer {producer_id} appears twice"));
+            match state.producers.get_mut(&producer_id) {
+                // Version 2 lists each retained batch, oldest first, consecutively.
+                Some(e) => {
+                    let follows = e
+                        .batches
+                        .back()
+                        .is_some_and(|b| b.last_offset < meta.first_offset);
+                    if version < 2
+                        || e.epoch != epoch
+                        || !follows
+                        || e.batches.len() >= NUM_BATCHES_TO_RETAIN
+                    {
+                        return Err(format!(
+                            "producer {producer_id}: inconsistent repeated entry"
+                        ));
+                    }
+                    e.batches.push_back(meta);
+                    e.last_timestamp = e.last_timestamp.max(last_timestamp);
+                }
+                None => {
+                    let entry = ProducerEntry {
+                        producer_id,
+                        epoch,
+                        batches: VecDeque::from([meta]),
+                        last_timestamp,
+                    };
+                    state.producers.insert(producer_id, entry);
+                }
             }
         }
         Ok(state)

@@ -284,7 +284,7 @@ fn sample_state() -> ProducerStateManager {
 }
 
 #[test]
-fn snapshot_round_trip_keeps_the_last_batch_per_producer() {
+fn snapshot_round_trip_keeps_every_retained_batch() {
     let dir = tempfile::tempdir().unwrap();
     let s = sample_state();
     let path = s.write_snapshot(dir.path()).unwrap();
@@ -299,37 +299,45 @@ fn snapshot_round_trip_keeps_the_last_batch_per_producer() {
     assert_eq!(loaded.len(), 2);
     let e = loaded.entry(PID).unwrap();
     assert_eq!(e.epoch, 2);
-    assert_eq!(e.batches, VecDeque::from([meta(40, 49, 40)]));
+    assert_eq!(
+        e.batches,
+        s.entry(PID).unwrap().batches,
+        "all 5 batches, oldest first"
+    );
+    assert_eq!(e.batches.len(), 5);
     assert_eq!(e.last_timestamp, s.entry(PID).unwrap().last_timestamp);
     assert_eq!(loaded.entry(7), s.entry(7));
 }
 
 #[test]
-fn t14_restart_dedupes_the_last_batch_only() {
+fn t14_restart_keeps_the_whole_dedupe_window() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = ProducerStateManager::new();
-    // b1..b5
-    for i in 0..5 {
+    // b0..b5: six batches, so b0 has already left the 5-batch window.
+    for i in 0..6 {
         produce(&mut s, PID, 0, 10 * i, 10 * i + 9, 10 * i64::from(i)).unwrap();
     }
-    // Before the restart, b4 is a duplicate.
-    assert_eq!(
-        s.check(PID, 0, 30, 39),
-        Ok(Verdict::Duplicate(meta(30, 39, 30)))
-    );
     s.write_snapshot(dir.path()).unwrap();
-    let (s, _) = ProducerStateManager::load_latest_snapshot(dir.path(), 50).unwrap();
-    // b5 is still deduplicated with its original offsets.
-    assert_eq!(
-        s.check(PID, 0, 40, 49),
-        Ok(Verdict::Duplicate(meta(40, 49, 40)))
-    );
-    // b4 is refused, never silently appended.
-    assert_eq!(s.check(PID, 0, 30, 39), Err(ooo(50, 30)));
+    let (s, _) = ProducerStateManager::load_latest_snapshot(dir.path(), 60).unwrap();
+    // Every batch a client can still have in flight (the last 5) is deduplicated with its
+    // original offsets after the restart — b4 included, which Kafka's last-batch-only snapshots
+    // would answer OUT_OF_ORDER (and a client bumping its epoch would then write twice).
+    for i in 1..6 {
+        assert_eq!(
+            s.check(PID, 0, 10 * i, 10 * i + 9),
+            Ok(Verdict::Duplicate(meta(
+                10 * i,
+                10 * i + 9,
+                10 * i64::from(i)
+            )))
+        );
+    }
+    // Older than the window: refused, never silently appended.
+    assert_eq!(s.check(PID, 0, 0, 9), Err(ooo(60, 0)));
     // The next batch continues normally; the old epoch stays fenced.
-    assert_eq!(s.check(PID, 0, 50, 59), Ok(Verdict::Append));
+    assert_eq!(s.check(PID, 0, 60, 69), Ok(Verdict::Append));
     assert!(matches!(
-        s.check(PID, -1, 50, 59),
+        s.check(PID, -1, 60, 69),
         Err(ProducerStateError::InvalidProducerEpoch { .. })
     ));
 }
