@@ -430,7 +430,16 @@ impl Broker {
             let t = NewTopic {
                 name: OFFSETS_TOPIC.to_string(),
                 partitions: n,
-                replication_factor: self.config.offsets_topic_replication_factor,
+                // Kafka's default is 3; on a smaller cluster use every broker there is, rather
+                // than refusing to store offsets at all (a one-broker dev setup still works).
+                replication_factor: self.config.offsets_topic_replication_factor.min(
+                    self.image()
+                        .brokers
+                        .values()
+                        .filter(|b| !b.fenced)
+                        .count()
+                        .max(1) as i32,
+                ),
                 configs: BTreeMap::new(),
                 assignments: Vec::new(),
             };

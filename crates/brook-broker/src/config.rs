@@ -57,7 +57,7 @@ pub const BROKER_KEYS: &[(&str, &str)] = &[
     ("log.flush.scheduler.interval.ms", "50"),
     ("auto.create.topics.enable", "false"),
     ("offsets.topic.num.partitions", "50"),
-    ("offsets.topic.replication.factor", "1"),
+    ("offsets.topic.replication.factor", "3"),
     ("producer.id.expiration.ms", "86400000"),
     ("replica.high.watermark.checkpoint.interval.ms", "5000"),
 ];
