@@ -5,6 +5,7 @@
 //! `brook::client` (producer, consumer, admin), `brook::broker`, `brook::log`, `brook::proto`.
 
 pub mod cluster;
+pub mod scenario;
 
 pub use brook_broker as broker;
 pub use brook_client as client;

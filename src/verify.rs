@@ -1,10 +1,13 @@
 //! `brook verify`: Brook proving its own promises (SPEC §11). `check` compares a verifiable
 //! producer's JSON-lines log with a verifiable consumer's; the fault scenarios
-//! (`brook verify leader-hard-kill`, …) sit next to it as further subcommands.
+//! (`brook verify leader-hard-kill`, …, `all`) sit next to it as further subcommands and are
+//! run by `brook::scenario`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use brook::Acks;
+use brook::scenario::{self, Mode, Scenario, ScenarioOptions};
 use brook_verify::checker::{self, EventLog, Promises, Report};
 
 #[derive(clap::Args)]
@@ -28,6 +31,99 @@ enum VerifyCommand {
         #[command(flatten)]
         expect: ExpectArgs,
     },
+    /// Kill (power loss) the leader of a partition, restart it (V8 hard bounce).
+    LeaderHardKill(ScenarioArgs),
+    /// Shut the leader of a partition down cleanly and restart it (V8 clean bounce).
+    LeaderCleanBounce(ScenarioArgs),
+    /// Kill (power loss) the controller (broker 1) and restart it.
+    ControllerRestart(ScenarioArgs),
+    /// Restart every non-controller broker cleanly, one at a time (V10).
+    RollingRestart(ScenarioArgs),
+    /// Force an out-of-sync replica back first, with unclean election on and off (V11).
+    UncleanElection(ScenarioArgs),
+    /// Cut every link of a partition's leader, then heal (network partition).
+    LeaderIsolation(ScenarioArgs),
+    /// Slow a follower past replica.lag.time.max.ms: ISR shrinks, then re-expands (V9).
+    SlowFollower(ScenarioArgs),
+    /// Every broker loses power at once (unflushed data dropped), per flush policy.
+    PowerLoss(ScenarioArgs),
+    /// Every scenario above in turn (`--rounds 20` is the long soak).
+    All(ScenarioArgs),
+}
+
+/// Options of the fault scenarios (`brook verify SCENARIO`).
+#[derive(clap::Args, Clone)]
+struct ScenarioArgs {
+    /// Where the brokers run: in this process, or as `brook serve` processes (not supported yet).
+    #[arg(long, value_enum, default_value = "inprocess")]
+    mode: ModeArg,
+    /// Producer acks: all or 1 (0 is accepted; it promises nothing about loss).
+    #[arg(long, default_value = "all")]
+    acks: String,
+    /// Idempotent producer (promises no duplicates); default true with acks=all, false
+    /// otherwise (idempotence requires acks=all).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    idempotence: Option<bool>,
+    /// The topic's flush.messages (default never; power-loss then runs both 1 and never).
+    #[arg(long)]
+    flush_messages: Option<u64>,
+    /// How many times the fault is injected (the cluster recovers in between).
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    /// Send at least this many values (more if the faults take longer).
+    #[arg(long, default_value_t = 5000)]
+    messages: u64,
+    /// Producer throttle, messages per second.
+    #[arg(long, default_value_t = 2000)]
+    throughput: u64,
+    /// Seed of the fault schedule (partition, follower, pauses); default drawn from the clock.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// One JSON object per scenario instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Keep each run's producer and consumer JSON lines in this directory.
+    #[arg(long)]
+    dump_dir: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum ModeArg {
+    Inprocess,
+    Process,
+}
+
+impl ScenarioArgs {
+    fn options(&self) -> anyhow::Result<ScenarioOptions> {
+        let acks = match self.acks.as_str() {
+            "all" | "-1" => Acks::All,
+            "1" => Acks::Leader,
+            "0" => Acks::None,
+            other => bail!("INVALID_CONFIG: --acks {other} (expected all, 1 or 0)"),
+        };
+        if self.throughput == 0 {
+            bail!("INVALID_CONFIG: --throughput must be positive");
+        }
+        let seed = self.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
+        });
+        Ok(ScenarioOptions {
+            mode: match self.mode {
+                ModeArg::Inprocess => Mode::InProcess,
+                ModeArg::Process => Mode::Process,
+            },
+            acks,
+            idempotence: self.idempotence.unwrap_or(acks == Acks::All),
+            flush_messages: self.flush_messages,
+            rounds: self.rounds,
+            messages: self.messages,
+            throughput: self.throughput,
+            seed,
+            dump_dir: self.dump_dir.clone(),
+        })
+    }
 }
 
 /// What the configuration under test promises (loss and duplicates); ordering, consistency,
@@ -62,7 +158,51 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
             json,
             expect,
         } => check(&producer, &consumer, json, expect.promises()),
+        VerifyCommand::LeaderHardKill(a) => scenarios(Some(Scenario::LeaderHardKill), &a),
+        VerifyCommand::LeaderCleanBounce(a) => scenarios(Some(Scenario::LeaderCleanBounce), &a),
+        VerifyCommand::ControllerRestart(a) => scenarios(Some(Scenario::ControllerRestart), &a),
+        VerifyCommand::RollingRestart(a) => scenarios(Some(Scenario::RollingRestart), &a),
+        VerifyCommand::UncleanElection(a) => scenarios(Some(Scenario::UncleanElection), &a),
+        VerifyCommand::LeaderIsolation(a) => scenarios(Some(Scenario::LeaderIsolation), &a),
+        VerifyCommand::SlowFollower(a) => scenarios(Some(Scenario::SlowFollower), &a),
+        VerifyCommand::PowerLoss(a) => scenarios(Some(Scenario::PowerLoss), &a),
+        VerifyCommand::All(a) => scenarios(None, &a),
     }
+}
+
+/// Runs one scenario (`None`: all) and prints the table or JSON lines; fails only when a
+/// promise was broken (or the cluster did not recover).
+fn scenarios(which: Option<Scenario>, args: &ScenarioArgs) -> anyhow::Result<()> {
+    let options = args.options()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let reports = rt.block_on(async {
+        match which {
+            Some(s) => scenario::run(s, &options).await,
+            None => scenario::run_all(&options).await,
+        }
+    })?;
+    if args.json {
+        for r in &reports {
+            println!("{}", r.to_json());
+        }
+    } else {
+        print!("{}", scenario::table(&reports));
+    }
+    let failed: Vec<&str> = reports
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "verification failed: {} broke a promise of its configuration (seed {})",
+            failed.join(", "),
+            options.seed
+        );
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> anyhow::Result<EventLog> {

@@ -3,8 +3,8 @@
 //! `events` is the JSON-lines vocabulary of Kafka's VerifiableProducer / VerifiableConsumer;
 //! `checker` compares what a producer was told with what a consumer saw.
 
+pub mod checker;
+pub mod consumer;
 pub mod events;
 pub mod producer;
-pub mod consumer;
 pub mod tool;
-pub mod checker;
