@@ -122,6 +122,8 @@ impl ScenarioArgs {
             throughput: self.throughput,
             seed,
             dump_dir: self.dump_dir.clone(),
+            // This executable is `brook`: process mode spawns `brook serve` from it.
+            brook_binary: None,
         })
     }
 }

@@ -2,10 +2,11 @@
 //! through the library API (`brook::scenario`), and the configuration Brook recommends — acks=all,
 //! min.insync.replicas=2, clean election, idempotence — must lose nothing and duplicate nothing.
 //! Loss that a weaker configuration allows (acks=1) must be reported as expected, not as a
-//! failure. The long soak is `brook verify all --rounds 20`.
+//! failure. One scenario also runs in process mode (`brook serve` children, SIGKILL). The long
+//! soak is `brook verify all --rounds 20`.
 
 use brook::Acks;
-use brook::scenario::{self, Scenario, ScenarioOptions, ScenarioReport};
+use brook::scenario::{self, Mode, Scenario, ScenarioOptions, ScenarioReport};
 
 /// A short run: about a second of traffic at 2000 msg/s, one fault.
 fn short() -> ScenarioOptions {
@@ -78,6 +79,34 @@ async fn leader_isolation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_follower() {
     safe(Scenario::SlowFollower).await;
+}
+
+/// Process mode (issue 5 item 4): real `brook serve` children, the leader SIGKILLed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_hard_kill_processes() {
+    let options = ScenarioOptions {
+        mode: Mode::Process,
+        brook_binary: Some(env!("CARGO_BIN_EXE_brook").into()),
+        ..short()
+    };
+    for r in run(Scenario::LeaderHardKill, &options).await {
+        assert!(r.passed(), "{}: {:?}", r.name, r.violations);
+        assert!(r.promises.no_loss && r.promises.no_duplicates, "{}", r.name);
+        assert!(
+            r.check.acked >= 2000,
+            "{}: only {} acked",
+            r.name,
+            r.check.acked
+        );
+        assert_eq!(r.check.lost.count, 0, "{}", r.name);
+        assert_eq!(r.check.duplicated.count, 0, "{}", r.name);
+        assert!(
+            r.recovery.iter().all(Option::is_some),
+            "{}: a fault was never recovered from: {:?}",
+            r.name,
+            r.recovery
+        );
+    }
 }
 
 /// flush.messages=1 must survive a whole-cluster power loss; with flush never the loss is

@@ -83,6 +83,8 @@ pub struct ProducerBuilder {
     pub(super) pairs: Vec<(String, String)>,
     pub(super) network: Arc<Network>,
     pub(super) endpoint: Option<Endpoint>,
+    /// Plain TCP unless an endpoint is set (process brokers: no fault model to go through).
+    pub(super) plain: bool,
 }
 
 impl ProducerBuilder {
@@ -138,8 +140,13 @@ impl ProducerBuilder {
     }
 
     pub async fn build(self) -> Result<Producer> {
-        let endpoint = self.endpoint.unwrap_or_else(|| self.network.new_client());
-        let channels = Channels::new(self.network.dialer(endpoint));
+        let channels = match self.endpoint {
+            None if self.plain => Channels::default(),
+            endpoint => {
+                let endpoint = endpoint.unwrap_or_else(|| self.network.new_client());
+                Channels::new(self.network.dialer(endpoint))
+            }
+        };
         let config = self.into_config()?;
         Ok(Producer::with_channels(config, channels)?)
     }
@@ -152,6 +159,8 @@ pub struct ConsumerBuilder {
     pub(super) pairs: Vec<(String, String)>,
     pub(super) network: Arc<Network>,
     pub(super) endpoint: Option<Endpoint>,
+    /// Plain TCP unless an endpoint is set (process brokers: no fault model to go through).
+    pub(super) plain: bool,
 }
 
 impl ConsumerBuilder {
@@ -186,8 +195,13 @@ impl ConsumerBuilder {
     }
 
     pub async fn build(self) -> Result<Consumer> {
-        let endpoint = self.endpoint.unwrap_or_else(|| self.network.new_client());
-        let channels = Channels::new(self.network.dialer(endpoint));
+        let channels = match self.endpoint {
+            None if self.plain => Channels::default(),
+            endpoint => {
+                let endpoint = endpoint.unwrap_or_else(|| self.network.new_client());
+                Channels::new(self.network.dialer(endpoint))
+            }
+        };
         let mut config = self.config;
         for (k, v) in &self.pairs {
             config.set(k, v)?;

@@ -22,6 +22,14 @@
 //! plain TCP, outside the fault model: a test must be able to look at an isolated broker.
 //! Clients made by `producer()`, `consumer()` and `admin()` go through the fault model, each as
 //! its own [`Endpoint::Client`].
+//!
+//! With [`ClusterBuilder::processes`] the brokers are `brook serve` child processes instead
+//! (same config keys, fixed ports, stderr in `serve.log` in each data dir): `kill` is SIGKILL,
+//! `shutdown_broker` SIGTERM, `restart` a respawn with the same arguments. A killed process's
+//! unflushed writes survive in the OS page cache, so there `kill` behaves like
+//! [`Cluster::kill_keep_page_cache`]; network faults, disk faults and the in-process
+//! [`Cluster::broker`] are not available (they return [`ClusterError::NotWithProcesses`]), and
+//! clients use plain TCP.
 
 use std::collections::BTreeMap;
 
@@ -62,6 +70,9 @@ pub enum ClusterError {
     NotRunning(i32),
     #[error("broker {0} is already running")]
     AlreadyRunning(i32),
+    /// A fault or an accessor that only exists for in-process brokers.
+    #[error("UNSUPPORTED: {0} is not available with process brokers")]
+    NotWithProcesses(&'static str),
     #[error("UNKNOWN_TOPIC_OR_PARTITION: {0}")]
     UnknownTopic(String),
     #[error("LEADER_NOT_AVAILABLE: {topic}-{partition} has no leader")]
@@ -121,6 +132,8 @@ pub struct ClusterBuilder {
     per_broker: Vec<(i32, String, String)>,
     data_dir: Option<PathBuf>,
     startup_timeout: Duration,
+    /// `Some(binary)`: brokers are `binary serve` child processes.
+    processes: Option<PathBuf>,
 }
 
 impl Default for ClusterBuilder {
@@ -132,6 +145,7 @@ impl Default for ClusterBuilder {
             per_broker: Vec::new(),
             data_dir: None,
             startup_timeout: Duration::from_secs(10),
+            processes: None,
         }
     }
 }
@@ -179,6 +193,13 @@ impl ClusterBuilder {
     /// Bound on `start()` (and on `create_topic` waiting for leaders). Default 10 s.
     pub fn startup_timeout(mut self, timeout: Duration) -> Self {
         self.startup_timeout = timeout;
+        self
+    }
+
+    /// Run each broker as a `binary serve` child process (the `brook` executable) instead of in
+    /// this process. See the module docs for what differs.
+    pub fn processes(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.processes = Some(binary.into());
         self
     }
 
@@ -251,7 +272,80 @@ impl ClusterBuilder {
             }
         };
         let network = Network::new();
+        let nodes = match &self.processes {
+            Some(binary) => self.spawn_processes(binary, &root, n).await?,
+            None => self.start_in_process(&root, &network, n).await?,
+        };
+        let mut cluster = Cluster {
+            nodes,
+            network,
+            observer: Channels::default(),
+            startup_time: Duration::ZERO,
+            timeout: self.startup_timeout,
+            root,
+            binary: self.processes.clone(),
+            _temp: temp,
+        };
+        let ids: Vec<i32> = (1..=n).collect();
+        cluster
+            .wait_for(
+                "every broker registered and unfenced",
+                self.startup_timeout,
+                |v| ids.iter().all(|id| v.lists_unfenced(*id, &ids)),
+            )
+            .await?;
+        cluster.startup_time = started.elapsed();
+        Ok(cluster)
+    }
 
+    /// Spawns `binary serve` for every broker on ports reserved up front (restarts reuse them),
+    /// the controller first.
+    async fn spawn_processes(
+        &self,
+        binary: &Path,
+        root: &Path,
+        n: i32,
+    ) -> Result<BTreeMap<i32, Node>> {
+        // Hold every reservation at once so that the ports differ, then release them.
+        let reserved = (1..=n)
+            .map(|_| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(io_error("reserve ports for the brokers"))?;
+        let addrs = reserved
+            .iter()
+            .map(std::net::TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(io_error("reserve ports for the brokers"))?;
+        drop(reserved);
+        let voters = format!("1@{}", addrs[0]);
+        let mut nodes = BTreeMap::new();
+        for (id, addr) in (1..=n).zip(addrs) {
+            let pairs = self.pairs_for(id, root, &voters)?;
+            let node = Node::new(id, addr, root, pairs, FaultyFileSystem::new());
+            let process = BrokerProcess::spawn(
+                binary,
+                id,
+                &node.pairs,
+                addr,
+                &node.dir,
+                self.startup_timeout,
+                Duration::ZERO,
+            )
+            .await?;
+            node.set(Incarnation::Process(process)).await;
+            nodes.insert(id, node);
+        }
+        Ok(nodes)
+    }
+
+    /// Starts the in-process brokers, the controller first.
+    async fn start_in_process(
+        &self,
+        root: &Path,
+        network: &Arc<Network>,
+        n: i32,
+    ) -> Result<BTreeMap<i32, Node>> {
+        let root = root.to_path_buf();
         // Every broker's `controller.quorum.voters` names broker 1's port, so that port must be
         // known before anything starts: reserve a free one, then bind it for real (retrying with
         // another port in the unlikely case someone took it in between).
@@ -263,7 +357,7 @@ impl ClusterBuilder {
             let pairs = self.pairs_for(1, &root, &voters)?;
             let fs = FaultyFileSystem::new();
             network.register(1, addr);
-            match start_broker(1, &pairs, addr, &fs, &network, Duration::ZERO).await {
+            match start_broker(1, &pairs, addr, &fs, network, Duration::ZERO).await {
                 Ok(handle) => {
                     first = Some((Node::new(1, addr, &root, pairs, fs), handle, voters));
                     break;
@@ -275,7 +369,7 @@ impl ClusterBuilder {
         let Some((node1, handle1, voters)) = first else {
             return Err(last_error.unwrap_or(ClusterError::NotRunning(1)));
         };
-        node1.set(handle1).await;
+        node1.set(Incarnation::InProcess(handle1)).await;
 
         // The others concurrently: they only need the controller's address.
         let mut starting = tokio::task::JoinSet::new();
@@ -297,29 +391,10 @@ impl ClusterBuilder {
                 source: std::io::Error::other(e.to_string()),
             })??;
             let node = Node::new(id, handle.addr(), &root, pairs, fs);
-            node.set(handle).await;
+            node.set(Incarnation::InProcess(handle)).await;
             nodes.insert(id, node);
         }
-
-        let mut cluster = Cluster {
-            nodes,
-            network,
-            observer: Channels::default(),
-            startup_time: Duration::ZERO,
-            timeout: self.startup_timeout,
-            root,
-            _temp: temp,
-        };
-        let ids: Vec<i32> = (1..=n).collect();
-        cluster
-            .wait_for(
-                "every broker registered and unfenced",
-                self.startup_timeout,
-                |v| ids.iter().all(|id| v.lists_unfenced(*id, &ids)),
-            )
-            .await?;
-        cluster.startup_time = started.elapsed();
-        Ok(cluster)
+        Ok(nodes)
     }
 }
 
@@ -368,6 +443,13 @@ async fn start_broker(
     }
 }
 
+/// A running broker: in this process, or a `brook serve` child.
+#[derive(Debug)]
+enum Incarnation {
+    InProcess(BrokerHandle),
+    Process(BrokerProcess),
+}
+
 /// One broker slot: fixed identity (id, port, dir, disk) and the running incarnation, if any.
 #[derive(Debug)]
 struct Node {
@@ -378,7 +460,7 @@ struct Node {
     /// Shared by every incarnation, so that fault knobs survive restarts.
     fs: FaultyFileSystem,
     /// An async lock: kill/restart of one broker are serialised, and may await while holding it.
-    handle: tokio::sync::Mutex<Option<BrokerHandle>>,
+    handle: tokio::sync::Mutex<Option<Incarnation>>,
     running: AtomicBool,
 }
 
@@ -401,7 +483,7 @@ impl Node {
         }
     }
 
-    async fn set(&self, handle: BrokerHandle) {
+    async fn set(&self, handle: Incarnation) {
         *self.handle.lock().await = Some(handle);
         self.running.store(true, Ordering::Release);
     }
@@ -414,7 +496,8 @@ enum Stop {
     PowerLoss,
 }
 
-/// N brokers in this process (SPEC §9). Dropping it stops them abruptly and removes the temp
+/// N brokers in this process (SPEC §9), or as `brook serve` children
+/// ([`ClusterBuilder::processes`]). Dropping it stops them abruptly and removes the temp
 /// dir; [`Cluster::shutdown`] stops them cleanly.
 #[derive(Debug)]
 pub struct Cluster {
@@ -425,6 +508,8 @@ pub struct Cluster {
     startup_time: Duration,
     timeout: Duration,
     root: PathBuf,
+    /// `Some(binary)`: the brokers are `binary serve` child processes.
+    binary: Option<PathBuf>,
     // Last, so that it is removed after the brokers were dropped (fields drop in order).
     _temp: Option<tempfile::TempDir>,
 }
@@ -472,8 +557,23 @@ impl Cluster {
     }
 
     /// Broker `id`'s disk: `faults()` has its knobs (failing or slow fsyncs, a full disk).
+    /// Not available with process brokers.
     pub fn disk(&self, id: i32) -> Result<&FaultyFileSystem> {
-        Ok(&self.node(id)?.fs)
+        let node = self.node(id)?;
+        self.in_process_only("disk faults")?;
+        Ok(&node.fs)
+    }
+
+    /// Whether the brokers are `brook serve` child processes.
+    pub fn is_processes(&self) -> bool {
+        self.binary.is_some()
+    }
+
+    fn in_process_only(&self, what: &'static str) -> Result<()> {
+        match self.binary {
+            Some(_) => Err(ClusterError::NotWithProcesses(what)),
+            None => Ok(()),
+        }
     }
 
     /// The network fault model, for faults on client endpoints or single links.
@@ -481,13 +581,19 @@ impl Cluster {
         &self.network
     }
 
-    /// The running broker `id` itself (white-box tests), if it runs.
+    /// The running broker `id` itself (white-box tests), if it runs. Not available with
+    /// process brokers.
     pub async fn broker(&self, id: i32) -> Result<Arc<Broker>> {
         let node = self.node(id)?;
+        self.in_process_only("the in-process `Broker`")?;
         let slot = node.handle.lock().await;
-        slot.as_ref()
-            .map(|h| h.broker.clone())
-            .ok_or(ClusterError::NotRunning(id))
+        match slot.as_ref() {
+            Some(Incarnation::InProcess(h)) => Ok(h.broker.clone()),
+            Some(Incarnation::Process(_)) => {
+                Err(ClusterError::NotWithProcesses("the in-process `Broker`"))
+            }
+            None => Err(ClusterError::NotRunning(id)),
+        }
     }
 
     fn node(&self, id: i32) -> Result<&Node> {
@@ -498,16 +604,21 @@ impl Cluster {
 
     /// Abrupt stop as a power loss: no flush, no goodbye, and every file of the broker is cut
     /// back to its last fsync (the page cache of a crashed machine is gone).
+    ///
+    /// With process brokers this is SIGKILL, and the OS page cache survives a killed process:
+    /// it behaves like [`Cluster::kill_keep_page_cache`] (no power loss with processes).
     pub async fn kill(&self, id: i32) -> Result<()> {
         self.stop(id, Stop::PowerLoss).await
     }
 
-    /// Abrupt stop of the process only: unflushed writes survive in the OS page cache.
+    /// Abrupt stop of the process only: unflushed writes survive in the OS page cache (SIGKILL
+    /// with process brokers).
     pub async fn kill_keep_page_cache(&self, id: i32) -> Result<()> {
         self.stop(id, Stop::Crash).await
     }
 
-    /// Clean stop: flush, checkpoints, clean-shutdown marker.
+    /// Clean stop: flush, checkpoints, clean-shutdown marker (SIGTERM, then waiting for the
+    /// exit, with process brokers).
     pub async fn shutdown_broker(&self, id: i32) -> Result<()> {
         self.stop(id, Stop::Clean).await
     }
@@ -517,6 +628,15 @@ impl Cluster {
         let mut slot = node.handle.lock().await;
         let handle = slot.take().ok_or(ClusterError::NotRunning(id))?;
         node.running.store(false, Ordering::Release);
+        let handle = match handle {
+            Incarnation::InProcess(h) => h,
+            Incarnation::Process(p) if how == Stop::Clean => return p.terminate(id).await,
+            Incarnation::Process(p) => {
+                // SIGKILL; the page cache keeps what was written, so PowerLoss = Crash here.
+                p.kill();
+                return Ok(());
+            }
+        };
         if how == Stop::Clean {
             return Ok(handle.shutdown().await?);
         }
@@ -539,6 +659,21 @@ impl Cluster {
         if slot.is_some() {
             return Err(ClusterError::AlreadyRunning(id));
         }
+        if let Some(binary) = &self.binary {
+            let process = BrokerProcess::spawn(
+                binary,
+                id,
+                &node.pairs,
+                node.addr,
+                &node.dir,
+                self.timeout,
+                REBIND_TIMEOUT,
+            )
+            .await?;
+            *slot = Some(Incarnation::Process(process));
+            node.running.store(true, Ordering::Release);
+            return Ok(());
+        }
         let handle = start_broker(
             id,
             &node.pairs,
@@ -548,7 +683,7 @@ impl Cluster {
             REBIND_TIMEOUT,
         )
         .await?;
-        *slot = Some(handle);
+        *slot = Some(Incarnation::InProcess(handle));
         node.running.store(true, Ordering::Release);
         Ok(())
     }
@@ -572,12 +707,14 @@ impl Cluster {
     /// Cuts every link of broker `id`: other brokers, the controller and clients.
     pub async fn isolate(&self, id: i32) -> Result<()> {
         self.node(id)?;
+        self.in_process_only("network faults (isolate)")?;
         self.network.isolate(Endpoint::Broker(id));
         Ok(())
     }
 
     /// Cuts the link between two endpoints (broker ids, or clients via [`Endpoint`]).
     pub async fn partition(&self, a: impl Into<Endpoint>, b: impl Into<Endpoint>) -> Result<()> {
+        self.in_process_only("network faults (partition)")?;
         let (a, b) = (a.into(), b.into());
         for e in [a, b] {
             if let Endpoint::Broker(id) = e {
@@ -589,6 +726,7 @@ impl Cluster {
     }
 
     /// Removes every network fault (connections cut earlier stay cut; their owners reconnect).
+    /// Nothing to do with process brokers.
     pub async fn heal(&self) -> Result<()> {
         self.network.heal();
         Ok(())
@@ -597,39 +735,54 @@ impl Cluster {
     /// Delays every read on broker `id`'s links by `delay` (zero removes it).
     pub async fn slow(&self, id: i32, delay: Duration) -> Result<()> {
         self.node(id)?;
+        self.in_process_only("network faults (slow)")?;
         self.network.slow(Endpoint::Broker(id), delay);
         Ok(())
     }
 
     // ---- clients -------------------------------------------------------------------------
 
-    /// A producer builder; the producer's connections are subject to network faults.
+    /// A producer builder; the producer's connections are subject to network faults (plain
+    /// TCP with process brokers).
     pub fn producer(&self) -> ProducerBuilder {
         ProducerBuilder {
             config: ProducerConfig::new(&self.bootstrap_servers()),
             pairs: Vec::new(),
             network: self.network.clone(),
             endpoint: None,
+            plain: self.is_processes(),
         }
     }
 
-    /// A consumer builder; the consumer's connections are subject to network faults.
+    /// A consumer builder; the consumer's connections are subject to network faults (plain
+    /// TCP with process brokers).
     pub fn consumer(&self) -> ConsumerBuilder {
         ConsumerBuilder {
             config: ConsumerConfig::new(&self.bootstrap_servers()),
             pairs: Vec::new(),
             network: self.network.clone(),
             endpoint: None,
+            plain: self.is_processes(),
         }
     }
 
-    /// An admin client whose connections are subject to network faults (its own endpoint).
+    /// An admin client whose connections are subject to network faults (its own endpoint;
+    /// plain TCP with process brokers).
     pub fn admin(&self) -> Result<Admin> {
-        let channels = Channels::new(self.network.dialer(self.network.new_client()));
         Ok(Admin::with_channels(
             AdminConfig::new(&self.bootstrap_servers()),
-            channels,
+            self.client_channels(),
         )?)
+    }
+
+    /// Connections for a new client: through the fault model as a fresh client endpoint, or
+    /// plain TCP with process brokers (whose faults the model cannot reach).
+    pub fn client_channels(&self) -> Channels {
+        if self.is_processes() {
+            Channels::default()
+        } else {
+            Channels::new(self.network.dialer(self.network.new_client()))
+        }
     }
 
     /// The harness's own admin client, outside the fault model.
@@ -771,15 +924,21 @@ impl Drop for Cluster {
         // Dropping a handle kills its broker; do it before the temp dir goes (field order does
         // this too, but a handle locked by an abandoned operation would otherwise be skipped).
         for node in self.nodes.values_mut() {
-            if let Some(h) = node.handle.get_mut().take() {
-                h.kill();
+            match node.handle.get_mut().take() {
+                Some(Incarnation::InProcess(h)) => h.kill(),
+                // SIGKILL and reap.
+                Some(Incarnation::Process(p)) => p.kill(),
+                None => {}
             }
         }
     }
 }
 
 mod clients;
+mod process;
 mod view;
+
+use process::BrokerProcess;
 
 pub use clients::{ConsumerBuilder, CreateTopic, ProducerBuilder};
 pub use view::ClusterView;

@@ -37,7 +37,8 @@ pub(crate) async fn inject(run: &mut Run, variant: &Variant, round: u32) -> Resu
 
 #[derive(Debug, Clone, Copy)]
 enum LeaderFault {
-    /// Power loss of the leader (no flush, unsynced data dropped), restarted after a pause.
+    /// Power loss of the leader (no flush, unsynced data dropped), restarted after a pause. In
+    /// process mode: SIGKILL, the page cache keeping what was written.
     Kill,
     /// Clean shutdown and restart.
     Bounce,
@@ -95,8 +96,8 @@ async fn leader_fault(run: &mut Run, round: u32, fault: LeaderFault) -> Result<(
     }
 }
 
-/// The controller (broker 1) loses power and comes back after a pause that may exceed the
-/// session timeout.
+/// The controller (broker 1) loses power (SIGKILL in process mode) and comes back after a pause
+/// that may exceed the session timeout.
 async fn controller_restart(run: &mut Run, round: u32) -> Result<()> {
     run.mark_fault();
     run.cluster.kill(1).await.map_err(err)?;

@@ -60,6 +60,10 @@ pub(crate) struct ProducerBatch {
     /// Whether no earlier batch of the partition was unresolved when this attempt was sent: an
     /// OUT_OF_ORDER_SEQUENCE_NUMBER then cannot be explained by a missing predecessor (I5).
     pub sent_as_head: bool,
+    /// Some attempt's outcome is unknown (timed out, connection lost, or
+    /// NOT_ENOUGH_REPLICAS_AFTER_APPEND): the batch may be in the log. Such a batch must never be
+    /// resent under a new producer epoch, where the broker could not recognise it as a retry.
+    pub maybe_written: bool,
 }
 
 impl ProducerBatch {
@@ -185,6 +189,7 @@ impl Accumulator {
                 last_error: None,
                 state: BatchState::Ready { not_before: now },
                 sent_as_head: false,
+                maybe_written: false,
             });
         }
         let Some(batch) = queue.back_mut() else {

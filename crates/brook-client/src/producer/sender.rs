@@ -275,17 +275,42 @@ impl Sender {
     }
 
     /// After an epoch bump: every unresolved batch gets a new sequence from 0, in order.
+    /// After an epoch bump every partition's sequences restart at 0. Batches that were never
+    /// written are renumbered and resent; a batch that may already be in the log (an earlier
+    /// attempt's outcome is unknown) is failed as unknown instead — resent under the new epoch
+    /// the broker could not recognise it as a retry and would store it twice.
     fn renumber(&mut self) {
         let Some((pid, epoch)) = self.producer else {
             return;
         };
+        let mut unknown = Vec::new();
         for p in self.parts.values_mut() {
             p.next_seq = 0;
-            for b in p.pending.iter_mut() {
+            let mut kept = VecDeque::with_capacity(p.pending.len());
+            for mut b in p.pending.drain(..) {
+                if b.maybe_written {
+                    unknown.push(b);
+                    continue;
+                }
                 let seq = p.next_seq;
                 p.next_seq = increment_sequence(seq, b.record_count());
                 b.encode(Some((pid, epoch, seq)));
+                kept.push_back(b);
             }
+            p.pending = kept;
+        }
+        for b in unknown {
+            let n = b.records.len();
+            let error = ClientError::kafka(
+                ErrorCode::RequestTimedOut,
+                format!(
+                    "{}: outcome unknown (an earlier attempt may have been written); not resent under a new producer epoch",
+                    b.tp
+                ),
+            );
+            warn!(tp = %b.tp, records = n, "failing a batch of unknown outcome instead of resending it under a new epoch");
+            self.shared.records_done(n, true);
+            b.fail(error);
         }
     }
 
@@ -560,6 +585,9 @@ impl Sender {
         };
         let code = error.code();
         let b = &mut p.pending[idx];
+        if error.is_indeterminate() {
+            b.maybe_written = true;
+        }
         let idempotent = self.shared.idempotent;
         let sequence_trouble = idempotent
             && matches!(

@@ -1,0 +1,230 @@
+//! The process backend of [`Cluster`](super::Cluster): each broker is a `brook serve` child
+//! process given the same config keys an in-process broker gets (`--set key=value`), on a port
+//! fixed when the cluster starts. The child's stdout is read until its
+//! `brook broker N listening on ADDR` line (and drained afterwards); its stderr is appended to
+//! `serve.log` in the broker's data dir (a plain file there is ignored by the log dir scan).
+//!
+//! Stops: SIGKILL (`Child::kill`) for crashes, SIGTERM (via `kill -TERM`, as the crate has no
+//! libc binding) for clean shutdowns, which `brook serve` handles by flushing and writing its
+//! clean-shutdown marker. A SIGKILLed process's unflushed writes stay in the OS page cache, so
+//! there is no power loss with process brokers.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{ClusterError, POLL_MAX, POLL_MIN, Result, io_error};
+
+/// How long a clean shutdown (SIGTERM) may take before the process is SIGKILLed.
+const TERM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Lines of `serve.log` quoted when a process fails to start.
+const LOG_TAIL: usize = 20;
+
+/// One running `brook serve` child. Dropping it SIGKILLs and reaps the process.
+#[derive(Debug)]
+pub(super) struct BrokerProcess {
+    child: Child,
+}
+
+/// The log file a broker process writes its stderr to.
+pub(super) fn log_path(dir: &Path) -> PathBuf {
+    dir.join("serve.log")
+}
+
+fn log_tail(dir: &Path) -> String {
+    let text = std::fs::read_to_string(log_path(dir)).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL)..].join("\n")
+}
+
+impl BrokerProcess {
+    /// Spawns `binary serve` for broker `id` listening on `addr` and returns once it printed its
+    /// `listening on` line (bounded by `timeout`). A process that exits before listening because
+    /// the port is still taken is started again for up to `rebind`.
+    pub(super) async fn spawn(
+        binary: &Path,
+        id: i32,
+        pairs: &[(String, String)],
+        addr: SocketAddr,
+        dir: &Path,
+        timeout: Duration,
+        rebind: Duration,
+    ) -> Result<BrokerProcess> {
+        std::fs::create_dir_all(dir).map_err(io_error(format!("create {}", dir.display())))?;
+        let deadline = Instant::now() + rebind;
+        let mut pause = POLL_MIN;
+        loop {
+            match Self::spawn_once(binary, id, pairs, addr, dir, timeout).await {
+                Ok(p) => return Ok(p),
+                Err((e, bind_failed)) => {
+                    if !bind_failed || Instant::now() + pause > deadline {
+                        return Err(e);
+                    }
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+
+    /// One attempt; the error says whether the process failed to bind its port.
+    async fn spawn_once(
+        binary: &Path,
+        id: i32,
+        pairs: &[(String, String)],
+        addr: SocketAddr,
+        dir: &Path,
+        timeout: Duration,
+    ) -> std::result::Result<BrokerProcess, (ClusterError, bool)> {
+        let what = format!("start `{} serve` for broker {id}", binary.display());
+        let fail = |reason: String, bind: bool| {
+            (
+                ClusterError::Io {
+                    what: what.clone(),
+                    source: std::io::Error::other(reason),
+                },
+                bind,
+            )
+        };
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path(dir))
+            .map_err(|e| fail(format!("open {}: {e}", log_path(dir).display()), false))?;
+        let mut cmd = Command::new(binary);
+        cmd.arg("serve");
+        for (k, v) in pairs {
+            cmd.arg("--set").arg(format!("{k}={v}"));
+        }
+        cmd.arg("--set").arg(format!("listeners={addr}"));
+        let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+        let mut child = cmd
+            .env("RUST_LOG", rust_log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| fail(e.to_string(), false))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line.contains(" listening on ")
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(line);
+                }
+                // Keep draining so that the child never blocks on a full pipe.
+            }
+        });
+        // From here on, dropping `process` kills the child.
+        let mut process = BrokerProcess { child };
+        let line = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(line)) => line,
+            Ok(Err(_)) => {
+                // Stdout closed without the line: the process exited (or is exiting).
+                let status = process.child.wait().map(|s| s.to_string());
+                let tail = log_tail(dir);
+                let bind = tail.contains("bind") || tail.contains("in use");
+                return Err(fail(
+                    format!(
+                        "exited ({}) before listening; last lines of {}:\n{tail}",
+                        status.unwrap_or_else(|e| e.to_string()),
+                        log_path(dir).display()
+                    ),
+                    bind,
+                ));
+            }
+            Err(_) => {
+                return Err(fail(
+                    format!(
+                        "no `listening on` line within {timeout:?}; last lines of {}:\n{}",
+                        log_path(dir).display(),
+                        log_tail(dir)
+                    ),
+                    false,
+                ));
+            }
+        };
+        let expected = format!("brook broker {id} listening on {addr}");
+        if line.trim() != expected {
+            return Err(fail(
+                format!("printed {line:?}, expected {expected:?}"),
+                false,
+            ));
+        }
+        Ok(process)
+    }
+
+    /// SIGKILL, then reap.
+    pub(super) fn kill(mut self) {
+        self.kill_now();
+    }
+
+    fn kill_now(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the process to exit (SIGKILL after a bound). A non-zero exit or
+    /// a process that had to be killed is an error.
+    pub(super) async fn terminate(mut self, id: i32) -> Result<()> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(io_error(format!("kill -TERM {pid} (broker {id})")))?;
+        if !status.success() {
+            // The process is already gone; collect how it ended.
+            tracing::warn!(node_id = id, "kill -TERM {pid} failed: {status}");
+        }
+        let deadline = Instant::now() + TERM_TIMEOUT;
+        let mut pause = POLL_MIN;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => {
+                    return Err(ClusterError::Io {
+                        what: format!("clean shutdown of broker {id} (pid {pid})"),
+                        source: std::io::Error::other(format!("exited with {status}")),
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(ClusterError::Io {
+                        what: format!("wait for broker {id} (pid {pid})"),
+                        source: e,
+                    });
+                }
+            }
+            if Instant::now() >= deadline {
+                self.kill_now();
+                return Err(ClusterError::Timeout {
+                    what: format!("clean shutdown of broker {id} (pid {pid}) after SIGTERM"),
+                    timeout: TERM_TIMEOUT,
+                    last: "still running; killed with SIGKILL".into(),
+                });
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        // Once reaped (kill/terminate), `try_wait` reports the status and nothing is signalled.
+        if !matches!(self.child.try_wait(), Ok(Some(_))) {
+            self.kill_now();
+        }
+    }
+}
