@@ -109,7 +109,10 @@ impl BrokerProcess {
             .stderr(log)
             .spawn()
             .map_err(|e| fail(e.to_string(), false))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Err(fail("the child's stdout was not captured".into(), false));
+        };
         let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
