@@ -164,55 +164,43 @@ impl Admin {
         assignment: &[Vec<i32>],
         configs: &[(String, String)],
     ) -> Result<()> {
-        let req = CreateTopicsRequest {
-            topics: vec![CreatableTopic {
-                name: name.to_string(),
-                num_partitions: -1,
-                replication_factor: -1,
-                configs: configs.iter().cloned().collect(),
-                assignments: (0..)
-                    .zip(assignment)
-                    .map(|(partition, replicas)| ReplicaAssignment {
-                        partition,
-                        broker_ids: replicas.clone(),
-                    })
-                    .collect(),
-            }],
-            timeout_ms: timeout_ms(self.config.request_timeout),
-            validate_only: false,
+        let topic = CreatableTopic {
+            name: name.to_string(),
+            num_partitions: -1,
+            replication_factor: -1,
+            configs: configs.iter().cloned().collect(),
+            assignments: (0..)
+                .zip(assignment)
+                .map(|(partition, replicas)| ReplicaAssignment {
+                    partition,
+                    broker_ids: replicas.clone(),
+                })
+                .collect(),
         };
-        let timeout = self.config.request_timeout;
-        let resp = self
-            .call("CreateTopics", |mut c| {
-                let req = req.clone();
-                async move { rpc::call(timeout, c.create_topics(req)).await }
-            })
-            .await?;
-        self.metadata.request_update();
-        let t = resp
-            .topics
-            .first()
-            .ok_or_else(|| missing("CreateTopics", name))?;
-        check(
-            t.error_code,
-            &t.error_message,
-            &format!("create topic {name}"),
-        )
+        let mut results = self.create(vec![topic]).await?;
+        results
+            .pop()
+            .map_or_else(|| Err(missing("CreateTopics", name)), |(_, r)| r)
     }
 
     /// Creates topics; the outer error is a request failure, the inner ones per topic.
     pub async fn create_topics(&self, topics: Vec<NewTopic>) -> Result<Vec<(String, Result<()>)>> {
+        let topics = topics
+            .iter()
+            .map(|t| CreatableTopic {
+                name: t.name.clone(),
+                num_partitions: t.num_partitions,
+                replication_factor: t.replication_factor,
+                configs: t.configs.iter().cloned().collect(),
+                assignments: Vec::new(),
+            })
+            .collect();
+        self.create(topics).await
+    }
+
+    async fn create(&self, topics: Vec<CreatableTopic>) -> Result<Vec<(String, Result<()>)>> {
         let req = CreateTopicsRequest {
-            topics: topics
-                .iter()
-                .map(|t| CreatableTopic {
-                    name: t.name.clone(),
-                    num_partitions: t.num_partitions,
-                    replication_factor: t.replication_factor,
-                    configs: t.configs.iter().cloned().collect(),
-                    assignments: Vec::new(),
-                })
-                .collect(),
+            topics,
             timeout_ms: timeout_ms(self.config.request_timeout),
             validate_only: false,
         };
