@@ -1,50 +1,12 @@
 //! The `brook` binary end to end: `serve` is ready when it prints its address; `topics`,
 //! `produce` and `consume` move records through it; errors exit non-zero naming the Kafka error.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 
-const BROOK: &str = env!("CARGO_BIN_EXE_brook");
-
-struct Server {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BROOK)
-        .args(["serve", "--set", "listeners=127.0.0.1:0", "--set"])
-        .arg(format!("log.dirs={}", dir.path().display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|_| line.contains("listening on"))
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_string();
-    Server {
-        child,
-        addr,
-        _dir: dir,
-    }
-}
+#[path = "common/serve.rs"]
+mod serve;
+use serve::{BROOK, serve};
 
 fn brook(args: &[&str], stdin: &str) -> (bool, String, String) {
     let mut child = Command::new(BROOK)
