@@ -1,11 +1,21 @@
 //! `brook serve`: one broker process, configured like Kafka (`server.properties` + `--set`).
 //! It prints the bound address once it accepts requests, and shuts down cleanly on Ctrl-C or
 //! SIGTERM (flush, checkpoints, clean-shutdown marker).
+//!
+//! `--fault-injection` (hidden; for `brook::Cluster` with process brokers and `brook verify
+//! --mode process`) runs the broker over the fault-injecting disk and dialer and takes fault
+//! commands on stdin (`brook::cluster::fault_control`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use brook_broker::{BrokerConfig, BrokerHandle};
+use std::sync::Arc;
+
+use brook::cluster::fault_control;
+use brook::log::io::FaultyFileSystem;
+use brook::proto::faults::{Endpoint, Network};
+use brook::proto::net::Channels;
+use brook_broker::{BrokerConfig, BrokerEnv, BrokerHandle};
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -15,6 +25,13 @@ pub struct ServeArgs {
     /// Overrides, applied after the file: `--set node.id=2 --set listeners=127.0.0.1:9093`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
+    /// Test harness only: fault commands on stdin (network faults, power loss).
+    #[arg(long, hide = true)]
+    fault_injection: bool,
+    /// With --fault-injection: where broker ID listens (`ID=HOST:PORT`, repeated), known before
+    /// the first dial so that every connection knows which broker it reaches.
+    #[arg(long = "fault-peer", hide = true, value_name = "ID=ADDR")]
+    fault_peers: Vec<String>,
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -32,7 +49,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let config = BrokerConfig::from_pairs(pairs)?;
     let node_id = config.node_id;
-    let handle = BrokerHandle::start(config).await?;
+    let handle = if args.fault_injection {
+        let network = Network::new();
+        for peer in &args.fault_peers {
+            let (id, addr) = peer
+                .split_once('=')
+                .with_context(|| format!("--fault-peer {peer}: expected ID=HOST:PORT"))?;
+            let id = id
+                .parse()
+                .with_context(|| format!("--fault-peer {peer}: bad id"))?;
+            let addr = addr
+                .parse()
+                .with_context(|| format!("--fault-peer {peer}: bad address"))?;
+            network.register(id, addr);
+        }
+        let fs = FaultyFileSystem::new();
+        let env = BrokerEnv {
+            fs: Arc::new(fs.clone()),
+            channels: Channels::new(network.dialer(Endpoint::Broker(node_id))),
+        };
+        let handle = BrokerHandle::start_with(config, env).await?;
+        std::thread::spawn(move || fault_control::serve_stdin(network, fs));
+        handle
+    } else {
+        BrokerHandle::start(config).await?
+    };
     // Scripts and tests wait for this line: once it is printed, the broker accepts requests.
     println!("brook broker {node_id} listening on {}", handle.addr());
     shutdown_signal().await;

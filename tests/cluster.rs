@@ -1,6 +1,7 @@
 //! The embedded `brook::Cluster` (SPEC §9): start-up, clients through the fault model, kill and
 //! restart on the same port with and without losing unflushed data, network isolation and heal.
-//! Multi-broker scenarios need the controller wiring (issue 4) and are marked ignored until then.
+//! The fault tests run twice: with in-process brokers and with `brook serve` child processes,
+//! whose faults arrive as commands on their stdin (power loss, isolation) or as signals.
 
 use std::time::Duration;
 
@@ -138,6 +139,17 @@ async fn single_broker_create_topic_produce_and_consume() {
     ));
 }
 
+/// One broker, in this process or as a `brook serve` child.
+async fn one_broker(processes: bool) -> Cluster {
+    let builder = Cluster::builder();
+    let builder = if processes {
+        builder.processes(env!("CARGO_BIN_EXE_brook"))
+    } else {
+        builder
+    };
+    builder.start().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_and_restart_on_the_same_port_keeps_flushed_data() {
     let cluster = Cluster::builder().start().await.unwrap();
@@ -173,7 +185,16 @@ async fn kill_and_restart_on_the_same_port_keeps_flushed_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_drops_unflushed_data_like_a_power_loss() {
-    let cluster = Cluster::builder().start().await.unwrap();
+    kill_drops_unflushed_data(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_drops_unflushed_data_of_a_process_broker() {
+    kill_drops_unflushed_data(true).await;
+}
+
+async fn kill_drops_unflushed_data(processes: bool) {
+    let cluster = one_broker(processes).await;
     // No flush policy: acks=1 records live only in the page cache.
     cluster.create_topic("volatile", 1, 1).await.unwrap();
     produce(&cluster, "volatile", Acks::Leader, 20).await;
@@ -193,7 +214,16 @@ async fn kill_drops_unflushed_data_like_a_power_loss() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn process_crash_keeps_the_page_cache() {
-    let cluster = Cluster::builder().start().await.unwrap();
+    crash_keeps_the_page_cache(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_of_a_process_broker_keeps_the_page_cache() {
+    crash_keeps_the_page_cache(true).await;
+}
+
+async fn crash_keeps_the_page_cache(processes: bool) {
+    let cluster = one_broker(processes).await;
     cluster.create_topic("volatile", 1, 1).await.unwrap();
     produce(&cluster, "volatile", Acks::Leader, 20).await;
     let before = epoch(&cluster.view().await, "volatile");
@@ -213,7 +243,16 @@ async fn process_crash_keeps_the_page_cache() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn isolating_the_broker_fails_client_produce_until_heal() {
-    let cluster = Cluster::builder().start().await.unwrap();
+    isolation_fails_client_produce_until_heal(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolating_a_process_broker_fails_client_produce_until_heal() {
+    isolation_fails_client_produce_until_heal(true).await;
+}
+
+async fn isolation_fails_client_produce_until_heal(processes: bool) {
+    let cluster = one_broker(processes).await;
     cluster.create_topic("t", 1, 1).await.unwrap();
     let producer = cluster
         .producer()

@@ -2,8 +2,8 @@
 //! through the library API (`brook::scenario`), and the configuration Brook recommends — acks=all,
 //! min.insync.replicas=2, clean election, idempotence — must lose nothing and duplicate nothing.
 //! Loss that a weaker configuration allows (acks=1) must be reported as expected, not as a
-//! failure. One scenario also runs in process mode (`brook serve` children, SIGKILL). The long
-//! soak is `brook verify all --rounds 20`.
+//! failure. Two scenarios also run in process mode (`brook serve` children: SIGKILL, and network
+//! faults sent to every child). The long soak is `brook verify all --rounds 20` in both modes.
 
 use brook::Acks;
 use brook::scenario::{self, Mode, Scenario, ScenarioOptions, ScenarioReport};
@@ -84,12 +84,23 @@ async fn slow_follower() {
 /// Process mode (issue 5 item 4): real `brook serve` children, the leader SIGKILLed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_hard_kill_processes() {
+    safe_processes(Scenario::LeaderHardKill).await;
+}
+
+/// Process mode with a network fault: every child cuts its links to the isolated leader (and
+/// the leader its own), so the others elect a new one while the old one is still running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_isolation_processes() {
+    safe_processes(Scenario::LeaderIsolation).await;
+}
+
+async fn safe_processes(s: Scenario) {
     let options = ScenarioOptions {
         mode: Mode::Process,
         brook_binary: Some(env!("CARGO_BIN_EXE_brook").into()),
         ..short()
     };
-    for r in run(Scenario::LeaderHardKill, &options).await {
+    for r in run(s, &options).await {
         assert!(r.passed(), "{}: {:?}", r.name, r.violations);
         assert!(r.promises.no_loss && r.promises.no_duplicates, "{}", r.name);
         assert!(

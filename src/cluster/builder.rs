@@ -169,7 +169,7 @@ impl ClusterBuilder {
         };
         let network = Network::new();
         let nodes = match &self.processes {
-            Some(binary) => self.spawn_processes(binary, &root, n).await?,
+            Some(binary) => self.spawn_processes(binary, &root, &network, n).await?,
             None => self.start_in_process(&root, &network, n).await?,
         };
         let mut cluster = Cluster {
@@ -180,6 +180,7 @@ impl ClusterBuilder {
             timeout: self.startup_timeout,
             root,
             binary: self.processes.clone(),
+            active_faults: std::sync::Mutex::default(),
             _temp: temp,
         };
         let ids: Vec<i32> = (1..=n).collect();
@@ -200,6 +201,7 @@ impl ClusterBuilder {
         &self,
         binary: &Path,
         root: &Path,
+        network: &Arc<Network>,
         n: i32,
     ) -> Result<BTreeMap<i32, Node>> {
         // Hold every reservation at once so that the ports differ, then release them.
@@ -214,6 +216,12 @@ impl ClusterBuilder {
             .map_err(io_error("reserve ports for the brokers"))?;
         drop(reserved);
         let voters = format!("1@{}", addrs[0]);
+        // Every child knows every broker's address from the start (`--fault-peer`), and so
+        // does the harness's network, which the clients dial through.
+        let peers: Vec<(i32, SocketAddr)> = (1..=n).zip(addrs.iter().copied()).collect();
+        for (id, addr) in &peers {
+            network.register(*id, *addr);
+        }
         let mut nodes = BTreeMap::new();
         for (id, addr) in (1..=n).zip(addrs) {
             let pairs = self.pairs_for(id, root, &voters)?;
@@ -223,6 +231,7 @@ impl ClusterBuilder {
                 id,
                 &node.pairs,
                 addr,
+                &peers,
                 &node.dir,
                 self.startup_timeout,
                 Duration::ZERO,

@@ -83,8 +83,6 @@ pub struct ProducerBuilder {
     pub(super) pairs: Vec<(String, String)>,
     pub(super) network: Arc<Network>,
     pub(super) endpoint: Option<Endpoint>,
-    /// Plain TCP unless an endpoint is set (process brokers: no fault model to go through).
-    pub(super) plain: bool,
 }
 
 impl ProducerBuilder {
@@ -140,12 +138,9 @@ impl ProducerBuilder {
     }
 
     pub async fn build(self) -> Result<Producer> {
-        let channels = match self.endpoint {
-            None if self.plain => Channels::default(),
-            endpoint => {
-                let endpoint = endpoint.unwrap_or_else(|| self.network.new_client());
-                Channels::new(self.network.dialer(endpoint))
-            }
+        let channels = {
+            let endpoint = self.endpoint.unwrap_or_else(|| self.network.new_client());
+            Channels::new(self.network.dialer(endpoint))
         };
         let config = self.into_config()?;
         Ok(Producer::with_channels(config, channels)?)
@@ -159,8 +154,6 @@ pub struct ConsumerBuilder {
     pub(super) pairs: Vec<(String, String)>,
     pub(super) network: Arc<Network>,
     pub(super) endpoint: Option<Endpoint>,
-    /// Plain TCP unless an endpoint is set (process brokers: no fault model to go through).
-    pub(super) plain: bool,
 }
 
 impl ConsumerBuilder {
@@ -195,12 +188,9 @@ impl ConsumerBuilder {
     }
 
     pub async fn build(self) -> Result<Consumer> {
-        let channels = match self.endpoint {
-            None if self.plain => Channels::default(),
-            endpoint => {
-                let endpoint = endpoint.unwrap_or_else(|| self.network.new_client());
-                Channels::new(self.network.dialer(endpoint))
-            }
+        let channels = {
+            let endpoint = self.endpoint.unwrap_or_else(|| self.network.new_client());
+            Channels::new(self.network.dialer(endpoint))
         };
         let mut config = self.config;
         for (k, v) in &self.pairs {

@@ -23,13 +23,14 @@
 //! Clients made by `producer()`, `consumer()` and `admin()` go through the fault model, each as
 //! its own [`Endpoint::Client`].
 //!
-//! With [`ClusterBuilder::processes`] the brokers are `brook serve` child processes instead
-//! (same config keys, fixed ports, stderr in `serve.log` in each data dir): `kill` is SIGKILL,
-//! `shutdown_broker` SIGTERM, `restart` a respawn with the same arguments. A killed process's
-//! unflushed writes survive in the OS page cache, so there `kill` behaves like
-//! [`Cluster::kill_keep_page_cache`]; network faults, disk faults and the in-process
-//! [`Cluster::broker`] are not available (they return [`ClusterError::NotWithProcesses`]), and
-//! clients use plain TCP.
+//! With [`ClusterBuilder::processes`] the brokers are `brook serve --fault-injection` child
+//! processes instead (same config keys, fixed ports, stderr in `serve.log` in each data dir):
+//! `kill_keep_page_cache` is SIGKILL, `shutdown_broker` SIGTERM, `restart` a respawn with the
+//! same arguments, and `kill` (power loss) tells the child to cut its files back to their last
+//! fsync and exit. Network faults reach the children as commands on their stdin
+//! ([`fault_control`]): each child keeps a copy of the fault model for its own dials. Disk
+//! faults and the in-process [`Cluster::broker`] are not available (they return
+//! [`ClusterError::NotWithProcesses`]).
 
 use std::collections::BTreeMap;
 
@@ -189,6 +190,9 @@ pub struct Cluster {
     root: PathBuf,
     /// `Some(binary)`: the brokers are `binary serve` child processes.
     binary: Option<PathBuf>,
+    /// With process brokers: the network faults in force (since the last heal), replayed to
+    /// a restarted child.
+    active_faults: std::sync::Mutex<Vec<FaultCommand>>,
     // Last, so that it is removed after the brokers were dropped (fields drop in order).
     _temp: Option<tempfile::TempDir>,
 }
@@ -284,8 +288,7 @@ impl Cluster {
     /// Abrupt stop as a power loss: no flush, no goodbye, and every file of the broker is cut
     /// back to its last fsync (the page cache of a crashed machine is gone).
     ///
-    /// With process brokers this is SIGKILL, and the OS page cache survives a killed process:
-    /// it behaves like [`Cluster::kill_keep_page_cache`] (no power loss with processes).
+    /// With process brokers the child cuts its files back to their last fsync and exits.
     pub async fn kill(&self, id: i32) -> Result<()> {
         self.stop(id, Stop::PowerLoss).await
     }
@@ -309,11 +312,15 @@ impl Cluster {
         node.running.store(false, Ordering::Release);
         let handle = match handle {
             Incarnation::InProcess(h) => h,
-            Incarnation::Process(p) if how == Stop::Clean => return p.terminate(id).await,
             Incarnation::Process(p) => {
-                // SIGKILL; the page cache keeps what was written, so PowerLoss = Crash here.
-                p.kill();
-                return Ok(());
+                return match how {
+                    Stop::Clean => p.terminate(id).await,
+                    Stop::PowerLoss => p.power_loss(id).await,
+                    Stop::Crash => {
+                        p.kill();
+                        Ok(())
+                    }
+                };
             }
         };
         if how == Stop::Clean {
@@ -339,16 +346,23 @@ impl Cluster {
             return Err(ClusterError::AlreadyRunning(id));
         }
         if let Some(binary) = &self.binary {
-            let process = BrokerProcess::spawn(
+            let peers: Vec<(i32, SocketAddr)> =
+                self.nodes.values().map(|n| (n.id, n.addr)).collect();
+            let mut process = BrokerProcess::spawn(
                 binary,
                 id,
                 &node.pairs,
                 node.addr,
+                &peers,
                 &node.dir,
                 self.timeout,
                 REBIND_TIMEOUT,
             )
             .await?;
+            let faults = lock(&self.active_faults).clone();
+            for cmd in &faults {
+                process.command(id, cmd).await?;
+            }
             *slot = Some(Incarnation::Process(process));
             node.running.store(true, Ordering::Release);
             return Ok(());
@@ -386,67 +400,81 @@ impl Cluster {
     /// Cuts every link of broker `id`: other brokers, the controller and clients.
     pub async fn isolate(&self, id: i32) -> Result<()> {
         self.node(id)?;
-        self.in_process_only("network faults (isolate)")?;
-        self.network.isolate(Endpoint::Broker(id));
-        Ok(())
+        self.inject(FaultCommand::Isolate(Endpoint::Broker(id)))
+            .await
     }
 
     /// Cuts the link between two endpoints (broker ids, or clients via [`Endpoint`]).
     pub async fn partition(&self, a: impl Into<Endpoint>, b: impl Into<Endpoint>) -> Result<()> {
-        self.in_process_only("network faults (partition)")?;
         let (a, b) = (a.into(), b.into());
         for e in [a, b] {
             if let Endpoint::Broker(id) = e {
                 self.node(id)?;
             }
         }
-        self.network.partition(a, b);
-        Ok(())
+        self.inject(FaultCommand::Partition(a, b)).await
     }
 
     /// Removes every network fault (connections cut earlier stay cut; their owners reconnect).
-    /// Nothing to do with process brokers.
     pub async fn heal(&self) -> Result<()> {
-        self.network.heal();
-        Ok(())
+        self.inject(FaultCommand::Heal).await
     }
 
     /// Delays every read on broker `id`'s links by `delay` (zero removes it).
     pub async fn slow(&self, id: i32, delay: Duration) -> Result<()> {
         self.node(id)?;
-        self.in_process_only("network faults (slow)")?;
-        self.network.slow(Endpoint::Broker(id), delay);
+        self.inject(FaultCommand::Slow(Endpoint::Broker(id), delay))
+            .await
+    }
+
+    /// Applies a network fault to the harness's model (the clients' dials) and, with process
+    /// brokers, to every running child's copy of it (their own dials), remembering it for
+    /// children that start later.
+    async fn inject(&self, cmd: FaultCommand) -> Result<()> {
+        cmd.apply(&self.network);
+        if self.binary.is_none() {
+            return Ok(());
+        }
+        {
+            let mut active = lock(&self.active_faults);
+            if cmd == FaultCommand::Heal {
+                active.clear();
+            } else {
+                active.push(cmd.clone());
+            }
+        }
+        for node in self.nodes.values() {
+            let mut slot = node.handle.lock().await;
+            if let Some(Incarnation::Process(p)) = slot.as_mut() {
+                p.command(node.id, &cmd).await?;
+            }
+        }
         Ok(())
     }
 
     // ---- clients -------------------------------------------------------------------------
 
-    /// A producer builder; the producer's connections are subject to network faults (plain
-    /// TCP with process brokers).
+    /// A producer builder; the producer's connections are subject to network faults.
     pub fn producer(&self) -> ProducerBuilder {
         ProducerBuilder {
             config: ProducerConfig::new(&self.bootstrap_servers()),
             pairs: Vec::new(),
             network: self.network.clone(),
             endpoint: None,
-            plain: self.is_processes(),
         }
     }
 
-    /// A consumer builder; the consumer's connections are subject to network faults (plain
-    /// TCP with process brokers).
+    /// A consumer builder; the consumer's connections are subject to network faults.
     pub fn consumer(&self) -> ConsumerBuilder {
         ConsumerBuilder {
             config: ConsumerConfig::new(&self.bootstrap_servers()),
             pairs: Vec::new(),
             network: self.network.clone(),
             endpoint: None,
-            plain: self.is_processes(),
         }
     }
 
-    /// An admin client whose connections are subject to network faults (its own endpoint;
-    /// plain TCP with process brokers).
+    /// An admin client whose connections are subject to network faults (its own endpoint).
     pub fn admin(&self) -> Result<Admin> {
         Ok(Admin::with_channels(
             AdminConfig::new(&self.bootstrap_servers()),
@@ -454,14 +482,9 @@ impl Cluster {
         )?)
     }
 
-    /// Connections for a new client: through the fault model as a fresh client endpoint, or
-    /// plain TCP with process brokers (whose faults the model cannot reach).
+    /// Connections for a new client: through the fault model as a fresh client endpoint.
     pub fn client_channels(&self) -> Channels {
-        if self.is_processes() {
-            Channels::default()
-        } else {
-            Channels::new(self.network.dialer(self.network.new_client()))
-        }
+        Channels::new(self.network.dialer(self.network.new_client()))
     }
 
     /// The harness's own admin client, outside the fault model.
@@ -615,8 +638,11 @@ impl Drop for Cluster {
 
 mod builder;
 mod clients;
+pub mod fault_control;
 mod process;
 mod view;
+
+use fault_control::FaultCommand;
 
 use process::BrokerProcess;
 
@@ -624,3 +650,9 @@ pub use builder::ClusterBuilder;
 use builder::start_broker;
 pub use clients::{ConsumerBuilder, CreateTopic, ProducerBuilder};
 pub use view::ClusterView;
+
+/// The fault list stays consistent even if a holder panicked (each update is one push or
+/// clear), so a poisoned lock is still usable.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -6,28 +6,40 @@
 //!
 //! Stops: SIGKILL (`Child::kill`) for crashes, SIGTERM (via `kill -TERM`, as the crate has no
 //! libc binding) for clean shutdowns, which `brook serve` handles by flushing and writing its
-//! clean-shutdown marker. A SIGKILLed process's unflushed writes stay in the OS page cache, so
-//! there is no power loss with process brokers.
+//! clean-shutdown marker. A SIGKILLed process's unflushed writes stay in the OS page cache, so a
+//! power loss is the `power-loss` fault command instead: the child cuts its files back to their
+//! last fsync and exits.
+//!
+//! Every child runs with `--fault-injection`: it takes the fault commands of
+//! [`fault_control`](super::fault_control) on its stdin and answers each on stdout.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::fault_control::{FaultCommand, POWER_LOSS_EXIT};
 use super::{ClusterError, POLL_MAX, POLL_MIN, Result, io_error};
 
 /// How long a clean shutdown (SIGTERM) may take before the process is SIGKILLed.
 const TERM_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lines of `serve.log` quoted when a process fails to start.
 const LOG_TAIL: usize = 20;
+/// How long a child may take to answer a fault command (or to exit after `power-loss`).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One running `brook serve` child. Dropping it SIGKILLs and reaps the process.
 #[derive(Debug)]
 pub(super) struct BrokerProcess {
     child: Child,
+    /// Fault commands go here, one per line.
+    stdin: Option<ChildStdin>,
+    /// The child's answers (`fault-ok …` / `fault-err …`), forwarded by the stdout drain.
+    answers: mpsc::UnboundedReceiver<String>,
 }
 
 /// The log file a broker process writes its stderr to.
@@ -45,11 +57,13 @@ impl BrokerProcess {
     /// Spawns `binary serve` for broker `id` listening on `addr` and returns once it printed its
     /// `listening on` line (bounded by `timeout`). A process that exits before listening because
     /// the port is still taken is started again for up to `rebind`.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn spawn(
         binary: &Path,
         id: i32,
         pairs: &[(String, String)],
         addr: SocketAddr,
+        peers: &[(i32, SocketAddr)],
         dir: &Path,
         timeout: Duration,
         rebind: Duration,
@@ -58,7 +72,7 @@ impl BrokerProcess {
         let deadline = Instant::now() + rebind;
         let mut pause = POLL_MIN;
         loop {
-            match Self::spawn_once(binary, id, pairs, addr, dir, timeout).await {
+            match Self::spawn_once(binary, id, pairs, addr, peers, dir, timeout).await {
                 Ok(p) => return Ok(p),
                 Err((e, bind_failed)) => {
                     if !bind_failed || Instant::now() + pause > deadline {
@@ -77,6 +91,7 @@ impl BrokerProcess {
         id: i32,
         pairs: &[(String, String)],
         addr: SocketAddr,
+        peers: &[(i32, SocketAddr)],
         dir: &Path,
         timeout: Duration,
     ) -> std::result::Result<BrokerProcess, (ClusterError, bool)> {
@@ -101,10 +116,14 @@ impl BrokerProcess {
             cmd.arg("--set").arg(format!("{k}={v}"));
         }
         cmd.arg("--set").arg(format!("listeners={addr}"));
+        cmd.arg("--fault-injection");
+        for (peer, peer_addr) in peers {
+            cmd.arg("--fault-peer").arg(format!("{peer}={peer_addr}"));
+        }
         let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
         let mut child = cmd
             .env("RUST_LOG", rust_log)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -113,7 +132,9 @@ impl BrokerProcess {
             let _ = child.kill();
             return Err(fail("the child's stdout was not captured".into(), false));
         };
+        let stdin = child.stdin.take();
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let (answer_tx, answers) = mpsc::unbounded_channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stdout).lines() {
@@ -122,12 +143,18 @@ impl BrokerProcess {
                     && let Some(tx) = tx.take()
                 {
                     let _ = tx.send(line);
+                } else if line.starts_with("fault-") {
+                    let _ = answer_tx.send(line);
                 }
                 // Keep draining so that the child never blocks on a full pipe.
             }
         });
         // From here on, dropping `process` kills the child.
-        let mut process = BrokerProcess { child };
+        let mut process = BrokerProcess {
+            child,
+            stdin,
+            answers,
+        };
         let line = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(line)) => line,
             Ok(Err(_)) => {
@@ -163,6 +190,70 @@ impl BrokerProcess {
             ));
         }
         Ok(process)
+    }
+
+    /// Sends one fault command and waits for the child's answer.
+    pub(super) async fn command(&mut self, id: i32, cmd: &FaultCommand) -> Result<()> {
+        let what = format!("fault `{cmd}` on broker {id}");
+        self.send(&what, cmd)?;
+        match tokio::time::timeout(COMMAND_TIMEOUT, self.answers.recv()).await {
+            Ok(Some(answer)) if answer.starts_with("fault-ok") => Ok(()),
+            Ok(Some(answer)) => Err(ClusterError::Io {
+                what,
+                source: std::io::Error::other(answer),
+            }),
+            Ok(None) => Err(ClusterError::Io {
+                what,
+                source: std::io::Error::other("the process exited without answering"),
+            }),
+            Err(_) => Err(ClusterError::Timeout {
+                what,
+                timeout: COMMAND_TIMEOUT,
+                last: "no answer".into(),
+            }),
+        }
+    }
+
+    fn send(&mut self, what: &str, cmd: &FaultCommand) -> Result<()> {
+        let stdin = self.stdin.as_mut().ok_or_else(|| ClusterError::Io {
+            what: what.to_string(),
+            source: std::io::Error::other("the child's stdin was not captured"),
+        })?;
+        writeln!(stdin, "{cmd}")
+            .and_then(|()| stdin.flush())
+            .map_err(io_error(what.to_string()))
+    }
+
+    /// A power loss: the child cuts every file back to its last fsync and exits at once. If it
+    /// cannot (it does not answer, or answers with an error), it is SIGKILLed and the error
+    /// returned: the data it kept in the page cache means this was no power loss.
+    pub(super) async fn power_loss(mut self, id: i32) -> Result<()> {
+        let answered = self.command(id, &FaultCommand::PowerLoss).await;
+        if let Err(e) = answered {
+            self.kill_now();
+            return Err(e);
+        }
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        let mut pause = POLL_MIN;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) if status.code() == Some(POWER_LOSS_EXIT) => return Ok(()),
+                Ok(Some(status)) => {
+                    return Err(ClusterError::Io {
+                        what: format!("power loss of broker {id}"),
+                        source: std::io::Error::other(format!("exited with {status}")),
+                    });
+                }
+                Ok(None) if Instant::now() < deadline => {}
+                Ok(None) | Err(_) => {
+                    // Its files were already cut back; only the exit is missing.
+                    self.kill_now();
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+        }
     }
 
     /// SIGKILL, then reap.

@@ -37,8 +37,8 @@ pub(crate) async fn inject(run: &mut Run, variant: &Variant, round: u32) -> Resu
 
 #[derive(Debug, Clone, Copy)]
 enum LeaderFault {
-    /// Power loss of the leader (no flush, unsynced data dropped), restarted after a pause. In
-    /// process mode: SIGKILL, the page cache keeping what was written.
+    /// In process: power loss of the leader (no flush, unsynced data dropped); in process
+    /// mode: SIGKILL, the page cache keeping what was written. Restarted after a pause.
     Kill,
     /// Clean shutdown and restart.
     Bounce,
@@ -79,7 +79,7 @@ async fn leader_fault(run: &mut Run, round: u32, fault: LeaderFault) -> Result<(
     let (p, leader) = pick_partition(run).await?;
     run.mark_fault();
     match fault {
-        LeaderFault::Kill => run.cluster.kill(leader).await.map_err(err)?,
+        LeaderFault::Kill => crash(run, leader).await?,
         LeaderFault::Bounce => run.cluster.shutdown_broker(leader).await.map_err(err)?,
         LeaderFault::Isolate => run.cluster.isolate(leader).await.map_err(err)?,
     }
@@ -96,11 +96,21 @@ async fn leader_fault(run: &mut Run, round: u32, fault: LeaderFault) -> Result<(
     }
 }
 
+/// An abrupt stop of one broker: a power loss in process, a real SIGKILL in process mode
+/// (whose page cache survives; `power-loss` covers the lost page cache there).
+async fn crash(run: &Run, id: i32) -> Result<()> {
+    if run.cluster.is_processes() {
+        run.cluster.kill_keep_page_cache(id).await.map_err(err)
+    } else {
+        run.cluster.kill(id).await.map_err(err)
+    }
+}
+
 /// The controller (broker 1) loses power (SIGKILL in process mode) and comes back after a pause
 /// that may exceed the session timeout.
 async fn controller_restart(run: &mut Run, round: u32) -> Result<()> {
     run.mark_fault();
-    run.cluster.kill(1).await.map_err(err)?;
+    crash(run, 1).await?;
     let down = run.rng.jitter(300, 1500);
     tokio::time::sleep(down).await;
     run.cluster.restart(1).await.map_err(err)?;
@@ -241,8 +251,9 @@ async fn slow_follower(run: &mut Run, round: u32) -> Result<()> {
     Ok(())
 }
 
-/// Every broker loses power at once (unsynced data dropped everywhere), then all restart,
-/// the controller first.
+/// Every broker loses power at once (unsynced data dropped everywhere; in process mode each
+/// child cuts its files back to their last fsync and exits), then all restart, the controller
+/// first.
 async fn power_loss(run: &mut Run, round: u32) -> Result<()> {
     run.mark_fault();
     let mut ids = run.cluster.broker_ids();

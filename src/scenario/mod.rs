@@ -11,10 +11,10 @@
 //! idempotence. Loss the configuration allows is reported as expected; a run fails only when a
 //! promise is broken or the cluster does not recover.
 //!
-//! `Mode::Process` runs the brokers as `brook serve` child processes (`Cluster::processes`),
-//! killed with SIGKILL and stopped with SIGTERM. Only the scenarios that need no network fault and
-//! no power loss run there (`PROCESS_SCENARIOS`); the others return an error saying so, and
-//! `brook verify all` skips them with a note in the last report.
+//! `Mode::Process` runs the brokers as `brook serve` child processes (`Cluster::processes`):
+//! crashes are SIGKILL (the page cache survives), clean stops SIGTERM, and the faults a signal
+//! cannot make reach the children as commands on their stdin: network faults applied by each
+//! child's dialer, and power loss (files cut back to their last fsync, then exit).
 
 mod capture;
 mod faults;
@@ -233,17 +233,6 @@ pub async fn run(
     scenario: Scenario,
     options: &ScenarioOptions,
 ) -> Result<Vec<ScenarioReport>, ScenarioError> {
-    if options.mode == Mode::Process && !PROCESS_SCENARIOS.contains(&scenario) {
-        return Err(ScenarioError::Unsupported(format!(
-            "{} is not available in process mode (it needs {}); use --mode inprocess",
-            scenario.name(),
-            if scenario == Scenario::PowerLoss {
-                "power loss, and a killed process keeps its page cache"
-            } else {
-                "network faults, which reach only in-process brokers"
-            }
-        )));
-    }
     if options.idempotence && options.acks != Acks::All {
         // Kafka's rule too: the producer refuses the combination, so say so before any cluster.
         return Err(ScenarioError::Unsupported(
@@ -257,34 +246,11 @@ pub async fn run(
     Ok(out)
 }
 
-/// The scenarios `Mode::Process` runs: no network fault, no power loss.
-pub const PROCESS_SCENARIOS: [Scenario; 5] = [
-    Scenario::LeaderHardKill,
-    Scenario::LeaderCleanBounce,
-    Scenario::ControllerRestart,
-    Scenario::RollingRestart,
-    Scenario::UncleanElection,
-];
-
-/// Runs every scenario in turn (`brook verify all`); in process mode the scenarios it cannot
-/// run are skipped, with a note in the last report.
+/// Runs every scenario in turn (`brook verify all`).
 pub async fn run_all(options: &ScenarioOptions) -> Result<Vec<ScenarioReport>, ScenarioError> {
     let mut out: Vec<ScenarioReport> = Vec::new();
-    let mut skipped = Vec::new();
     for s in Scenario::ALL {
-        if options.mode == Mode::Process && !PROCESS_SCENARIOS.contains(&s) {
-            skipped.push(s.name());
-            continue;
-        }
         out.extend(run(s, options).await?);
-    }
-    if !skipped.is_empty()
-        && let Some(last) = out.last_mut()
-    {
-        last.notes.push(format!(
-            "skipped in process mode (network faults or power loss): {}",
-            skipped.join(", ")
-        ));
     }
     Ok(out)
 }

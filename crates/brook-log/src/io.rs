@@ -136,8 +136,8 @@ mod fault {
     //! A fault-injecting wrapper over the real disk, for tests and the embedded cluster.
     use super::*;
     use std::collections::HashMap;
-    use std::sync::Mutex;
     use std::sync::atomic::AtomicBool;
+    use std::sync::{Mutex, RwLock, RwLockReadGuard};
     use std::time::Duration;
 
     /// Knobs a test flips at run time.
@@ -160,6 +160,7 @@ mod fault {
         inner: OsFileSystem,
         faults: Arc<FaultConfig>,
         files: Arc<Mutex<HashMap<PathBuf, Arc<FaultyFile>>>>,
+        power: Arc<Power>,
     }
 
     #[derive(Debug)]
@@ -167,6 +168,26 @@ mod fault {
         inner: OsFile,
         synced: AtomicU64,
         faults: Arc<FaultConfig>,
+        power: Arc<Power>,
+    }
+
+    /// The power switch of a simulated machine. Every write, fsync, truncate, rename and
+    /// delete holds the read side while it runs; [`FaultyFileSystem::power_off`] takes the
+    /// write side, so it waits for operations in flight and no operation starts after it.
+    #[derive(Debug, Default)]
+    struct Power {
+        off: RwLock<bool>,
+    }
+
+    impl Power {
+        /// Admits one operation: the guard keeps the power on until the operation is done.
+        fn on(&self) -> io::Result<RwLockReadGuard<'_, bool>> {
+            let guard = self.off.read().unwrap_or_else(|p| p.into_inner());
+            if *guard {
+                return Err(io::Error::other("the disk lost power (injected)"));
+            }
+            Ok(guard)
+        }
     }
 
     impl Default for FaultyFileSystem {
@@ -185,6 +206,7 @@ mod fault {
                 inner: OsFileSystem,
                 faults: Arc::new(faults),
                 files: Arc::new(Mutex::new(HashMap::new())),
+                power: Arc::default(),
             }
         }
 
@@ -197,6 +219,22 @@ mod fault {
         /// the length it had at its last successful fsync. Call it after the log was dropped
         /// without a clean close.
         pub fn drop_unsynced(&self) -> io::Result<()> {
+            let _power = self.power.on()?;
+            self.cut_to_synced()
+        }
+
+        /// A power loss of a live process: from this call on every write, fsync, truncate,
+        /// rename and delete through this file system fails, and every data file is cut back to
+        /// its last fsync. Operations already running finish first (they hold the power on), so
+        /// no write can land after the cut. The switch stays off: the caller is expected to exit
+        /// (`brook serve --fault-injection` does, right after).
+        pub fn power_off(&self) -> io::Result<()> {
+            let mut off = self.power.off.write().unwrap_or_else(|p| p.into_inner());
+            *off = true;
+            self.cut_to_synced()
+        }
+
+        fn cut_to_synced(&self) -> io::Result<()> {
             let files = self
                 .files
                 .lock()
@@ -213,6 +251,7 @@ mod fault {
 
     impl LogFile for FaultyFile {
         fn append(&self, buf: &[u8]) -> io::Result<u64> {
+            let _power = self.power.on()?;
             let left = self.faults.space_left.load(Ordering::Acquire);
             if (buf.len() as u64) > left {
                 return Err(io::Error::new(
@@ -235,6 +274,7 @@ mod fault {
             if delay > 0 {
                 std::thread::sleep(Duration::from_millis(delay));
             }
+            let _power = self.power.on()?;
             if self.faults.fail_sync.load(Ordering::Acquire) {
                 return Err(io::Error::other("fsync failed (injected)"));
             }
@@ -244,6 +284,7 @@ mod fault {
             Ok(())
         }
         fn truncate(&self, len: u64) -> io::Result<()> {
+            let _power = self.power.on()?;
             self.inner.truncate(len)?;
             // A truncation is metadata; treat it as durable only up to what was synced before.
             self.synced.fetch_min(len, Ordering::AcqRel);
@@ -256,6 +297,7 @@ mod fault {
 
     impl FileSystem for FaultyFileSystem {
         fn open(&self, path: &Path) -> io::Result<Arc<dyn LogFile>> {
+            let _power = self.power.on()?;
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -271,6 +313,7 @@ mod fault {
                 // Whatever was on disk when we opened it survived whatever happened before.
                 synced: AtomicU64::new(len),
                 faults: self.faults.clone(),
+                power: self.power.clone(),
             });
             let mut files = self
                 .files
@@ -280,6 +323,7 @@ mod fault {
             Ok(f)
         }
         fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+            let _power = self.power.on()?;
             self.inner.rename(from, to)?;
             let mut files = self
                 .files
@@ -291,6 +335,7 @@ mod fault {
             Ok(())
         }
         fn remove(&self, path: &Path) -> io::Result<()> {
+            let _power = self.power.on()?;
             self.inner.remove(path)?;
             let mut files = self
                 .files
@@ -300,12 +345,14 @@ mod fault {
             Ok(())
         }
         fn sync_dir(&self, path: &Path) -> io::Result<()> {
+            let _power = self.power.on()?;
             if self.faults.fail_sync.load(Ordering::Acquire) {
                 return Err(io::Error::other("fsync failed (injected)"));
             }
             self.inner.sync_dir(path)
         }
         fn write_file_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+            let _power = self.power.on()?;
             if self.faults.fail_sync.load(Ordering::Acquire) {
                 return Err(io::Error::other("fsync failed (injected)"));
             }

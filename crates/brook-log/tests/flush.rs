@@ -193,3 +193,45 @@ fn truncation_during_a_flush_never_overstates_durability() {
         log.flushed_offset()
     );
 }
+
+#[test]
+fn power_off_cuts_files_to_their_last_fsync_and_refuses_every_later_write() {
+    use brook_log::io::{FaultyFileSystem, FileSystem};
+    let fs = FaultyFileSystem::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.log");
+    let file = fs.open(&path).unwrap();
+    file.append(&[1u8; 100]).unwrap();
+    file.sync().unwrap();
+    // A writer keeps appending while the power goes: whatever it wrote after the last fsync
+    // must be gone, and nothing it tries afterwards may land.
+    let writer = {
+        let file = file.clone();
+        std::thread::spawn(move || {
+            let mut ok = 0u32;
+            while file.append(&[2u8; 10]).is_ok() {
+                ok += 1;
+            }
+            ok
+        })
+    };
+    while file.len() < 1_000 {
+        std::thread::yield_now();
+    }
+    fs.power_off().unwrap();
+    let appended = writer.join().unwrap();
+    assert!(
+        appended >= 90,
+        "the writer ran before the power went ({appended})"
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 100);
+    assert!(file.append(&[3u8; 10]).is_err());
+    assert!(file.sync().is_err());
+    assert!(fs.open(&dir.path().join("new.log")).is_err());
+    assert!(!dir.path().join("new.log").exists());
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        100,
+        "no write after the cut"
+    );
+}
