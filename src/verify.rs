@@ -25,6 +25,11 @@ enum VerifyCommand {
         producer: PathBuf,
         /// The consumer's JSON lines (`brook verifiable-consumer --verbose … > CONSUMER.jsonl`).
         consumer: PathBuf,
+        /// A final read of the whole log after the run (a fresh `--verbose` verifiable consumer
+        /// from the beginning): acknowledged values missing from it count as lost even if the
+        /// consumer saw them during the run.
+        #[arg(long = "final-read", value_name = "FINAL.jsonl")]
+        final_read: Option<PathBuf>,
         /// Print the report as JSON (with a `violations` list) instead of a table.
         #[arg(long)]
         json: bool,
@@ -157,9 +162,16 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         VerifyCommand::Check {
             producer,
             consumer,
+            final_read,
             json,
             expect,
-        } => check(&producer, &consumer, json, expect.promises()),
+        } => check(
+            &producer,
+            &consumer,
+            final_read.as_deref(),
+            json,
+            expect.promises(),
+        ),
         VerifyCommand::LeaderHardKill(a) => scenarios(Some(Scenario::LeaderHardKill), &a),
         VerifyCommand::LeaderCleanBounce(a) => scenarios(Some(Scenario::LeaderCleanBounce), &a),
         VerifyCommand::ControllerRestart(a) => scenarios(Some(Scenario::ControllerRestart), &a),
@@ -220,10 +232,21 @@ fn read(path: &Path) -> anyhow::Result<EventLog> {
     Ok(log)
 }
 
-fn check(producer: &Path, consumer: &Path, json: bool, promises: Promises) -> anyhow::Result<()> {
+fn check(
+    producer: &Path,
+    consumer: &Path,
+    final_read: Option<&Path>,
+    json: bool,
+    promises: Promises,
+) -> anyhow::Result<()> {
     let producer_log = read(producer)?;
     let consumer_log = read(consumer)?;
-    let report = checker::check(producer_log.events, consumer_log.events);
+    let final_log = final_read.map(read).transpose()?;
+    let report = checker::check_with_final_read(
+        producer_log.events,
+        consumer_log.events,
+        final_log.map(|l| l.events),
+    );
     let violations = report.violations(&promises);
     print_report(&report, &violations, &promises, json)?;
     if !violations.is_empty() {

@@ -3,7 +3,9 @@
 //! `min.insync.replicas=2`), runs the verifiable consumer and a throttled verifiable producer
 //! concurrently with their events captured in memory, injects the scenario's fault `rounds` times
 //! (waiting for the cluster to recover between rounds), stops the producer, lets the consumer
-//! drain, and hands both event streams to the checker.
+//! drain, reads the whole log once more with a fresh consumer (the final read: an acknowledged
+//! value that a truncation removed after the consumer saw it is still lost), and hands the three
+//! event streams to the checker.
 //!
 //! Every run states what its configuration promises: no loss iff acks=all with min ISR ≥ 2 and
 //! no unclean election (and, for a whole-cluster power loss, only with `flush.messages=1`: with
@@ -225,6 +227,8 @@ pub(crate) const WAIT: Duration = Duration::from_secs(30);
 /// The consumer is done when it saw every acked value, or saw nothing new for this long.
 const DRAIN_IDLE: Duration = Duration::from_secs(3);
 const DRAIN_MAX: Duration = Duration::from_secs(60);
+/// The final read stops after this long without a new record (what is gone never arrives).
+const FINAL_READ_IDLE: Duration = Duration::from_secs(2);
 /// After the faults, the producer must be acknowledged again (V6: "still making progress").
 const PROGRESS_ACKS: usize = 5;
 
@@ -520,14 +524,31 @@ async fn run_variant(
         }
     }
 
+    // The final read: a fresh consumer reads the whole log from the beginning, so that an
+    // acknowledged value the run's consumer saw but a later truncation removed counts as lost.
+    let final_read = match final_read(&run, &acked).await {
+        Ok(capture) => Some(capture),
+        Err(e) => {
+            violations.push(format!("final read of the whole log failed: {e}"));
+            None
+        }
+    };
+
     if let Some(dir) = &options.dump_dir {
         // The raw event logs, for `brook verify check` or a closer look at a failure.
         let base = dir.join(variant.name.replace([' ', '(', ')', '='], "_"));
         let _ = std::fs::create_dir_all(dir);
         let _ = std::fs::write(base.with_extension("producer.jsonl"), run.produced.bytes());
         let _ = std::fs::write(base.with_extension("consumer.jsonl"), consumed.bytes());
+        if let Some(f) = &final_read {
+            let _ = std::fs::write(base.with_extension("final.jsonl"), f.bytes());
+        }
     }
-    let check = checker::check(run.produced.events().events, consumed.events().events);
+    let check = checker::check_with_final_read(
+        run.produced.events().events,
+        consumed.events().events,
+        final_read.map(|f| f.events().events),
+    );
     let promises = promises(variant, options);
     let mut expected = check.allowed(&promises);
     let mut all_violations = Vec::new();
@@ -572,6 +593,42 @@ async fn run_variant(
     // Dropping the cluster kills its brokers; a clean shutdown is not what is being tested.
     drop(run);
     Ok(report)
+}
+
+/// Reads every partition from the beginning with a fresh group until every acked value was
+/// seen or nothing new came for `FINAL_READ_IDLE` (values that are gone never arrive).
+async fn final_read(run: &Run, acked: &HashSet<String>) -> Result<Capture, String> {
+    let capture = Capture::new();
+    let bootstrap = run.cluster.bootstrap_servers();
+    let group = format!("{}-final-read", run.topic);
+    let mut opts = consumer::ConsumerOptions::new(&run.topic, &bootstrap, group);
+    opts.verbose = true;
+    opts.idle_timeout = None;
+    opts.poll_timeout = Duration::from_millis(100);
+    opts.consumer_config = vec![("request.timeout.ms".into(), "2000".into())];
+    let stop = opts.stop.clone();
+    let task = tokio::spawn({
+        let (channels, mut w) = (channels(&run.cluster), capture.writer());
+        async move { consumer::run_with_channels(&opts, channels, &mut w).await }
+    });
+    let started = Instant::now();
+    loop {
+        let done = {
+            let state = capture.state();
+            let idle = state.last_consumed.unwrap_or(started).elapsed() >= FINAL_READ_IDLE;
+            state.unseen(acked) == 0 || idle || started.elapsed() >= DRAIN_MAX
+        };
+        if done || task.is_finished() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.stop();
+    match task.await {
+        Ok(Ok(_)) => Ok(capture),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// The longest gap between acknowledgements, and per fault the time until the first

@@ -2,7 +2,8 @@
 //! unknown outcomes (J4), value prefixes and malformed lines.
 
 use brook_verify::checker::{
-    Checker, Promises, ReorderKind, Report, check, outcome_unknown, parse_events, parse_value,
+    Checker, Promises, ReorderKind, Report, check, check_with_final_read, outcome_unknown,
+    parse_events, parse_value,
 };
 use brook_verify::events::{Event, TopicPartitionRef};
 
@@ -179,6 +180,31 @@ fn loss_is_detected_and_can_be_allowed() {
     assert!(r.violations(&NONE).is_empty());
     assert_eq!(r.allowed(&NONE).len(), 1);
     assert!(r.allowed(&NONE)[0].starts_with("lost"));
+}
+
+#[test]
+fn a_value_consumed_during_the_run_but_gone_from_the_final_read_is_lost() {
+    // The consumer saw all ten, but a later truncation took 6 and 9 out of the log.
+    let mut final_read = vec![startup()];
+    final_read.extend(
+        clean_records(10).into_iter().filter(
+            |e| !matches!(e, Event::RecordData { value, .. } if value == "6" || value == "9"),
+        ),
+    );
+    let r = check_with_final_read(clean_acks(10), clean_records(10), Some(final_read));
+    only(&r, "lost");
+    assert_eq!(r.lost.examples, vec!["6", "9"]);
+    // The same run with a complete final read, or without one, loses nothing.
+    let full = check_with_final_read(clean_acks(10), clean_records(10), Some(clean_records(10)));
+    assert!(
+        full.violations(&ALL).is_empty(),
+        "{:?}",
+        full.violations(&ALL)
+    );
+    assert_eq!(check(clean_acks(10), clean_records(10)).lost.count, 0);
+    // An empty final read (the log is gone) loses every acknowledged value.
+    let empty = check_with_final_read(clean_acks(10), clean_records(10), Some(vec![startup()]));
+    assert_eq!(empty.lost.count, 10);
 }
 
 #[test]

@@ -3,7 +3,9 @@
 //! `validate_delivery` (V7) extended with Jepsen's anomalies (J4).
 //!
 //! What it reports (see [`Report`]):
-//! * **lost** — an acknowledged value that no consumer ever saw (acked ⊆ consumed, V7);
+//! * **lost** — an acknowledged value that no consumer ever saw (acked ⊆ consumed, V7), or,
+//!   when a *final read* of the whole log is given ([`Checker::final_read_event`]), one that the
+//!   log no longer holds at the end (a consumer read it, then a truncation took it away);
 //! * **duplicated** — a value the consumer saw at two or more *different* positions
 //!   (topic, partition, offset), i.e. written twice into the log. Reading the same position again
 //!   (a consumer restart re-reading from its committed offset) is a *redelivery*, counted apart and
@@ -207,6 +209,8 @@ pub struct Checker {
     sequences: Vec<Sequence>,
     /// Partition → index of its current session's sequence.
     session: HashMap<Tp, usize>,
+    /// Values a read of the whole log from the beginning found after the run, if one was made.
+    final_log: Option<HashSet<String>>,
 }
 
 impl Checker {
@@ -319,6 +323,16 @@ impl Checker {
         }
     }
 
+    /// One event of a final read: a fresh consumer reading every partition from the beginning
+    /// after the run. Acknowledged values it does not find are lost even if a consumer saw them
+    /// during the run.
+    pub fn final_read_event(&mut self, event: &Event) {
+        let log = self.final_log.get_or_insert_with(HashSet::new);
+        if let Event::RecordData { value, .. } = event {
+            log.insert(value.clone());
+        }
+    }
+
     fn note_prefix(&mut self, value: &str) {
         if let Some(p) = prefix_of(value) {
             self.prefixes.insert(p);
@@ -327,11 +341,14 @@ impl Checker {
 
     /// The verdict over everything fed so far.
     pub fn report(&self) -> Report {
-        // Lost: acknowledged, never consumed.
+        // Lost: acknowledged, and never consumed or gone from the log by the final read.
         let mut lost: Vec<String> = self
             .acked_at
             .keys()
-            .filter(|v| !self.consumed_at.contains_key(*v))
+            .filter(|v| {
+                !self.consumed_at.contains_key(*v)
+                    || self.final_log.as_ref().is_some_and(|f| !f.contains(*v))
+            })
             .cloned()
             .collect();
         sort_values(&mut lost);
@@ -516,12 +533,26 @@ where
     P: IntoIterator<Item = Event>,
     C: IntoIterator<Item = Event>,
 {
+    check_with_final_read(producer, consumer, None::<Vec<Event>>)
+}
+
+/// [`check`], plus an optional final read of the whole log (a fresh consumer from the
+/// beginning after the run): acknowledged values missing from it count as lost.
+pub fn check_with_final_read<P, C, F>(producer: P, consumer: C, final_read: Option<F>) -> Report
+where
+    P: IntoIterator<Item = Event>,
+    C: IntoIterator<Item = Event>,
+    F: IntoIterator<Item = Event>,
+{
     let mut checker = Checker::new();
     for e in producer {
         checker.producer_event(&e);
     }
     for e in consumer {
         checker.consumer_event(&e);
+    }
+    for e in final_read.into_iter().flatten() {
+        checker.final_read_event(&e);
     }
     checker.report()
 }
