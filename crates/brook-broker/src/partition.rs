@@ -694,7 +694,9 @@ impl Partition {
     }
 
     /// ListOffsets: -2 earliest, -1 latest (HW), else the first offset with timestamp ≥ ts.
-    pub fn offset_for(&self, timestamp: i64, current_leader_epoch: i32) -> Result<(i64, i64)> {
+    /// Returns (offset, timestamp, leader epoch); the timestamp is the found record's, -1 for
+    /// earliest/latest and when no record is that new (Kafka's answer).
+    pub fn offset_for(&self, timestamp: i64, current_leader_epoch: i32) -> Result<(i64, i64, i64)> {
         let (hw, epoch) = {
             let inner = self.inner();
             if !inner.state.is_leader() {
@@ -704,15 +706,15 @@ impl Partition {
             (inner.state.high_watermark, inner.state.leader_epoch)
         };
         let log = lock(&self.log);
-        let offset = match timestamp {
-            -2 => log.log_start_offset(),
-            -1 => hw,
+        let (offset, found) = match timestamp {
+            -2 => (log.log_start_offset(), -1),
+            -1 => (hw, -1),
             ts => match log.offset_for_timestamp(ts)? {
-                Some(o) if o < hw => o,
-                _ => -1,
+                Some((o, t)) if o < hw => (o, t),
+                _ => (-1, -1),
             },
         };
-        Ok((offset, epoch as i64))
+        Ok((offset, found, epoch as i64))
     }
 
     /// Per-replica LEO / lag / flushed offset as the leader knows them (describe).

@@ -284,10 +284,10 @@ impl ReplicaManager {
                             .lookup(&t.name, p.partition)
                             .and_then(|part| part.offset_for(p.timestamp, p.current_leader_epoch));
                         match r {
-                            Ok((offset, epoch)) => ListOffsetsPartitionResponse {
+                            Ok((offset, timestamp, epoch)) => ListOffsetsPartitionResponse {
                                 partition: p.partition,
                                 error_code: 0,
-                                timestamp: p.timestamp,
+                                timestamp,
                                 offset,
                                 leader_epoch: epoch as i32,
                             },

@@ -281,21 +281,24 @@ async fn list_offsets_earliest_latest_and_by_timestamp() {
     let latest = b.list_offset("t", 0, -1).await;
     assert_eq!(code(latest.error_code), ErrorCode::None, "{latest:?}");
     assert_eq!(latest.offset, 5);
+    assert_eq!(latest.timestamp, -1, "earliest/latest carry no timestamp");
     assert_eq!(latest.leader_epoch, 0);
-    for (ts, expected) in [
-        (0, 0),
-        (base, 0),
-        (base + 5, 1),
-        (base + 10, 1),
-        (base + 11, 2),
-        (base + 1000, 2),
-        (base + 1500, 3),
-        (base + 2000, 3),
-        (base + 2001, -1),
+    // (asked, offset, the found record's timestamp — Kafka's answer, not the one asked for)
+    for (ts, expected, found) in [
+        (0, 0, base),
+        (base, 0, base),
+        (base + 5, 1, base + 10),
+        (base + 10, 1, base + 10),
+        (base + 11, 2, base + 1000),
+        (base + 1000, 2, base + 1000),
+        (base + 1500, 3, base + 2000),
+        (base + 2000, 3, base + 2000),
+        (base + 2001, -1, -1),
     ] {
         let r = b.list_offset("t", 0, ts).await;
         assert_eq!(code(r.error_code), ErrorCode::None, "{r:?}");
         assert_eq!(r.offset, expected, "timestamp {ts} (base {base})");
+        assert_eq!(r.timestamp, found, "timestamp {ts} (base {base})");
     }
 }
 

@@ -387,9 +387,9 @@ impl Log {
         Ok(Bytes::new())
     }
 
-    /// The offset of the first record whose timestamp is ≥ `timestamp` (ListOffsets by time), or
-    /// `None` if every record is older.
-    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
+    /// The offset and timestamp of the first record whose timestamp is ≥ `timestamp`
+    /// (ListOffsets by time, which answers with both), or `None` if every record is older.
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>> {
         for seg in self.segments.values() {
             if seg.max_timestamp() < timestamp {
                 continue;
@@ -406,8 +406,8 @@ impl Log {
             return Ok(records
                 .iter()
                 .find(|r| r.timestamp >= timestamp)
-                .map(|r| r.offset)
-                .or(Some(bp.header.base_offset)));
+                .map(|r| (r.offset, r.timestamp))
+                .or(Some((bp.header.base_offset, bp.header.max_timestamp))));
         }
         Ok(None)
     }

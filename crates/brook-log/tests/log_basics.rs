@@ -188,11 +188,24 @@ fn offset_for_timestamp_finds_first_record_at_or_after() {
             .unwrap();
     }
     assert!(log.segments().len() > 1);
-    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some(0));
-    assert_eq!(log.offset_for_timestamp(T0 + 10_000).unwrap(), Some(0));
-    assert_eq!(log.offset_for_timestamp(T0 + 10_001).unwrap(), Some(1));
-    assert_eq!(log.offset_for_timestamp(T0 + 10_250).unwrap(), Some(25));
-    assert_eq!(log.offset_for_timestamp(T0 + 10_390).unwrap(), Some(39));
+    // Kafka answers with the found record's timestamp, not the one asked for.
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), Some((0, T0 + 10_000)));
+    assert_eq!(
+        log.offset_for_timestamp(T0 + 10_000).unwrap(),
+        Some((0, T0 + 10_000))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(T0 + 10_001).unwrap(),
+        Some((1, T0 + 10_010))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(T0 + 10_245).unwrap(),
+        Some((25, T0 + 10_250))
+    );
+    assert_eq!(
+        log.offset_for_timestamp(T0 + 10_390).unwrap(),
+        Some((39, T0 + 10_390))
+    );
     assert_eq!(log.offset_for_timestamp(T0 + 10_391).unwrap(), None);
 }
 
