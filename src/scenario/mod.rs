@@ -430,16 +430,7 @@ async fn run_variant(
 
     // V6: the consumer starts first, then the producer.
     let bootstrap = run.cluster.bootstrap_servers();
-    let mut c_opts = consumer::ConsumerOptions::new(&topic, &bootstrap, format!("{topic}-group"));
-    c_opts.verbose = true;
-    c_opts.idle_timeout = None;
-    c_opts.poll_timeout = Duration::from_millis(100);
-    c_opts.consumer_config = vec![("request.timeout.ms".into(), "2000".into())];
-    let consumer_stop = c_opts.stop.clone();
-    let consumer_task = tokio::spawn({
-        let (channels, mut w) = (channels(&run.cluster), consumed.writer());
-        async move { consumer::run_with_channels(&c_opts, channels, &mut w).await }
-    });
+    let (consumer_stop, consumer_task) = spawn_consumer(&run, "group", &consumed);
 
     let mut p_opts = producer::ProducerOptions::new(&topic, &bootstrap);
     p_opts.throughput = options.throughput.max(1) as i64;
@@ -595,12 +586,18 @@ async fn run_variant(
     Ok(report)
 }
 
-/// Reads every partition from the beginning with a fresh group until every acked value was
-/// seen or nothing new came for `FINAL_READ_IDLE` (values that are gone never arrive).
-async fn final_read(run: &Run, acked: &HashSet<String>) -> Result<Capture, String> {
-    let capture = Capture::new();
+type ConsumerTask =
+    tokio::task::JoinHandle<Result<consumer::ConsumerSummary, brook_verify::tool::ToolError>>;
+
+/// Starts a verbose verifiable consumer of the run's topic in group `<topic>-<group>`, from the
+/// beginning when the group has no offsets, capturing its events until stopped.
+fn spawn_consumer(
+    run: &Run,
+    group: &str,
+    capture: &Capture,
+) -> (consumer::StopSignal, ConsumerTask) {
     let bootstrap = run.cluster.bootstrap_servers();
-    let group = format!("{}-final-read", run.topic);
+    let group = format!("{}-{group}", run.topic);
     let mut opts = consumer::ConsumerOptions::new(&run.topic, &bootstrap, group);
     opts.verbose = true;
     opts.idle_timeout = None;
@@ -611,6 +608,14 @@ async fn final_read(run: &Run, acked: &HashSet<String>) -> Result<Capture, Strin
         let (channels, mut w) = (channels(&run.cluster), capture.writer());
         async move { consumer::run_with_channels(&opts, channels, &mut w).await }
     });
+    (stop, task)
+}
+
+/// Reads every partition from the beginning with a fresh group until every acked value was
+/// seen or nothing new came for `FINAL_READ_IDLE` (values that are gone never arrive).
+async fn final_read(run: &Run, acked: &HashSet<String>) -> Result<Capture, String> {
+    let capture = Capture::new();
+    let (stop, task) = spawn_consumer(run, "final-read", &capture);
     let started = Instant::now();
     loop {
         let done = {
