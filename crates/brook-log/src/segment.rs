@@ -13,6 +13,9 @@ use crate::error::{LogError, Result};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::io::{FileSystem, LogFile};
 
+/// The largest window `Segment::scan` reads headers in, whatever `index.interval.bytes` says.
+const MAX_SCAN_WINDOW: usize = 64 * 1024;
+
 /// File name stem for a segment: the base offset as 20 zero-padded digits.
 pub fn file_stem(base_offset: i64) -> String {
     format!("{base_offset:020}")
@@ -296,14 +299,7 @@ impl Segment {
     /// scan, or `None` if the segment ends before `offset`.
     pub fn find_batch(&self, offset: i64) -> Result<Option<BatchPosition>> {
         let (_, pos) = self.index.lookup(offset);
-        let mut pos = pos as u64;
-        while let Some(bp) = self.header_at(pos)? {
-            if bp.header.last_offset() >= offset {
-                return Ok(Some(bp));
-            }
-            pos += bp.header.size() as u64;
-        }
-        Ok(None)
+        self.scan(pos as u64, |h| h.last_offset() >= offset)
     }
 
     /// The first batch with a max timestamp ≥ `ts`.
@@ -312,14 +308,57 @@ impl Segment {
             Some((_, offset)) => self.index.lookup(offset).1 as u64,
             None => 0,
         };
-        let mut pos = start;
-        while let Some(bp) = self.header_at(pos)? {
-            if bp.header.max_timestamp >= ts {
-                return Ok(Some(bp));
+        self.scan(start, |h| h.max_timestamp >= ts)
+    }
+
+    /// Walks batch headers forward from `pos` (a batch boundary) to the first one `wanted`
+    /// accepts. The index leaves at most about `index.interval.bytes` between an entry and the
+    /// batch looked for, so the headers are read a window of that size at a time: one read
+    /// covers the headers of many small batches instead of one 61-byte read each. The checks are
+    /// `header_at`'s: a torn header or a batch running past the end of the file is corrupt.
+    fn scan(
+        &self,
+        mut pos: u64,
+        wanted: impl Fn(&BatchHeader) -> bool,
+    ) -> Result<Option<BatchPosition>> {
+        let len = self.log.len();
+        let window = (self.index_interval as usize).clamp(HEADER_LEN, MAX_SCAN_WINDOW) + HEADER_LEN;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_start = pos;
+        loop {
+            if pos >= len {
+                return Ok(None);
             }
-            pos += bp.header.size() as u64;
+            if len - pos < HEADER_LEN as u64 {
+                return Err(LogError::corrupt(format!(
+                    "torn batch header at position {pos}"
+                )));
+            }
+            if pos + HEADER_LEN as u64 > buf_start + buf.len() as u64 {
+                let n = (len - pos).min(window as u64) as usize;
+                buf.resize(n, 0);
+                self.log.read_exact_at(&mut buf, pos).map_err(|e| {
+                    LogError::storage(format!("read {}", self.log_path.display()), e)
+                })?;
+                buf_start = pos;
+            }
+            let at = (pos - buf_start) as usize;
+            let header = BatchHeader::parse(&buf[at..at + HEADER_LEN])?;
+            if pos + header.size() as u64 > len {
+                return Err(LogError::corrupt(format!(
+                    "torn batch at position {pos}: {} bytes declared, {} on disk",
+                    header.size(),
+                    len - pos
+                )));
+            }
+            if wanted(&header) {
+                return Ok(Some(BatchPosition {
+                    position: pos,
+                    header,
+                }));
+            }
+            pos += header.size() as u64;
         }
-        Ok(None)
     }
 
     /// Reads whole batches starting with the one that holds `offset`, stopping before `max_bytes`
