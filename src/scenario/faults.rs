@@ -38,7 +38,9 @@ pub(crate) async fn inject(run: &mut Run, variant: &Variant, round: u32) -> Resu
 #[derive(Debug, Clone, Copy)]
 enum LeaderFault {
     /// In process: power loss of the leader (no flush, unsynced data dropped); in process
-    /// mode: SIGKILL, the page cache keeping what was written. Restarted after a pause.
+    /// mode: SIGKILL, the page cache keeping what was written. It lands while the followers lag
+    /// `FOLLOWER_LAG` behind (still in the ISR): what only the leader held is gone, which acks=1
+    /// may have acknowledged and acks=all never did. Restarted after a pause.
     Kill,
     /// Clean shutdown and restart.
     Bounce,
@@ -75,11 +77,37 @@ async fn wait_new_leader(run: &Run, p: i32, old: i32) -> Result<i32> {
     Ok(view.leader(topic, p).unwrap_or(-1))
 }
 
+/// How far behind the followers are when a leader is hard-killed: well under
+/// `replica.lag.time.max.ms` (500 ms), so that they stay in the ISR and one of them is elected.
+const FOLLOWER_LAG: Duration = Duration::from_millis(200);
+
 async fn leader_fault(run: &mut Run, round: u32, fault: LeaderFault) -> Result<()> {
     let (p, leader) = pick_partition(run).await?;
-    run.mark_fault();
+    if let LeaderFault::Kill = fault {
+        let followers: Vec<i32> = run
+            .cluster
+            .view()
+            .await
+            .replicas(&run.topic, p)
+            .into_iter()
+            .filter(|r| *r != leader)
+            .collect();
+        for f in &followers {
+            run.cluster.slow(*f, FOLLOWER_LAG).await.map_err(err)?;
+        }
+        // Let the leader take writes its followers have not fetched yet.
+        tokio::time::sleep(FOLLOWER_LAG / 2).await;
+        run.mark_fault();
+        let killed = crash(run, leader).await;
+        for f in &followers {
+            run.cluster.slow(*f, Duration::ZERO).await.map_err(err)?;
+        }
+        killed?;
+    } else {
+        run.mark_fault();
+    }
     match fault {
-        LeaderFault::Kill => crash(run, leader).await?,
+        LeaderFault::Kill => {}
         LeaderFault::Bounce => run.cluster.shutdown_broker(leader).await.map_err(err)?,
         LeaderFault::Isolate => run.cluster.isolate(leader).await.map_err(err)?,
     }
