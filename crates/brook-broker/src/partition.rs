@@ -441,6 +441,19 @@ impl Partition {
         Ok(())
     }
 
+    /// The async form of [`Partition::wait_flushed`]: resolves once `last_offset` is on disk, or
+    /// with the turn to run the next group-commit fsync ([`Partition::run_flush`], blocking).
+    pub fn flush_turn(&self, last_offset: i64) -> brook_log::FlushTurn {
+        self.durability.flush_turn(last_offset + 1)
+    }
+
+    /// Runs a group-commit fsync this caller was given the turn for (blocking).
+    pub fn run_flush(&self, turn: brook_log::SyncTurn) -> Result<()> {
+        let log = self.log.clone();
+        turn.run(move || Ok(lock(&log).sync_job()))?;
+        Ok(())
+    }
+
     /// The strongest durability that holds for a batch ending at `last_offset`.
     pub fn durability_of(&self, last_offset: i64, committed: bool) -> Durability {
         let own_flushed = self.flushed_offset();

@@ -337,17 +337,20 @@ async fn append_in_order(
     }
 }
 
-/// Everything after the append: the fsync the flush policy demands (group commit, on a blocking
-/// thread), then for `acks=all` the wait for the high watermark (rule P7).
+/// Everything after the append: the fsync the flush policy demands (group commit: waiting takes
+/// no thread, only the request whose turn it is to fsync runs it on a blocking thread), then for
+/// `acks=all` the wait for the high watermark (rule P7).
 async fn complete(
     part: Arc<Partition>,
     a: crate::partition::Appended,
     acks: i32,
     timeout: Duration,
 ) -> Result<(i64, i64, Durability)> {
-    if a.flush_required {
+    if a.flush_required
+        && let Some(turn) = part.flush_turn(a.last_offset).await
+    {
         let p = part.clone();
-        tokio::task::spawn_blocking(move || p.wait_flushed(a.last_offset))
+        tokio::task::spawn_blocking(move || p.run_flush(turn))
             .await
             .map_err(|e| BrokerError::Storage(format!("flush task failed: {e}")))??;
     }

@@ -7,9 +7,16 @@
 //! *syncer*: it takes a [`SyncJob`] covering everything appended so far and fsyncs it outside the
 //! log's lock, while later waiters sleep; one fsync then releases all of them. This is group
 //! commit: N concurrent appenders pay for about one fsync per round, not N.
+//!
+//! Async callers (the broker's produce path) use [`FlushState::flush_turn`] instead: waiting
+//! costs them no thread, and only the one whose turn it is to fsync needs a blocking thread
+//! (for [`SyncTurn::run`]). Both kinds of waiter share one queue.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use crate::error::{LogError, Result};
 use crate::io::LogFile;
@@ -85,31 +92,73 @@ impl FlushState {
     where
         F: FnOnce() -> Result<SyncJob>,
     {
-        if self.flushed_offset() >= target {
-            return Ok(());
-        }
-        let mut queue = self.lock();
-        if self.flushed_offset() >= target {
-            return Ok(());
-        }
-        if queue.syncing {
-            let waiter = Arc::new(Waiter::new(target));
-            queue.waiters.push(waiter.clone());
-            drop(queue);
-            match waiter.wait() {
+        match self.enqueue(target) {
+            Entry::Done => return Ok(()),
+            Entry::Sync => {}
+            Entry::Queued(waiter) => match waiter.wait() {
                 Turn::Done => return Ok(()),
                 Turn::Sync => {} // our turn to run the next fsync
-            }
-        } else {
-            queue.syncing = true;
-            drop(queue);
+            },
         }
         let result = make_job().and_then(SyncJob::run);
         self.hand_over();
         result
     }
 
-    /// Called by the syncer after its fsync: wake the covered waiters, pass the turn on.
+    /// The async form of [`FlushState::wait_flushed`]: resolves to `None` once everything below
+    /// `target` is on disk, or to a [`SyncTurn`] when this caller must run the next fsync (on a
+    /// blocking thread: `SyncTurn::run`). Dropping the future, or the turn unrun, passes the
+    /// turn on, so a cancelled request never strands the waiters behind it.
+    pub fn flush_turn(self: &Arc<Self>, target: i64) -> FlushTurn {
+        let entry = match self.enqueue(target) {
+            Entry::Done => None,
+            Entry::Sync => Some(Ok(Turn::Sync)),
+            Entry::Queued(waiter) => Some(Err(waiter)),
+        };
+        FlushTurn {
+            state: self.clone(),
+            entry,
+        }
+    }
+
+    /// Joins the queue: done already, the syncer (nobody was syncing), or a queued waiter.
+    fn enqueue(&self, target: i64) -> Entry {
+        if self.flushed_offset() >= target {
+            return Entry::Done;
+        }
+        let mut queue = self.lock();
+        if self.flushed_offset() >= target {
+            return Entry::Done;
+        }
+        if queue.syncing {
+            let waiter = Arc::new(Waiter::new(target));
+            queue.waiters.push(waiter.clone());
+            Entry::Queued(waiter)
+        } else {
+            queue.syncing = true;
+            Entry::Sync
+        }
+    }
+
+    /// A waiter gave up (its future was dropped): take it out of the queue, or, if it had been
+    /// given the turn to fsync, pass the turn on.
+    fn abandon(&self, waiter: &Arc<Waiter>) {
+        let mut queue = self.lock();
+        if let Some(i) = queue.waiters.iter().position(|w| Arc::ptr_eq(w, waiter)) {
+            queue.waiters.remove(i);
+            return;
+        }
+        // Not queued: `hand_over` already gave it a turn (under the queue lock).
+        let turn = waiter.turn();
+        drop(queue);
+        if turn == Some(Turn::Sync) {
+            self.hand_over();
+        }
+    }
+
+    /// Called by the syncer after its fsync: wake the covered waiters, pass the turn on. Turns
+    /// are set under the queue lock, so that a waiter that gives up (`abandon`) finds itself
+    /// either still queued or already given its turn.
     fn hand_over(&self) {
         let flushed = self.flushed_offset();
         let mut queue = self.lock();
@@ -122,12 +171,92 @@ impl FlushState {
         } else {
             Some(queue.waiters.remove(0))
         };
+        let mut wakers: Vec<Waker> = covered.iter().filter_map(|w| w.set(Turn::Done)).collect();
+        wakers.extend(next.as_ref().and_then(|w| w.set(Turn::Sync)));
         drop(queue);
-        for w in covered {
-            w.wake(Turn::Done);
+        for w in covered.iter().chain(next.as_ref()) {
+            w.cv.notify_one();
         }
-        if let Some(w) = next {
-            w.wake(Turn::Sync);
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+enum Entry {
+    Done,
+    Sync,
+    Queued(Arc<Waiter>),
+}
+
+/// What [`FlushState::flush_turn`] returns: a future of `None` (flushed) or the turn to fsync.
+#[derive(Debug)]
+pub struct FlushTurn {
+    state: Arc<FlushState>,
+    /// `None`: resolved (or flushed from the start). `Ok(Sync)`: the turn, not yet handed out.
+    /// `Err(waiter)`: queued.
+    entry: Option<std::result::Result<Turn, Arc<Waiter>>>,
+}
+
+impl Future for FlushTurn {
+    type Output = Option<SyncTurn>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SyncTurn>> {
+        let turn = match &self.entry {
+            None => return Poll::Ready(None),
+            Some(Ok(turn)) => *turn,
+            Some(Err(waiter)) => match waiter.poll_turn(cx.waker()) {
+                Some(turn) => turn,
+                None => return Poll::Pending,
+            },
+        };
+        self.entry = None;
+        Poll::Ready(match turn {
+            Turn::Done => None,
+            Turn::Sync => Some(SyncTurn {
+                state: Some(self.state.clone()),
+            }),
+        })
+    }
+}
+
+impl Drop for FlushTurn {
+    fn drop(&mut self) {
+        match self.entry.take() {
+            None => {}
+            Some(Ok(_)) => self.state.hand_over(),
+            Some(Err(waiter)) => self.state.abandon(&waiter),
+        }
+    }
+}
+
+/// The obligation to run the next fsync of a group commit; see [`FlushState::flush_turn`].
+#[derive(Debug)]
+#[must_use = "the waiters behind this turn wait until it runs or is dropped"]
+pub struct SyncTurn {
+    /// `None` once run.
+    state: Option<Arc<FlushState>>,
+}
+
+impl SyncTurn {
+    /// Runs the fsync (blocking: call it where blocking is allowed), wakes the waiters it
+    /// covered and passes the turn on. `make_job` is typically `|| log.lock().sync_job()`.
+    pub fn run<F>(mut self, make_job: F) -> Result<()>
+    where
+        F: FnOnce() -> Result<SyncJob>,
+    {
+        let result = make_job().and_then(SyncJob::run);
+        if let Some(state) = self.state.take() {
+            state.hand_over();
+        }
+        result
+    }
+}
+
+impl Drop for SyncTurn {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            state.hand_over();
         }
     }
 }
@@ -144,37 +273,62 @@ enum Turn {
     Sync,
 }
 
-/// One sleeping appender, with its own condvar so that it is woken only when its data is on
-/// disk or it must run the next fsync.
+/// One sleeping appender, woken only when its data is on disk or it must run the next fsync:
+/// a thread on its own condvar, or a task through its waker.
 #[derive(Debug)]
-struct Waiter {
+pub(crate) struct Waiter {
     target: i64,
-    turn: Mutex<Option<Turn>>,
+    slot: Mutex<Slot>,
     cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    turn: Option<Turn>,
+    waker: Option<Waker>,
 }
 
 impl Waiter {
     fn new(target: i64) -> Waiter {
         Waiter {
             target,
-            turn: Mutex::new(None),
+            slot: Mutex::default(),
             cv: Condvar::new(),
         }
     }
 
+    fn slot(&self) -> MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn turn(&self) -> Option<Turn> {
+        self.slot().turn
+    }
+
     fn wait(&self) -> Turn {
-        let mut turn = self.turn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.slot();
         loop {
-            if let Some(t) = *turn {
+            if let Some(t) = slot.turn {
                 return t;
             }
-            turn = self.cv.wait(turn).unwrap_or_else(|p| p.into_inner());
+            slot = self.cv.wait(slot).unwrap_or_else(|p| p.into_inner());
         }
     }
 
-    fn wake(&self, t: Turn) {
-        *self.turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
-        self.cv.notify_one();
+    fn poll_turn(&self, waker: &Waker) -> Option<Turn> {
+        let mut slot = self.slot();
+        if slot.turn.is_none() {
+            slot.waker = Some(waker.clone());
+        }
+        slot.turn
+    }
+
+    /// Gives the waiter its turn; the caller then notifies `cv` and wakes the returned waker
+    /// (after releasing the queue lock).
+    fn set(&self, t: Turn) -> Option<Waker> {
+        let mut slot = self.slot();
+        slot.turn = Some(t);
+        slot.waker.take()
     }
 }
 

@@ -26,7 +26,7 @@ mod varint;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::LogConfig;
 pub use error::{LogError, Result};
-pub use flush::{FlushState, SyncJob};
+pub use flush::{FlushState, FlushTurn, SyncJob, SyncTurn};
 pub use log::{Log, LogAppendInfo, LogOptions, SegmentInfo, ValidBatch};
 pub use log_dir::{LogDir, SharedLog, lock};
 pub use recovery::{RecoveryReport, Shutdown};

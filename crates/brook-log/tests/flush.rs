@@ -235,3 +235,92 @@ fn power_off_cuts_files_to_their_last_fsync_and_refuses_every_later_write() {
         "no write after the cut"
     );
 }
+
+/// A minimal executor for the async waiters: poll, park until woken, poll again.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let mut f = std::pin::pin!(f);
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
+#[test]
+fn async_waiters_share_fsyncs_and_only_the_syncer_blocks() {
+    let t = TestLog::new(&[("flush.messages", "1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Mutex::new(t.open(dir.path(), Shutdown::Clean)));
+    let durability = lock(&log).durability();
+    t.fs.faults().sync_delay_ms.store(20, Ordering::Release);
+    let (threads, per_thread) = (16, 5);
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|n| {
+            let (log, durability, barrier) = (log.clone(), durability.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut turns = 0;
+                for i in 0..per_thread {
+                    let b = batch((n * 100 + i) as u64, 1, 50, 0);
+                    let info = lock(&log).append(&b, 0).unwrap();
+                    if let Some(turn) = block_on(durability.flush_turn(info.last_offset + 1)) {
+                        turns += 1;
+                        turn.run(|| Ok(lock(&log).sync_job())).unwrap();
+                    }
+                    assert!(durability.flushed_offset() > info.last_offset);
+                }
+                turns
+            })
+        })
+        .collect();
+    let turns: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    let appends = (threads * per_thread) as u64;
+    assert_eq!(lock(&log).flushed_offset(), appends as i64);
+    assert_eq!(turns, durability.sync_count(), "every turn ran one fsync");
+    assert!(turns <= appends / 3, "{turns} fsyncs for {appends} appends");
+}
+
+#[test]
+fn a_dropped_waiter_passes_its_turn_on_and_strands_nobody() {
+    let t = TestLog::new(&[("flush.messages", "1")]);
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Mutex::new(t.open(dir.path(), Shutdown::Clean)));
+    let durability = lock(&log).durability();
+    let first = lock(&log).append(&batch(1, 1, 50, 0), 0).unwrap();
+    // A takes the turn, with a job made before the next append: it will not cover B and C.
+    let a = block_on(durability.flush_turn(first.last_offset + 1)).expect("nobody was syncing");
+    let job = lock(&log).sync_job();
+    let second = lock(&log).append(&batch(2, 1, 50, 0), 0).unwrap();
+    let target = second.last_offset + 1;
+    let b = durability.flush_turn(target);
+    let mut c = Box::pin(durability.flush_turn(target));
+    a.run(|| Ok(job)).unwrap();
+    assert_eq!(durability.flushed_offset(), first.last_offset + 1);
+    // B was handed the next turn but goes away (a cancelled request): C must get it.
+    drop(b);
+    // One poll, not a wait: a stranded C would hang a blocking wait instead of failing.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let std::task::Poll::Ready(Some(turn)) = c.as_mut().poll(&mut cx) else {
+        panic!("the turn did not pass on to C");
+    };
+    turn.run(|| Ok(lock(&log).sync_job())).unwrap();
+    assert_eq!(durability.flushed_offset(), target);
+    // A turn dropped unrun releases the queue too: the next caller becomes the syncer.
+    let third = lock(&log).append(&batch(3, 1, 50, 0), 0).unwrap();
+    let unrun = block_on(durability.flush_turn(third.last_offset + 1)).expect("a turn");
+    drop(unrun);
+    let again = block_on(durability.flush_turn(third.last_offset + 1)).expect("a new turn");
+    again.run(|| Ok(lock(&log).sync_job())).unwrap();
+    assert_eq!(durability.flushed_offset(), third.last_offset + 1);
+}
