@@ -112,10 +112,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let progress = if args.quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
-        let bar = ProgressBar::with_draw_target(
-            Some(bench::steps(&opts)),
-            ProgressDrawTarget::stderr(),
-        );
+        let bar =
+            ProgressBar::with_draw_target(Some(bench::steps(&opts)), ProgressDrawTarget::stderr());
         if let Ok(style) =
             ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {wide_msg}")
         {

@@ -91,6 +91,12 @@ pub fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i.min(sorted.len() - 1)])
 }
 
+/// The median of `values` (the upper one of an even count); 0 when empty.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
 /// The type of the filesystem holding `path` (longest matching mount point in /proc/self/mounts).
 pub fn filesystem_type(path: &Path) -> Option<String> {
     let mounts = fs::read_to_string("/proc/self/mounts").ok()?;

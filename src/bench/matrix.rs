@@ -257,7 +257,10 @@ fn parse_flush(v: &str) -> Result<FlushPolicy, BenchError> {
         "never" | "none" => Ok(FlushPolicy::Never),
         "ms10" | "flush.ms=10" | "10ms" => Ok(FlushPolicy::Ms10),
         "msg1" | "flush.messages=1" | "every" | "always" => Ok(FlushPolicy::EveryMessage),
-        _ => Err(bad(v, "flush is never, ms10 (flush.ms=10) or msg1 (flush.messages=1)")),
+        _ => Err(bad(
+            v,
+            "flush is never, ms10 (flush.ms=10) or msg1 (flush.messages=1)",
+        )),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod null_broker;
 pub mod plot;
 pub mod redis;
 pub mod report;
+mod runs;
 pub mod target;
 pub mod targets;
 pub mod workload;
@@ -20,13 +21,11 @@ use std::time::Duration;
 
 use brook_client::Acks;
 use brook_proto::Durability;
-use bytes::Bytes;
 use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
-use tokio::sync::oneshot;
 
 use baseline::FsyncRate;
-use matrix::{AckMode, Cell, FlushPolicy};
+use matrix::{AckMode, Cell};
 use target::Target;
 use workload::{Measured, Workload};
 
@@ -207,8 +206,14 @@ impl Baselines {
 pub struct TargetRuns {
     /// `flush.messages=1`, RF 1, one partition, `group_producers` closed-loop producers of 100 B.
     pub group_commit: Option<Figures>,
+    /// The same load against the bare tonic baseline (msgs/s): the most RPCs of that shape
+    /// this machine can carry with no storage behind them.
+    pub group_commit_tonic: Option<f64>,
     /// Producers only, acks=1, RF 1, flush never, 100 B (the same load as the tonic baseline).
     pub single_broker: Option<Figures>,
+    /// Producers only, 100 B, flush never, A B B A: (acks=1 RF 1 msgs/s, acks=all RF 3 msgs/s).
+    /// `None` where RF 3 cannot run (an external cluster of fewer than 3 brokers).
+    pub replication: Option<(f64, f64)>,
 }
 
 /// Everything one `brook bench` run measured.
@@ -225,11 +230,16 @@ pub struct BenchReport {
 
 /// How many progress steps `run` makes for `opts` (for the progress bar's length).
 pub fn steps(opts: &BenchOptions) -> u64 {
-    // disk baselines, group commit, 2 tonic sizes, single broker, then one per cell (+ peer).
-    5 + opts.cells.len() as u64 + u64::from(opts.redis)
+    // disk, group commit on Brook and on tonic, tonic + single broker, replication, other
+    // tonic sizes, then one per cell (+ peer).
+    6 + opts.cells.len() as u64 + u64::from(opts.redis)
 }
 
 /// Runs everything `opts` asks for; `progress` advances one step per run.
+///
+/// Order: the disk baselines; the group-commit load on Brook and on bare tonic; the bare tonic
+/// baseline at 100 B with the single-broker run between two of its runs; the replication runs
+/// (A B B A); bare tonic at the other record sizes; the matrix; the peer.
 pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchReport, BenchError> {
     let started = std::time::Instant::now();
     let target = match &opts.bootstrap {
@@ -242,36 +252,56 @@ pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchRepo
             bootstrap, brokers, ..
         } => format!("external cluster {bootstrap} ({brokers} brokers)"),
     };
+    let step = |msg: &str| progress.set_message(msg.to_string());
 
-    progress.set_message("disk baselines");
-    let baselines_disk = disk_baselines(&opts).await?;
+    step("disk baselines");
+    let (dir, fs_type, seq_write_mb, fsync) = runs::disk_baselines(&opts).await?;
     progress.inc(1);
 
-    progress.set_message("group commit (flush.messages=1)");
-    let group_commit = group_commit_run(&opts, &target).await?;
+    step("group commit: 64 producers, flush.messages=1");
+    let group_commit = runs::group_commit_run(&opts, &target).await?;
+    progress.inc(1);
+    step("group-commit load against bare tonic");
+    let group_commit_tonic = runs::tonic_run(&opts, 100, |w| runs::group_commit_shape(&opts, w))
+        .await?
+        .msgs_per_sec();
     progress.inc(1);
 
-    let mut sizes: Vec<usize> = opts.cells.iter().map(|c| c.size).collect();
-    sizes.push(100);
+    step("bare tonic 100B, single broker, bare tonic 100B");
+    let before = runs::tonic_run(&opts, 100, |_| {}).await?;
+    let single_broker = runs::single_broker_run(&opts, &target).await?;
+    let after = runs::tonic_run(&opts, 100, |_| {}).await?;
+    let mut tonic = vec![(
+        100,
+        (before.msgs_per_sec() + after.msgs_per_sec()) / 2.0,
+        (before.mb_per_sec() + after.mb_per_sec()) / 2.0,
+    )];
+    progress.inc(1);
+
+    step("replication cost: acks=1 RF1 / acks=all RF3, A B B A");
+    let replication = match runs::replication_runs(&opts, &target).await {
+        Ok(rates) => Some(rates),
+        Err(e) => {
+            tracing::warn!(error = %e, "replication runs skipped");
+            None
+        }
+    };
+    progress.inc(1);
+
+    let mut sizes: Vec<usize> = opts
+        .cells
+        .iter()
+        .map(|c| c.size)
+        .filter(|s| *s != 100)
+        .collect();
     sizes.sort_unstable();
     sizes.dedup();
-    let mut tonic = Vec::new();
-    let mut single_broker = None;
-    for (i, &size) in sizes.iter().enumerate() {
-        progress.set_message(format!("bare tonic baseline {}", matrix::size_label(size)));
-        let m = tonic_run(&opts, size).await?;
+    for size in sizes {
+        step(&format!("bare tonic {}", matrix::size_label(size)));
+        let m = runs::tonic_run(&opts, size, |_| {}).await?;
         tonic.push((size, m.msgs_per_sec(), m.mb_per_sec()));
-        if i < 2 {
-            progress.inc(1);
-        }
-        if size == 100 {
-            // Right after its baseline, so that both see the same machine.
-            progress.set_message("single broker, producers only");
-            single_broker = Some(single_broker_run(&opts, &target).await?);
-            progress.inc(1);
-        }
     }
-    let (dir, fs_type, seq_write_mb, fsync) = baselines_disk;
+    progress.inc(1);
     let baselines = Baselines {
         dir,
         fs_type,
@@ -282,10 +312,10 @@ pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchRepo
 
     let mut cells = Vec::with_capacity(opts.cells.len());
     for cell in &opts.cells {
-        progress.set_message(cell.to_string());
+        step(&cell.to_string());
         let outcome = match target.skip_reason(cell) {
             Some(reason) => Outcome::Skipped(reason),
-            None => match run_cell(&opts, &target, cell).await {
+            None => match runs::run_cell(&opts, &target, cell).await {
                 Ok(f) => Outcome::Ran(f),
                 Err(e) => Outcome::Failed(e.to_string()),
             },
@@ -298,7 +328,7 @@ pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchRepo
     }
 
     let peer = if opts.redis {
-        progress.set_message("redis peer");
+        step("redis peer");
         let peer = redis::run_peer(&opts, &cells).await;
         progress.inc(1);
         Some(peer)
@@ -312,121 +342,12 @@ pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchRepo
         baselines,
         runs: TargetRuns {
             group_commit: Some(group_commit),
-            single_broker,
+            group_commit_tonic: Some(group_commit_tonic),
+            single_broker: Some(single_broker),
+            replication,
         },
         cells,
         peer,
         elapsed: started.elapsed(),
     })
-}
-
-/// Raw sequential write (primed, 256 MiB in 1 MiB writes) and the 4 KiB write+fdatasync rate.
-async fn disk_baselines(
-    opts: &BenchOptions,
-) -> Result<(PathBuf, String, f64, FsyncRate), BenchError> {
-    let root = opts.data_dir.clone();
-    let fsync_run = opts.duration.min(Duration::from_secs(1));
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |source| BenchError::Io { what, source }
-    };
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&root).map_err(io("create the data directory"))?;
-        let dir = tempfile::Builder::new()
-            .prefix("baseline-")
-            .tempdir_in(&root)
-            .map_err(io("create the baseline directory"))?;
-        let fs_type =
-            baseline::filesystem_type(dir.path()).unwrap_or_else(|| "unknown fs".to_string());
-        const BYTES: u64 = 256 << 20;
-        baseline::prime(dir.path(), BYTES).map_err(io("prime the page cache"))?;
-        let seq = baseline::raw_sequential_write(&dir.path().join("seq.bin"), BYTES, 1 << 20)
-            .map_err(io("raw sequential write"))?;
-        let fsync = baseline::raw_fsync_rate(&dir.path().join("fsync.bin"), fsync_run)
-            .map_err(io("raw write+fdatasync"))?;
-        Ok((root, fs_type, seq, fsync))
-    })
-    .await
-    .map_err(|e| BenchError::Other(format!("disk baseline task: {e}")))?
-}
-
-/// The cell: a ready topic, the workload, the figures.
-async fn run_cell(opts: &BenchOptions, target: &Target, cell: &Cell) -> Result<Figures, BenchError> {
-    let prepared = target.prepare(cell, opts.partitions.max(1), &[]).await?;
-    let w = opts.workload(&prepared.bootstrap, &prepared.topic, cell.acks.client(), cell.size);
-    let measured = workload::run(&w).await;
-    prepared.finish().await;
-    Ok(Figures::from_measured(&measured?, cell.acks))
-}
-
-/// `flush.messages=1` on one partition of an RF 1 topic, `group_producers` producers each with
-/// one 100 B record outstanding at a time (linger 0): every acknowledgement waits for an fsync,
-/// and concurrent ones should share it (group commit).
-async fn group_commit_run(opts: &BenchOptions, target: &Target) -> Result<Figures, BenchError> {
-    let cell = Cell {
-        acks: AckMode::One,
-        flush: FlushPolicy::EveryMessage,
-        rf: 1,
-        size: 100,
-    };
-    let prepared = target.prepare(&cell, 1, &[]).await?;
-    let mut w = opts.workload(&prepared.bootstrap, &prepared.topic, Acks::Leader, 100);
-    w.partitions = 1;
-    w.producers = opts.group_producers.max(1);
-    w.window = 1;
-    w.linger = Duration::ZERO;
-    w.rate = None;
-    w.consume = false;
-    let measured = workload::run(&w).await;
-    prepared.finish().await;
-    Ok(Figures::from_measured(&measured?, cell.acks))
-}
-
-/// Producers only, acks=1, RF 1, never flushed, 100 B: the load of the tonic baseline.
-async fn single_broker_run(opts: &BenchOptions, target: &Target) -> Result<Figures, BenchError> {
-    let cell = Cell {
-        acks: AckMode::One,
-        flush: FlushPolicy::Never,
-        rf: 1,
-        size: 100,
-    };
-    let prepared = target.prepare(&cell, opts.partitions.max(1), &[]).await?;
-    let mut w = opts.workload(&prepared.bootstrap, &prepared.topic, Acks::Leader, 100);
-    w.rate = None;
-    w.consume = false;
-    let measured = workload::run(&w).await;
-    prepared.finish().await;
-    Ok(Figures::from_measured(&measured?, cell.acks))
-}
-
-/// The same producers (acks=1, as fast as they go, no consumer) against the null broker.
-async fn tonic_run(opts: &BenchOptions, size: usize) -> Result<Measured, BenchError> {
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let null = null_broker::NullBroker::new(&Bytes::from_static(&[0u8; 61]))
-        .partitions(opts.partitions.max(1))
-        .topic("bench");
-    let (addr, server) = null
-        .bind(async {
-            let _ = stop_rx.await;
-        })
-        .map_err(|source| BenchError::Io {
-            what: "bind the null broker".into(),
-            source,
-        })?;
-    let server = tokio::spawn(server);
-    let mut w = opts.workload(&addr.to_string(), "bench", Acks::Leader, size);
-    w.rate = None;
-    w.consume = false;
-    let measured = workload::run(&w).await;
-    let _ = stop_tx.send(());
-    let _ = server.await;
-    let measured = measured?;
-    if measured.acked == 0 {
-        return Err(BenchError::Other(format!(
-            "the bare tonic baseline acknowledged nothing ({} errors, first: {})",
-            measured.errors,
-            measured.first_error.as_deref().unwrap_or("none")
-        )));
-    }
-    Ok(measured)
 }

@@ -157,7 +157,9 @@ impl Brook for NullBroker {
                             last_stable_offset: 1 << 40,
                             log_start_offset: 0,
                             log_end_offset: 1 << 40,
-                            records: self.fetch_data.slice(..(n * self.batch_len).min(self.fetch_data.len())),
+                            records: self
+                                .fetch_data
+                                .slice(..(n * self.batch_len).min(self.fetch_data.len())),
                             ..Default::default()
                         }
                     })

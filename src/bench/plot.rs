@@ -63,7 +63,11 @@ pub fn throughput_vs_durability(report: &BenchReport, path: &Path) -> Result<(),
                 FlushPolicy::Ms10 => 0.0,
                 FlushPolicy::EveryMessage => 0.2,
             };
-            let lvl = if c.cell.acks == AckMode::Zero { 0 } else { level(f.durability) };
+            let lvl = if c.cell.acks == AckMode::Zero {
+                0
+            } else {
+                level(f.durability)
+            };
             Some((lvl as f64 + nudge, f.msgs_per_sec, c.cell.rf, c.cell.size))
         })
         .collect();
@@ -85,7 +89,11 @@ pub fn throughput_vs_durability(report: &BenchReport, path: &Path) -> Result<(),
     chart
         .configure_mesh()
         .x_labels(11)
-        .x_label_formatter(&|x| is_whole(*x).and_then(|i| LEVELS.get(i)).map_or(String::new(), |s| s.to_string()))
+        .x_label_formatter(&|x| {
+            is_whole(*x)
+                .and_then(|i| LEVELS.get(i))
+                .map_or(String::new(), |s| s.to_string())
+        })
         .y_desc("msg/s")
         .x_desc("weakest durability level acknowledged")
         .disable_x_mesh()
@@ -122,6 +130,9 @@ pub fn throughput_vs_durability(report: &BenchReport, path: &Path) -> Result<(),
     Ok(())
 }
 
+/// Picks one percentile.
+type Pick = fn(&super::Percentiles) -> f64;
+
 /// p50 / p99 / p99.9 / max produce latency of every cell that has acknowledgements.
 pub fn latency(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
     let cells: Vec<(String, super::Percentiles)> = report
@@ -150,7 +161,12 @@ pub fn latency(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
     chart
         .configure_mesh()
         .x_labels(2 * n + 1)
-        .x_label_formatter(&|x| is_whole(*x).and_then(|i| names.get(i)).cloned().unwrap_or_default())
+        .x_label_formatter(&|x| {
+            is_whole(*x)
+                .and_then(|i| names.get(i))
+                .cloned()
+                .unwrap_or_default()
+        })
         .x_label_style(
             ("sans-serif", 11)
                 .into_font()
@@ -160,7 +176,7 @@ pub fn latency(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
         .disable_x_mesh()
         .draw()
         .map_err(plot_error)?;
-    let pick: [(&str, fn(&super::Percentiles) -> f64, RGBColor); 4] = [
+    let pick: [(&str, Pick, RGBColor); 4] = [
         ("p50", |p| p.p50, GREEN),
         ("p99", |p| p.p99, BLUE),
         ("p99.9", |p| p.p999, MAGENTA),

@@ -165,7 +165,7 @@ pub async fn run_peer(opts: &BenchOptions, cells: &[CellResult]) -> PeerReport {
 struct Server {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -191,6 +191,14 @@ fn free_port() -> Result<u16, BenchError> {
 }
 
 impl Server {
+    /// The last line of the server's log (for error messages).
+    fn log_tail(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log"))
+            .ok()
+            .and_then(|log| log.lines().last().map(str::to_string))
+            .unwrap_or_else(|| "no log".into())
+    }
+
     async fn start(
         binary: &Path,
         root: &Path,
@@ -210,8 +218,12 @@ impl Server {
             .arg(port.to_string())
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
             .args(["--appendfsync", appendfsync, "--protected-mode", "no"])
+            // Redis 7 waits 5 s before a diskless full sync by default; the replica is empty.
+            .args(["--repl-diskless-sync-delay", "0"])
             .arg("--dir")
             .arg(dir.path())
+            .arg("--logfile")
+            .arg(dir.path().join("redis.log"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -222,11 +234,7 @@ impl Server {
             what: format!("start {}", binary.display()),
             source,
         })?;
-        let server = Server {
-            child,
-            port,
-            _dir: dir,
-        };
+        let server = Server { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if let Ok(mut conn) = Conn::connect(port).await
@@ -252,15 +260,22 @@ async fn run_setup(
 ) -> Result<Figures, BenchError> {
     let primary = Server::start(binary, &opts.data_dir, setup.appendfsync, None).await?;
     let replica = if setup.replica {
-        let replica =
-            Server::start(binary, &opts.data_dir, setup.appendfsync, Some(primary.port)).await?;
+        let replica = Server::start(
+            binary,
+            &opts.data_dir,
+            setup.appendfsync,
+            Some(primary.port),
+        )
+        .await?;
         // The replica is in sync once a WAIT for it answers 1.
         let mut conn = Conn::connect(primary.port).await?;
         conn.call(&[b"XADD", b"bench", b"*", b"v", b"warm"]).await?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while !matches!(conn.call(&[b"WAIT", b"1", b"500"]).await?, Reply::Int(n) if n >= 1) {
             if Instant::now() >= deadline {
-                return Err(BenchError::Other("the redis replica did not sync within 10 s".into()));
+                return Err(BenchError::Other(
+                    "the redis replica did not sync within 10 s".into(),
+                ));
             }
         }
         Some(replica)
@@ -268,9 +283,14 @@ async fn run_setup(
         None
     };
     let figures = load(primary.port, opts, size, setup.replica).await;
-    drop(replica);
-    drop(primary);
-    figures
+    figures.map_err(|e| {
+        // Say what the servers said last: a crash or a refused command is in their logs.
+        let mut msg = e.to_string();
+        for server in std::iter::once(&primary).chain(replica.as_ref()) {
+            msg.push_str(&format!("; port {}: {}", server.port, server.log_tail()));
+        }
+        BenchError::Other(msg)
+    })
 }
 
 /// P connections, each pipelining XADDs (and WAITs), for warm-up + duration.
@@ -388,7 +408,7 @@ async fn connection_load(conn: Conn, plan: Plan) -> Result<LoadStats, BenchError
                         unflushed = 0;
                         match tx.reserve().await {
                             Ok(p) => p,
-                            Err(_) => return Ok::<(), std::io::Error>(()),
+                            Err(_) => return Ok::<_, std::io::Error>(w.into_inner()),
                         }
                     }
                 };
@@ -403,7 +423,9 @@ async fn connection_load(conn: Conn, plan: Plan) -> Result<LoadStats, BenchError
             k += 1;
         }
         w.flush().await?;
-        Ok(())
+        // Handed back, not dropped: dropping the write half sends FIN, and Redis then drops
+        // the connection with WAIT replies still owed.
+        Ok(w.into_inner())
     });
     let mut stats = LoadStats {
         acked: 0,
@@ -438,16 +460,20 @@ async fn connection_load(conn: Conn, plan: Plan) -> Result<LoadStats, BenchError
             stats.errors += 1;
         } else if intended >= plan.measure_from {
             stats.acked += 1;
-            record(&mut stats.hist, Instant::now().saturating_duration_since(intended));
+            record(
+                &mut stats.hist,
+                Instant::now().saturating_duration_since(intended),
+            );
         }
     }
-    writer
+    let write_half = writer
         .await
         .map_err(|e| BenchError::Other(format!("redis writer task: {e}")))?
         .map_err(|source| BenchError::Io {
             what: "write to redis".into(),
             source,
         })?;
+    drop(write_half);
     Ok(stats)
 }
 
@@ -497,7 +523,9 @@ async fn read_line<R: AsyncBufReadExt + Unpin>(r: &mut R) -> Result<String, Benc
 
 async fn read_reply<R: AsyncBufReadExt + Unpin>(r: &mut R) -> Result<Reply, BenchError> {
     let line = read_line(r).await?;
-    let (kind, rest) = line.split_at_checked(1).ok_or_else(|| protocol("empty reply"))?;
+    let (kind, rest) = line
+        .split_at_checked(1)
+        .ok_or_else(|| protocol("empty reply"))?;
     let number = || {
         rest.parse::<i64>()
             .map_err(|_| protocol(format!("bad number in {line:?}")))
@@ -590,7 +618,10 @@ mod tests {
         assert_eq!(read_reply(&mut r).await?, Reply::Error("ERR nope".into()));
         assert_eq!(read_reply(&mut r).await?, Reply::Bulk(None));
         assert_eq!(read_reply(&mut r).await?, Reply::Array(2));
-        assert!(read_reply(&mut r).await.is_err(), "end of stream is an error");
+        assert!(
+            read_reply(&mut r).await.is_err(),
+            "end of stream is an error"
+        );
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::matrix::FlushPolicy;
 use super::redis::PeerStatus;
-use super::targets::{self, count};
+use super::targets;
 use super::{BenchReport, CellResult, Figures, Outcome, Percentiles};
 
 /// A cell's figures as ratios to this run's ceilings.
@@ -247,7 +247,9 @@ fn peer_markdown(report: &BenchReport, status: &PeerStatus) -> String {
         let [bm, b50, b99] = side(brook);
         let [rm, r50, r99] = side(row.figures.as_ref());
         let rel = match (brook, &row.figures) {
-            (Some(b), Some(r)) if r.msgs_per_sec > 0.0 => ratio(Some(b.msgs_per_sec / r.msgs_per_sec)),
+            (Some(b), Some(r)) if r.msgs_per_sec > 0.0 => {
+                ratio(Some(b.msgs_per_sec / r.msgs_per_sec))
+            }
             _ => "-".into(),
         };
         let redis = match &row.error {
@@ -360,6 +362,7 @@ pub fn json(report: &BenchReport) -> Value {
                 "record_size": s, "msgs_per_sec": m, "mb_per_sec": mbs})).collect::<Vec<_>>(),
         },
         "group_commit": report.runs.group_commit.as_ref().map(figures_json),
+        "group_commit_tonic_msgs_per_sec": report.runs.group_commit_tonic,
         "single_broker": report.runs.single_broker.as_ref().map(figures_json),
         "cells": cells,
         "targets": targets,
@@ -409,6 +412,19 @@ pub fn csv(report: &BenchReport) -> String {
             num(r.fsync),
             f.map_or(0, |f| f.errors),
         );
+    }
+    out
+}
+
+/// 1234567.8 → "1,234,568".
+pub fn count(v: f64) -> String {
+    let digits = format!("{:.0}", v.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
     }
     out
 }

@@ -5,6 +5,7 @@
 //! a topic that is ready (every partition led, the ISR full).
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use brook_client::{Admin, AdminConfig};
@@ -28,6 +29,8 @@ pub enum Target {
         admin: Admin,
         brokers: usize,
         run_id: String,
+        /// Topics created so far (each run gets a fresh name).
+        created: AtomicUsize,
     },
 }
 
@@ -61,7 +64,7 @@ impl Target {
             servers: bootstrap.to_string(),
             reason,
         };
-        let config = AdminConfig::new(bootstrap).request_timeout(Duration::from_secs(5));
+        let config = AdminConfig::new(bootstrap).request_timeout(Duration::from_secs(3));
         let admin = Admin::new(config).map_err(|e| unreachable(e.to_string()))?;
         let cluster = admin
             .describe_cluster()
@@ -79,6 +82,7 @@ impl Target {
             admin,
             brokers,
             run_id,
+            created: AtomicUsize::new(0),
         })
     }
 
@@ -154,9 +158,11 @@ impl Target {
                 bootstrap,
                 admin,
                 run_id,
+                created,
                 ..
             } => {
-                let topic = format!("brook-bench-{run_id}-{}", cell.id());
+                let n = created.fetch_add(1, Ordering::Relaxed);
+                let topic = format!("brook-bench-{run_id}-{n}-{}", cell.id());
                 admin
                     .create_topic(&topic, partitions, cell.rf, &configs)
                     .await?;
@@ -180,7 +186,9 @@ async fn wait_ready(admin: &Admin, topic: &str, rf: usize) -> Result<(), BenchEr
         let ready = match admin.describe_topics(&[topic]).await {
             Ok(topics) => topics.iter().all(|t| {
                 !t.partitions.is_empty()
-                    && t.partitions.iter().all(|p| p.leader >= 0 && p.isr.len() >= rf)
+                    && t.partitions
+                        .iter()
+                        .all(|p| p.leader >= 0 && p.isr.len() >= rf)
             }),
             Err(e) if Instant::now() >= deadline => return Err(e.into()),
             Err(_) => false,

@@ -25,8 +25,11 @@ use tokio::time::Instant;
 
 use super::BenchError;
 
-/// Most records one producer keeps unacknowledged (the client's `buffer.memory` bounds it too).
-const WINDOW: usize = 20_000;
+/// Bytes of record values one producer keeps unacknowledged in throughput mode: enough to keep
+/// every partition's requests pipelined (5 in flight of 16 KiB batches), small enough that
+/// produce latency measures the pipeline rather than a client-side queue (by Little's law a
+/// deeper window only adds window / throughput to every record's latency).
+pub const WINDOW_BYTES: usize = 512 * 1024;
 /// Histogram range: 1 µs to 10 minutes, 3 significant digits.
 const HIST_MAX_US: u64 = 600_000_000;
 
@@ -69,7 +72,7 @@ impl Workload {
             warmup: Duration::from_millis(300),
             duration: Duration::from_secs(2),
             rate: None,
-            window: WINDOW,
+            window: (WINDOW_BYTES / size.max(8)).max(16),
             linger: Duration::from_millis(5),
             consume: true,
             drain: Duration::from_secs(3),
@@ -195,7 +198,9 @@ pub async fn run(w: &Workload) -> Result<Measured, BenchError> {
             window: w.window.max(1),
             interval,
             // Spread the producers' schedules over one interval.
-            offset: interval.map_or(Duration::ZERO, |iv| iv.mul_f64(i as f64 / w.producers as f64)),
+            offset: interval.map_or(Duration::ZERO, |iv| {
+                iv.mul_f64(i as f64 / w.producers as f64)
+            }),
             epoch,
             start,
             measure_from,
@@ -228,7 +233,9 @@ pub async fn run(w: &Workload) -> Result<Measured, BenchError> {
                 if m.first_error.is_none() {
                     m.first_error = s.first_error;
                 }
-                m.produce.add(&s.hist).map_err(|e| BenchError::Other(e.to_string()))?;
+                m.produce
+                    .add(&s.hist)
+                    .map_err(|e| BenchError::Other(e.to_string()))?;
                 m.durability = weakest(m.durability, s.durability);
             }
             Ok(Err(e)) => failure = failure.or(Some(e)),
@@ -431,10 +438,16 @@ mod tests {
 
     #[test]
     fn weakest_durability_wins() {
-        use Durability::*;
-        assert_eq!(weakest(None, Some(IsrFlushed)), Some(IsrFlushed));
-        assert_eq!(weakest(Some(IsrFlushed), Some(LeaderWritten)), Some(LeaderWritten));
-        assert_eq!(weakest(Some(IsrReplicated), Some(IsrFlushed)), Some(IsrReplicated));
+        use Durability as D;
+        assert_eq!(weakest(None, Some(D::IsrFlushed)), Some(D::IsrFlushed));
+        assert_eq!(
+            weakest(Some(D::IsrFlushed), Some(D::LeaderWritten)),
+            Some(D::LeaderWritten)
+        );
+        assert_eq!(
+            weakest(Some(D::IsrReplicated), Some(D::IsrFlushed)),
+            Some(D::IsrReplicated)
+        );
         assert_eq!(weakest(None, None), None);
     }
 
