@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use brook_proto::Durability;
+use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::matrix::{AckMode, FlushPolicy};
@@ -94,6 +96,7 @@ pub fn throughput_vs_durability(report: &BenchReport, path: &Path) -> Result<(),
                 .and_then(|i| LEVELS.get(i))
                 .map_or(String::new(), |s| s.to_string())
         })
+        .y_label_formatter(&|v| super::report::count(*v))
         .y_desc("msg/s")
         .x_desc("weakest durability level acknowledged")
         .disable_x_mesh()
@@ -120,14 +123,26 @@ pub fn throughput_vs_durability(report: &BenchReport, path: &Path) -> Result<(),
             .label(format!("RF {rf}, {}", super::matrix::size_label(size)))
             .legend(move |(x, y)| Circle::new((x, y), 5, color.filled()));
     }
+    finish(&mut chart, &root, SeriesLabelPosition::UpperRight)
+}
+
+/// Both plots: a linear x axis (levels or cells) and a log y axis.
+type Chart<'a> = ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
+/// Draws the legend and writes the file.
+fn finish(
+    chart: &mut Chart<'_>,
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    legend: SeriesLabelPosition,
+) -> Result<(), BenchError> {
     chart
         .configure_series_labels()
+        .position(legend)
         .border_style(BLACK)
         .background_style(WHITE.mix(0.9))
         .draw()
         .map_err(plot_error)?;
-    root.present().map_err(plot_error)?;
-    Ok(())
+    root.present().map_err(plot_error)
 }
 
 /// Picks one percentile.
@@ -153,7 +168,7 @@ pub fn latency(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
             ("sans-serif", 16),
         )
         .margin(15)
-        .x_label_area_size(170)
+        .x_label_area_size(130)
         .y_label_area_size(70)
         .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), log_range(all).log_scale())
         .map_err(plot_error)?;
@@ -172,6 +187,7 @@ pub fn latency(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
                 .into_font()
                 .transform(FontTransform::Rotate90),
         )
+        .y_label_formatter(&|v| format!("{v}"))
         .y_desc("ms")
         .disable_x_mesh()
         .draw()
@@ -197,12 +213,5 @@ pub fn latency(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
             .draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
             .map_err(plot_error)?;
     }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .draw()
-        .map_err(plot_error)?;
-    root.present().map_err(plot_error)?;
-    Ok(())
+    finish(&mut chart, &root, SeriesLabelPosition::UpperLeft)
 }

@@ -51,33 +51,52 @@ pub(super) async fn disk_baselines(
     .map_err(|e| BenchError::Other(format!("disk baseline task: {e}")))?
 }
 
+/// Prepares a topic for `cell` on `target`, runs the cell's workload shaped by `shape` on it,
+/// and tears the topic (or cluster) down again, whatever the run's outcome.
+async fn on_brook(
+    opts: &BenchOptions,
+    target: &Target,
+    cell: &Cell,
+    partitions: i32,
+    shape: impl FnOnce(&mut Workload),
+) -> Result<Measured, BenchError> {
+    let prepared = target.prepare(cell, partitions.max(1), &[]).await?;
+    let mut w = opts.workload(
+        &prepared.bootstrap,
+        &prepared.topic,
+        cell.acks.client(),
+        cell.size,
+    );
+    shape(&mut w);
+    let measured = workload::run(&w).await;
+    prepared.finish().await;
+    measured
+}
+
 /// The cell: a ready topic, the workload, the figures.
 pub(super) async fn run_cell(
     opts: &BenchOptions,
     target: &Target,
     cell: &Cell,
 ) -> Result<Figures, BenchError> {
-    let prepared = target.prepare(cell, opts.partitions.max(1), &[]).await?;
-    let w = opts.workload(
-        &prepared.bootstrap,
-        &prepared.topic,
-        cell.acks.client(),
-        cell.size,
-    );
-    let measured = workload::run(&w).await;
-    prepared.finish().await;
-    Ok(Figures::from_measured(&measured?, cell.acks))
+    let measured = on_brook(opts, target, cell, opts.partitions, |_| {}).await?;
+    Ok(Figures::from_measured(&measured, cell.acks))
+}
+
+/// Producers only, as fast as they go.
+fn producers_only(w: &mut Workload) {
+    w.rate = None;
+    w.consume = false;
 }
 
 /// The group-commit load: `group_producers` producers of 100 B records on one partition, each
 /// with one record outstanding at a time (linger 0), no consumer.
 pub(super) fn group_commit_shape(opts: &BenchOptions, w: &mut Workload) {
+    producers_only(w);
     w.partitions = 1;
     w.producers = opts.group_producers.max(1);
     w.window = 1;
     w.linger = Duration::ZERO;
-    w.rate = None;
-    w.consume = false;
 }
 
 /// The group-commit load on an RF 1 topic with `flush.messages=1`: every acknowledgement waits
@@ -92,12 +111,8 @@ pub(super) async fn group_commit_run(
         rf: 1,
         size: 100,
     };
-    let prepared = target.prepare(&cell, 1, &[]).await?;
-    let mut w = opts.workload(&prepared.bootstrap, &prepared.topic, Acks::Leader, 100);
-    group_commit_shape(opts, &mut w);
-    let measured = workload::run(&w).await;
-    prepared.finish().await;
-    Ok(Figures::from_measured(&measured?, cell.acks))
+    let measured = on_brook(opts, target, &cell, 1, |w| group_commit_shape(opts, w)).await?;
+    Ok(Figures::from_measured(&measured, cell.acks))
 }
 
 /// Producers only, acks=1, RF 1, never flushed, 100 B: the load of the tonic baseline.
@@ -111,13 +126,8 @@ pub(super) async fn single_broker_run(
         rf: 1,
         size: 100,
     };
-    let prepared = target.prepare(&cell, opts.partitions.max(1), &[]).await?;
-    let mut w = opts.workload(&prepared.bootstrap, &prepared.topic, Acks::Leader, 100);
-    w.rate = None;
-    w.consume = false;
-    let measured = workload::run(&w).await;
-    prepared.finish().await;
-    Ok(Figures::from_measured(&measured?, cell.acks))
+    let measured = on_brook(opts, target, &cell, opts.partitions, producers_only).await?;
+    Ok(Figures::from_measured(&measured, cell.acks))
 }
 
 /// The same producers (acks=1, as fast as they go, no consumer) against the null broker.
@@ -140,8 +150,7 @@ pub(super) async fn tonic_run(
         })?;
     let server = tokio::spawn(server);
     let mut w = opts.workload(&addr.to_string(), "bench", Acks::Leader, size);
-    w.rate = None;
-    w.consume = false;
+    producers_only(&mut w);
     shape(&mut w);
     let measured = workload::run(&w).await;
     let _ = stop_tx.send(());
