@@ -33,6 +33,10 @@ pub struct BenchArgs {
     /// measured from each record's scheduled send time (no coordinated omission).
     #[arg(long, value_name = "MSG_PER_SEC")]
     rate: Option<f64>,
+    /// The producers' linger.ms (how long a batch waits for more records; the client's default
+    /// is 5 ms). At a low --rate it dominates produce latency; 0 sends at once.
+    #[arg(long, value_name = "MS", default_value_t = 5)]
+    linger_ms: u64,
     /// Run against this external cluster (HOST:PORT[,HOST:PORT…]) instead of in-process ones;
     /// each cell gets its own topic, deleted afterwards; cells needing more brokers are skipped.
     #[arg(long, value_name = "HOST:PORT")]
@@ -99,6 +103,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     opts.producers = args.producers;
     opts.partitions = args.partitions;
     opts.rate = args.rate;
+    opts.linger = Duration::from_millis(args.linger_ms);
     opts.bootstrap = args.bootstrap_server;
     opts.redis = matches!(args.peer, Some(Peer::Redis));
     opts.group_producers = args.group_producers;

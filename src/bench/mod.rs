@@ -62,6 +62,8 @@ pub struct BenchOptions {
     pub partitions: i32,
     /// Fixed total rate (records/s) per cell instead of as fast as possible.
     pub rate: Option<f64>,
+    /// The producers' `linger.ms` in the matrix cells (the client's default: 5 ms).
+    pub linger: Duration,
     /// An external cluster instead of in-process ones.
     pub bootstrap: Option<String>,
     /// Where in-process clusters and the disk baselines write.
@@ -82,6 +84,7 @@ impl BenchOptions {
             producers: 4,
             partitions: 4,
             rate: None,
+            linger: Duration::from_millis(5),
             bootstrap: None,
             data_dir: std::env::temp_dir(),
             redis: false,
@@ -96,6 +99,7 @@ impl BenchOptions {
         w.producers = self.producers.max(1);
         w.partitions = self.partitions.max(1);
         w.rate = self.rate;
+        w.linger = self.linger;
         w
     }
 }

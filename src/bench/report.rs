@@ -84,9 +84,10 @@ pub fn markdown(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{} producers, {} partitions, {:.1} s per cell after {:.1} s warm-up, {mode}; one consumer \
-         reads every cell back (end-to-end latency). Total {:.0} s.\n",
+        "{} producers (linger.ms {}), {} partitions, {:.1} s per cell after {:.1} s warm-up, {mode}; \
+         one consumer reads every cell back (end-to-end latency). Total {:.0} s.\n",
         o.producers,
+        o.linger.as_millis(),
         o.partitions,
         o.duration.as_secs_f64(),
         o.warmup.as_secs_f64(),
@@ -349,6 +350,7 @@ pub fn json(report: &BenchReport) -> Value {
             "producers": o.producers,
             "partitions": o.partitions,
             "rate": o.rate,
+            "linger_ms": o.linger.as_millis() as u64,
             "group_producers": o.group_producers,
         },
         "baselines": {
