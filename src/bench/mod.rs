@@ -339,6 +339,7 @@ pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchRepo
     } else {
         None
     };
+    target.close().await;
     progress.finish_and_clear();
     Ok(BenchReport {
         options: opts,

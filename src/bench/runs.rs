@@ -69,7 +69,7 @@ async fn on_brook(
     );
     shape(&mut w);
     let measured = workload::run(&w).await;
-    prepared.finish().await;
+    prepared.finish(target).await;
     measured
 }
 
@@ -203,7 +203,7 @@ pub(super) async fn replication_runs(
         w.rate = None;
         w.consume = false;
         let measured = workload::run(&w).await;
-        prepared.finish().await;
+        prepared.finish(target).await;
         let m = measured?;
         acked[i] += m.acked;
         secs[i] += m.secs;

@@ -5,6 +5,7 @@
 //! a topic that is ready (every partition led, the ISR full).
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -22,7 +23,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub enum Target {
     /// In-process clusters with their data under `root`.
-    InProcess { root: PathBuf },
+    InProcess {
+        root: PathBuf,
+        /// The directory of the cluster stopped last. A killed broker's last tasks (and its log
+        /// directory's flusher thread) wind down a moment after the kill, so a directory is
+        /// deleted only once the next cluster has been stopped (or at `close`), never under them.
+        retired: Mutex<Option<tempfile::TempDir>>,
+    },
     /// An existing cluster.
     External {
         bootstrap: String,
@@ -40,15 +47,22 @@ pub struct Prepared {
     pub topic: String,
     // Dropped in this order: the cluster (killing its brokers), then its directory.
     cluster: Option<Cluster>,
-    _dir: Option<tempfile::TempDir>,
+    dir: Option<tempfile::TempDir>,
     admin: Option<Admin>,
 }
 
 impl Prepared {
-    /// Stops an in-process cluster without flushing (the data is thrown away) or deletes the
-    /// topic from an external one.
-    pub async fn finish(mut self) {
+    /// Stops an in-process cluster without flushing (the data is thrown away; its directory is
+    /// deleted later, see `Target::InProcess`) or deletes the topic from an external one.
+    pub async fn finish(mut self, target: &Target) {
         drop(self.cluster.take());
+        if let (Some(dir), Target::InProcess { retired, .. }) = (self.dir.take(), target) {
+            let previous = retired
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .replace(dir);
+            drop(previous);
+        }
         if let Some(admin) = self.admin.take()
             && let Err(e) = admin.delete_topic(&self.topic).await
         {
@@ -94,7 +108,16 @@ impl Target {
         })?;
         Ok(Target::InProcess {
             root: root.to_path_buf(),
+            retired: Mutex::new(None),
         })
+    }
+
+    /// Deletes what is left once the last cluster's tasks have wound down.
+    pub async fn close(self) {
+        if let Target::InProcess { retired, .. } = &self {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(retired.lock().unwrap_or_else(|p| p.into_inner()).take());
+        }
     }
 
     /// Why `cell` cannot run here, if it cannot.
@@ -119,7 +142,7 @@ impl Target {
         configs.push(("min.insync.replicas".into(), cell.min_insync().to_string()));
         configs.extend(extra.iter().cloned());
         match self {
-            Target::InProcess { root } => {
+            Target::InProcess { root, .. } => {
                 let dir = tempfile::Builder::new()
                     .prefix("cell-")
                     .tempdir_in(root)
@@ -150,7 +173,7 @@ impl Target {
                     bootstrap: cluster.bootstrap_servers(),
                     topic,
                     cluster: Some(cluster),
-                    _dir: Some(dir),
+                    dir: Some(dir),
                     admin: None,
                 })
             }
@@ -171,7 +194,7 @@ impl Target {
                     bootstrap: bootstrap.clone(),
                     topic,
                     cluster: None,
-                    _dir: None,
+                    dir: None,
                     admin: Some(admin.clone()),
                 })
             }
