@@ -134,6 +134,8 @@ fn a_tiny_matrix_prints_the_table_and_writes_csv_json_and_svg() {
     assert!(num(&b["fdatasync_per_sec"]) > 0.0);
     assert!(num(&b["tonic"][0]["msgs_per_sec"]) > 0.0);
     assert!(num(&json["group_commit"]["msgs_per_sec"]) > 0.0);
+    assert!(num(&json["replication"]["acks1_rf1_msgs_per_sec"]) > 0.0);
+    assert!(num(&json["replication"]["acks_all_rf3_msgs_per_sec"]) > 0.0);
     let targets = json["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 4);
     // Replication, group commit and single broker are measured; Redis was not asked for.

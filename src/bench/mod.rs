@@ -206,7 +206,7 @@ impl Baselines {
 }
 
 /// The dedicated runs behind two of the targets.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TargetRuns {
     /// `flush.messages=1`, RF 1, one partition, `group_producers` closed-loop producers of 100 B.
     pub group_commit: Option<Figures>,
@@ -215,9 +215,9 @@ pub struct TargetRuns {
     pub group_commit_tonic: Option<f64>,
     /// Producers only, acks=1, RF 1, flush never, 100 B (the same load as the tonic baseline).
     pub single_broker: Option<Figures>,
-    /// Producers only, 100 B, flush never, A B B A: (acks=1 RF 1 msgs/s, acks=all RF 3 msgs/s).
-    /// `None` where RF 3 cannot run (an external cluster of fewer than 3 brokers).
-    pub replication: Option<(f64, f64)>,
+    /// Producers only, 100 B, flush never, A B B A: (acks=1 RF 1 msgs/s, acks=all RF 3 msgs/s),
+    /// or why they did not run (an external cluster of fewer than 3 brokers, a failure).
+    pub replication: Result<(f64, f64), String>,
 }
 
 /// Everything one `brook bench` run measured.
@@ -283,13 +283,9 @@ pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchRepo
     progress.inc(1);
 
     step("replication cost: acks=1 RF1 / acks=all RF3, A B B A");
-    let replication = match runs::replication_runs(&opts, &target).await {
-        Ok(rates) => Some(rates),
-        Err(e) => {
-            tracing::warn!(error = %e, "replication runs skipped");
-            None
-        }
-    };
+    let replication = runs::replication_runs(&opts, &target)
+        .await
+        .map_err(|e| e.to_string());
     progress.inc(1);
 
     let mut sizes: Vec<usize> = opts
