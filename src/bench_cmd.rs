@@ -127,7 +127,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     };
-    let result = bench::run(opts, &progress).await?;
+    // On Ctrl-C the run is dropped, which stops its clusters and deletes their directories.
+    let result = tokio::select! {
+        result = bench::run(opts, &progress) => result?,
+        _ = tokio::signal::ctrl_c() => {
+            progress.finish_and_clear();
+            anyhow::bail!("interrupted");
+        }
+    };
     let table = report::markdown(&result);
     println!("{table}");
     if let Some(out) = &args.out {

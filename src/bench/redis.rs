@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::matrix::{AckMode, Cell, FlushPolicy};
@@ -307,7 +308,8 @@ async fn load(
     let interval = opts
         .rate
         .map(|r| Duration::from_secs_f64(producers as f64 / r.max(1e-3)));
-    let mut tasks = Vec::new();
+    // Aborted when dropped: an interrupted run leaves no connection behind.
+    let mut tasks = JoinSet::new();
     for i in 0..producers {
         let conn = Conn::connect(port).await?;
         let offset = interval.map_or(Duration::ZERO, |iv| iv.mul_f64(i as f64 / producers as f64));
@@ -319,14 +321,12 @@ async fn load(
             measure_from,
             stop_at,
         };
-        tasks.push(tokio::spawn(connection_load(conn, plan)));
+        tasks.spawn(connection_load(conn, plan));
     }
     let mut hist = histogram();
     let (mut acked, mut errors, mut first_error) = (0u64, 0u64, None);
-    for t in tasks {
-        let s = t
-            .await
-            .map_err(|e| BenchError::Other(format!("redis load task: {e}")))??;
+    while let Some(joined) = tasks.join_next().await {
+        let s = joined.map_err(|e| BenchError::Other(format!("redis load task: {e}")))??;
         acked += s.acked;
         errors += s.errors;
         first_error = first_error.or(s.first_error);

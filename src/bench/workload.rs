@@ -21,6 +21,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use hdrhistogram::Histogram;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::BenchError;
@@ -161,7 +162,9 @@ pub async fn run(w: &Workload) -> Result<Measured, BenchError> {
                 .collect(),
         );
         let (producing, target, drain) = (producing.clone(), target.clone(), w.drain);
-        Some(tokio::spawn(consume(
+        // A JoinSet aborts its task when dropped (an interrupted run leaves nothing behind).
+        let mut set = JoinSet::new();
+        set.spawn(consume(
             consumer,
             epoch,
             measure_from,
@@ -169,12 +172,13 @@ pub async fn run(w: &Workload) -> Result<Measured, BenchError> {
             producing,
             target,
             drain,
-        )))
+        ));
+        Some(set)
     } else {
         None
     };
 
-    let mut tasks = Vec::with_capacity(w.producers);
+    let mut tasks = JoinSet::new();
     for i in 0..w.producers {
         let config = ProducerConfig::new(&w.bootstrap)
             .acks(w.acks)
@@ -200,7 +204,7 @@ pub async fn run(w: &Workload) -> Result<Measured, BenchError> {
             measure_from,
             stop_at,
         };
-        tasks.push(tokio::spawn(produce(producer, spec)));
+        tasks.spawn(produce(producer, spec));
     }
 
     let mut m = Measured {
@@ -217,8 +221,8 @@ pub async fn run(w: &Workload) -> Result<Measured, BenchError> {
     };
     let mut total_acked = 0;
     let mut failure = None;
-    for task in tasks {
-        match task.await {
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
             Ok(Ok(s)) => {
                 m.sent += s.sent;
                 m.acked += s.acked;
@@ -238,8 +242,12 @@ pub async fn run(w: &Workload) -> Result<Measured, BenchError> {
     }
     target.store(total_acked, Ordering::Release);
     producing.store(false, Ordering::Release);
-    if let Some(consumer) = consumer {
-        match consumer.await {
+    if let Some(mut consumer) = consumer {
+        let joined = consumer
+            .join_next()
+            .await
+            .ok_or_else(|| BenchError::Other("the consumer task vanished".into()))?;
+        match joined {
             Ok(Ok((hist, consumed))) => {
                 m.e2e = hist;
                 m.consumed = consumed;
