@@ -25,7 +25,7 @@ use hdrhistogram::Histogram;
 use indicatif::ProgressBar;
 
 use baseline::FsyncRate;
-use matrix::{AckMode, Cell};
+use matrix::{AckMode, Cell, FlushPolicy};
 use target::Target;
 use workload::{Measured, Workload};
 
@@ -213,6 +213,8 @@ pub struct TargetRuns {
     /// The same load against the bare tonic baseline (msgs/s): the most RPCs of that shape
     /// this machine can carry with no storage behind them.
     pub group_commit_tonic: Option<f64>,
+    /// The same load on Brook with flush never (msgs/s): what the fsync wait costs.
+    pub group_commit_unflushed: Option<f64>,
     /// Producers only, acks=1, RF 1, flush never, 100 B (the same load as the tonic baseline).
     pub single_broker: Option<Figures>,
     /// Producers only, 100 B, flush never, A B B A: (acks=1 RF 1 msgs/s, acks=all RF 3 msgs/s),
@@ -263,7 +265,11 @@ pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchRepo
     progress.inc(1);
 
     step("group commit: 64 producers, flush.messages=1");
-    let group_commit = runs::group_commit_run(&opts, &target).await?;
+    let group_commit = runs::group_commit_run(&opts, &target, FlushPolicy::EveryMessage).await?;
+    step("group-commit load without flush");
+    let group_commit_unflushed = runs::group_commit_run(&opts, &target, FlushPolicy::Never)
+        .await?
+        .msgs_per_sec;
     progress.inc(1);
     step("group-commit load against bare tonic");
     let group_commit_tonic = runs::tonic_run(&opts, 100, |w| runs::group_commit_shape(&opts, w))
@@ -344,6 +350,7 @@ pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchRepo
         runs: TargetRuns {
             group_commit: Some(group_commit),
             group_commit_tonic: Some(group_commit_tonic),
+            group_commit_unflushed: Some(group_commit_unflushed),
             single_broker: Some(single_broker),
             replication,
         },

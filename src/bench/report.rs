@@ -365,6 +365,7 @@ pub fn json(report: &BenchReport) -> Value {
         },
         "group_commit": report.runs.group_commit.as_ref().map(figures_json),
         "group_commit_tonic_msgs_per_sec": report.runs.group_commit_tonic,
+        "group_commit_unflushed_msgs_per_sec": report.runs.group_commit_unflushed,
         "single_broker": report.runs.single_broker.as_ref().map(figures_json),
         "replication": match &report.runs.replication {
             Ok((one, all)) => json!({"acks1_rf1_msgs_per_sec": one, "acks_all_rf3_msgs_per_sec": all}),

@@ -99,15 +99,18 @@ pub(super) fn group_commit_shape(opts: &BenchOptions, w: &mut Workload) {
     w.linger = Duration::ZERO;
 }
 
-/// The group-commit load on an RF 1 topic with `flush.messages=1`: every acknowledgement waits
-/// for an fsync, and concurrent ones should share it (group commit).
+/// The group-commit load on an RF 1 topic with `flush` — `flush.messages=1`: every
+/// acknowledgement waits for an fsync, and concurrent ones should share it (group commit);
+/// `never`: the same requests without the fsync, which separates the cost of the flush path
+/// from the cost of one RPC per record.
 pub(super) async fn group_commit_run(
     opts: &BenchOptions,
     target: &Target,
+    flush: FlushPolicy,
 ) -> Result<Figures, BenchError> {
     let cell = Cell {
         acks: AckMode::One,
-        flush: FlushPolicy::EveryMessage,
+        flush,
         rf: 1,
         size: 100,
     };

@@ -82,6 +82,13 @@ fn group_commit(report: &BenchReport) -> TargetResult {
             count(g.msgs_per_sec),
             count(fsync)
         );
+        if let Some(unflushed) = report.runs.group_commit_unflushed {
+            t.detail.push_str(&format!(
+                "; with flush never: {} acks/s = {:.1}x",
+                count(unflushed),
+                unflushed / fsync.max(1e-9)
+            ));
+        }
         if let Some(ceiling) = report.runs.group_commit_tonic {
             t.detail.push_str(&format!(
                 "; the same load on bare tonic: {} req/s = {:.1}x",
