@@ -221,6 +221,9 @@ impl Server {
             .args(["--appendfsync", appendfsync, "--protected-mode", "no"])
             // Redis 7 waits 5 s before a diskless full sync by default; the replica is empty.
             .args(["--repl-diskless-sync-delay", "0"])
+            // No AOF rewrites: a forked rewrite in a seconds-long run is noise (Brook has no
+            // compaction either), and its child could outlive the server into a deleted dir.
+            .args(["--auto-aof-rewrite-percentage", "0"])
             .arg("--dir")
             .arg(dir.path())
             .arg("--logfile")
