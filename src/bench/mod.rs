@@ -335,7 +335,7 @@ pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchRepo
 
     let peer = if opts.redis {
         step("redis peer");
-        let peer = redis::run_peer(&opts, &cells).await;
+        let peer = redis::run_peer(&opts, &target, &cells).await;
         progress.inc(1);
         Some(peer)
     } else {

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::matrix::{AckMode, Cell, FlushPolicy};
+use super::target::Target;
 use super::workload::{histogram, record};
 use super::{BenchError, BenchOptions, CellResult, Figures, Percentiles};
 
@@ -40,11 +41,14 @@ pub enum PeerStatus {
     Ran(Vec<PeerRow>),
 }
 
-/// One Redis configuration next to the Brook cell of equal durability.
+/// One Redis configuration next to the Brook cell of equal durability, the two measured back
+/// to back (this machine's speed drifts within a run; the matrix cell may be a minute old).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerRow {
     pub redis_config: String,
     pub brook_cell: Cell,
+    /// Brook's cell, run again right before Redis; `None` when that run failed.
+    pub brook: Option<Figures>,
     /// `None` when the Redis run failed (see `error`).
     pub figures: Option<Figures>,
     pub error: Option<String>,
@@ -118,8 +122,9 @@ pub fn find_redis_server() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Runs every Redis setup whose Brook counterpart was measured in `cells`.
-pub async fn run_peer(opts: &BenchOptions, cells: &[CellResult]) -> PeerReport {
+/// Runs every Redis setup whose Brook counterpart was measured in `cells`, each right after
+/// that Brook cell is run again on `target`.
+pub async fn run_peer(opts: &BenchOptions, target: &Target, cells: &[CellResult]) -> PeerReport {
     let Some(binary) = find_redis_server() else {
         return PeerReport {
             status: PeerStatus::Skipped(format!(
@@ -137,6 +142,7 @@ pub async fn run_peer(opts: &BenchOptions, cells: &[CellResult]) -> PeerReport {
             if !measured {
                 continue;
             }
+            let brook = super::runs::run_cell(opts, target, &brook_cell).await.ok();
             let (figures, error) = match run_setup(&binary, opts, setup, size).await {
                 Ok(f) => (Some(f), None),
                 Err(e) => (None, Some(e.to_string())),
@@ -144,6 +150,7 @@ pub async fn run_peer(opts: &BenchOptions, cells: &[CellResult]) -> PeerReport {
             rows.push(PeerRow {
                 redis_config: setup.name(),
                 brook_cell,
+                brook,
                 figures,
                 error,
             });

@@ -212,12 +212,12 @@ pub fn markdown(report: &BenchReport) -> String {
         );
     }
     if let Some(peer) = &report.peer {
-        out.push_str(&peer_markdown(report, &peer.status));
+        out.push_str(&peer_markdown(&peer.status));
     }
     out
 }
 
-fn peer_markdown(report: &BenchReport, status: &PeerStatus) -> String {
+fn peer_markdown(status: &PeerStatus) -> String {
     let mut out = String::from("\n### Brook vs Redis at equal durability\n\n");
     let rows = match status {
         PeerStatus::Skipped(why) => {
@@ -230,11 +230,7 @@ fn peer_markdown(report: &BenchReport, status: &PeerStatus) -> String {
         "| Brook cell | msg/s | p50 ms | p99 ms | Redis | msg/s | p50 ms | p99 ms | Brook / Redis |\n|---|--:|--:|--:|---|--:|--:|--:|--:|\n",
     );
     for row in rows {
-        let brook = report
-            .cells
-            .iter()
-            .find(|c| c.cell == row.brook_cell)
-            .and_then(CellResult::figures);
+        let brook = row.brook.as_ref();
         let side = |f: Option<&Figures>| -> [String; 3] {
             match f {
                 Some(f) => [
@@ -264,8 +260,9 @@ fn peer_markdown(report: &BenchReport, status: &PeerStatus) -> String {
         );
     }
     out.push_str(
-        "\nRedis runs have no consumer (Brook cells do: one consumer reads everything back on the \
-         same two cores). `appendfsync everysec` fsyncs once a second, flush.ms=10 every 10 ms; \
+        "\nEach pair is measured back to back: Brook's cell is run again right before its Redis \
+         setup. Redis runs have no consumer (Brook cells do: one consumer reads everything back on \
+         the same two cores). `appendfsync everysec` fsyncs once a second, flush.ms=10 every 10 ms; \
          Redis's replica setup keeps 2 copies, Brook's RF 3 keeps 3 (min.insync.replicas 2).\n",
     );
     out
@@ -337,6 +334,7 @@ pub fn json(report: &BenchReport) -> Value {
             "rows": rows.iter().map(|r| json!({
                 "redis": r.redis_config,
                 "brook_cell": r.brook_cell.id(),
+                "brook": r.brook.as_ref().map(figures_json),
                 "figures": r.figures.as_ref().map(figures_json),
                 "error": r.error,
             })).collect::<Vec<_>>(),

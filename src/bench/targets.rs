@@ -1,9 +1,8 @@
 //! The SPEC §12 / issue 6 targets, judged from one report: each a ratio measured in this run
 //! against its goal. Not timed assertions — `brook bench` prints them, PASS or MISS.
 
-use super::matrix::Cell;
+use super::BenchReport;
 use super::report::count;
-use super::{BenchReport, Figures};
 
 /// One target and what this run measured for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,14 +24,6 @@ impl TargetResult {
             None => "-",
         }
     }
-}
-
-fn cell_figures<'a>(report: &'a BenchReport, cell: &Cell) -> Option<&'a Figures> {
-    report
-        .cells
-        .iter()
-        .find(|c| c.cell == *cell)
-        .and_then(|c| c.figures())
 }
 
 /// All four targets, in the issue's order.
@@ -134,7 +125,7 @@ fn redis(report: &BenchReport) -> TargetResult {
             let worst = rows
                 .iter()
                 .filter_map(|r| {
-                    let brook = cell_figures(report, &r.brook_cell)?;
+                    let brook = r.brook.as_ref()?;
                     let redis = r.figures.as_ref()?;
                     Some((brook.msgs_per_sec / redis.msgs_per_sec.max(1e-9), r))
                 })
