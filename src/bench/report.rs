@@ -190,12 +190,13 @@ pub fn markdown(report: &BenchReport) -> String {
 
     out.push_str("\n### Targets\n\n| target | goal | measured | verdict | figures |\n|---|--:|--:|---|---|\n");
     for t in targets::evaluate(report) {
+        // Three decimals: a ratio just under its goal must not print as the goal.
         let _ = writeln!(
             out,
             "| {} | >= {} | {} | {} | {} |",
             t.name,
             ratio(Some(t.goal)),
-            ratio(t.measured),
+            opt(t.measured, |r| format!("{r:.3}x")),
             t.verdict(),
             t.detail
         );
