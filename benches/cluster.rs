@@ -35,6 +35,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use brook::bench::baseline::median;
 use brook::client::{Acks, ProducerConfig};
 use brook::{Cluster, Producer, ProducerRecord};
 use bytes::Bytes;
@@ -227,11 +228,6 @@ fn builder(plan: &Plan, dir: &Path) -> brook::ClusterBuilder {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn min_max(values: &[f64]) -> (f64, f64) {

@@ -39,13 +39,16 @@
 //! repeated (median kept). Both sides of every ratio therefore write into memory the guest holds.
 //! (Unprimed, the raw baseline here reads 0.4–0.7 GB/s; primed, about 6 GB/s.)
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use brook::bench::baseline::{
+    filesystem_type, median, micros, percentile, prime, raw_fsync_rate, raw_sequential_write,
+};
+use brook::bench::report::count as fmt_count;
 use brook_log::record::BatchBuilder;
 use brook_log::{Log, LogError};
 use brook_log::{LogConfig, LogDir, LogOptions, SharedLog, Shutdown, batch, lock};
@@ -164,11 +167,11 @@ fn main() -> BenchResult<()> {
     // show how much of the append gap is one write(2) per batch rather than Brook's own work.
     let batch_len = Batch::build(100).bytes.len();
     let pairs = paired(&dir, &plan, &mut seq_samples, |i| {
-        raw_sequential_write(
+        Ok(raw_sequential_write(
             &dir.join(format!("raw-chunk-{i}.bin")),
             plan.bytes,
             batch_len,
-        )
+        )?)
     })?;
     let (chunked, ratio) = summarize(&pairs, |mb| *mb);
     println!(
@@ -403,73 +406,7 @@ fn verdict(ok: bool, mode: Mode) -> &'static str {
     }
 }
 
-// ---- baselines ------------------------------------------------------------------------------
-
-/// MB/s of `chunk_len`-byte `write_all`s into a fresh file, page cache only (no fsync).
-fn raw_sequential_write(path: &Path, total: u64, chunk_len: usize) -> BenchResult<f64> {
-    let chunk = vec![0xA5u8; chunk_len];
-    let count = total / chunk_len as u64;
-    let mut file = File::create(path)?;
-    let start = Instant::now();
-    for _ in 0..count {
-        file.write_all(&chunk)?;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    drop(file);
-    fs::remove_file(path)?;
-    Ok((count * chunk_len as u64) as f64 / secs / 1e6)
-}
-
-/// Writes and unlinks `total` bytes (untimed) so that the next run's page-cache pages are backed by
-/// the host (see the module docs).
-fn prime(dir: &Path, total: u64) -> BenchResult<()> {
-    let path = dir.join("prime.bin");
-    let chunk = vec![0x3Cu8; MIB as usize];
-    let mut file = File::create(&path)?;
-    for _ in 0..total / MIB {
-        file.write_all(&chunk)?;
-    }
-    drop(file);
-    fs::remove_file(&path)?;
-    Ok(())
-}
-
-struct FsyncRate {
-    ops_per_sec: f64,
-    p50_us: f64,
-    p99_us: f64,
-}
-
-/// 4 KiB appends each followed by `fdatasync`, for `run`. The file grows, as a log does, so every
-/// fdatasync also commits the new size.
-fn raw_fsync_rate(path: &Path, run: Duration) -> BenchResult<FsyncRate> {
-    let block = [0x5Au8; 4096];
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(path)?;
-    let mut latencies = Vec::new();
-    let start = Instant::now();
-    while start.elapsed() < run {
-        let t = Instant::now();
-        file.write_all(&block)?;
-        file.sync_data()?;
-        latencies.push(micros(t.elapsed()));
-    }
-    let secs = start.elapsed().as_secs_f64();
-    drop(file);
-    fs::remove_file(path)?;
-    let ops = latencies.len();
-    latencies.sort_unstable();
-    Ok(FsyncRate {
-        ops_per_sec: ops as f64 / secs,
-        p50_us: percentile(&latencies, 0.50),
-        p99_us: percentile(&latencies, 0.99),
-    })
-}
-
-// ---- Brook runs -----------------------------------------------------------------------------
+// ---- Brook runs (the baselines are in `brook::bench::baseline`) ------------------------------
 
 /// One batch encoded once and appended over and over (the log stamps offsets into its own copy).
 struct Batch {
@@ -720,52 +657,4 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-fn micros(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
-}
-
-/// `sorted` must be sorted; 0 when empty.
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    f64::from(sorted[i])
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
-}
-
-/// 1234567 → "1,234,567".
-fn fmt_count(v: f64) -> String {
-    let digits = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// The type of the filesystem holding `path` (longest matching mount point in /proc/self/mounts).
-fn filesystem_type(path: &Path) -> Option<String> {
-    let mounts = fs::read_to_string("/proc/self/mounts").ok()?;
-    mounts
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split_whitespace();
-            let _device = fields.next()?;
-            let mount_point = fields.next()?.replace("\\040", " ");
-            let fs_type = fields.next()?;
-            path.starts_with(&mount_point)
-                .then(|| (mount_point.len(), fs_type.to_string()))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map(|(_, fs_type)| fs_type)
 }

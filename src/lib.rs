@@ -4,6 +4,7 @@
 //! The building blocks are re-exported so that an embedding application needs only this crate:
 //! `brook::client` (producer, consumer, admin), `brook::broker`, `brook::log`, `brook::proto`.
 
+pub mod bench;
 pub mod cluster;
 pub mod scenario;
 

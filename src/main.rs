@@ -2,6 +2,7 @@
 //! talk to one; `demo` tours the storage engine. Errors print one line naming the Kafka-style
 //! error and exit non-zero.
 
+mod bench_cmd;
 mod consume;
 mod demo;
 mod dev;
@@ -45,6 +46,9 @@ enum Command {
     VerifiableConsumer(verifiable_consumer::VerifiableConsumerArgs),
     /// Prove Brook's promises (SPEC §11): `check` a verifiable producer's log against a consumer's.
     Verify(verify::VerifyArgs),
+    /// Benchmark the acks × flush × replication × size matrix against this machine's own
+    /// ceilings (disk, fsync, bare tonic), measured in the same run (SPEC §12).
+    Bench(bench_cmd::BenchArgs),
 }
 
 fn main() {
@@ -70,6 +74,7 @@ fn main() {
             runtime().and_then(|rt| rt.block_on(verifiable_consumer::run(args)))
         }
         Command::Verify(args) => verify::run(args),
+        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench_cmd::run(args))),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -180,52 +180,8 @@ impl Batch {
     }
 }
 
-/// Writes and unlinks `total` bytes (untimed) so that the page-cache pages the next Brook run
-/// writes are backed by the host (see the module docs).
-pub(crate) fn prime(dir: &Path, total: u64) -> BenchResult<()> {
-    let path = dir.join("prime.bin");
-    let chunk = vec![0x3Cu8; MIB as usize];
-    let mut file = File::create(&path)?;
-    for _ in 0..total.div_ceil(MIB) {
-        file.write_all(&chunk)?;
-    }
-    drop(file);
-    fs::remove_file(&path)?;
-    Ok(())
-}
-
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
-}
-
-pub(crate) fn micros(d: Duration) -> u32 {
-    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
-}
-
-/// `sorted` must be sorted; 0 when empty.
-pub(crate) fn percentile(sorted: &[u32], p: f64) -> u32 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-pub(crate) fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(0.0)
-}
-
-/// 1234567 → "1,234,567".
-pub(crate) fn fmt_count(v: f64) -> String {
-    let digits = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }

@@ -6,10 +6,11 @@
 //!
 //! What is measured:
 //!
-//! * Baseline — a "null broker": a tonic server in this process implementing the same `Brook`
-//!   service, whose Produce answers success for every partition without storing anything and
-//!   whose Fetch answers a prebuilt run of whole batches as large as the request allows (what a
-//!   real broker returns from a long log). Everything else is unimplemented. The client code, the
+//! * Baseline — a "null broker" (`brook::bench::null_broker`, shared with `brook bench`): a
+//!   tonic server in this process implementing the same `Brook` service, whose Produce answers
+//!   success for every partition without storing anything and whose Fetch answers a prebuilt
+//!   run of whole batches as large as the request allows (what a real broker returns from a
+//!   long log); Metadata names it leader of everything, the rest is unimplemented. The client code, the
 //!   requests and the bytes on the wire are the same as against Brook, so the gap between the two
 //!   is Brook's own work (validation, append, offsets, HW, reads).
 //! * Brook produce — one topic with 4 partitions on a fresh broker (own directory), acks=1, the
@@ -41,9 +42,8 @@
 //! Brook's data directories live under `$BROOK_BENCH_DIR`, else `<workspace>/target/bench-tmp`,
 //! and are deleted (without flushing) after each run.
 
-use std::fs::{self, File};
+use std::fs;
 use std::future::Future;
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -52,19 +52,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use brook_broker::{BrokerConfig, BrokerHandle};
 use brook_log::batch;
 use brook_log::record::BatchBuilder;
+use brook_proto::ErrorCode;
 use brook_proto::net::Channels;
 use brook_proto::v1::admin_client::AdminClient;
 use brook_proto::v1::brook_client::BrookClient;
-use brook_proto::v1::brook_server::{Brook, BrookServer};
 use brook_proto::v1::*;
-use brook_proto::{Durability, ErrorCode};
 use bytes::Bytes;
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
-use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
 
 type BenchError = Box<dyn std::error::Error + Send + Sync>;
 type BenchResult<T> = Result<T, BenchError>;
@@ -76,8 +73,6 @@ const VALUE_LEN: usize = 100;
 const FETCH_MAX: i32 = 1 << 20;
 const TOPIC: &str = "bench";
 const TARGET_RATIO: f64 = 0.50;
-/// Same request limit as the broker sets from the default `message.max.bytes` plus framing.
-const MAX_DECODE: usize = 1_048_588 + 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -221,7 +216,7 @@ fn main() -> BenchResult<()> {
     };
 
     for &layout in &plan.layouts {
-        let null = Server::start(layout.server, NullBroker::new(&batch).into())?;
+        let null = Server::start(layout.server, NullBroker::new(&batch.bytes).into())?;
         let last_k = *plan.inflight.last().unwrap_or(&8);
         // Bytes the next Brook run will write, for priming: a guess, then the largest seen.
         let mut expect = ((plan.run + plan.warmup).as_secs_f64() * 4e8) as u64;
@@ -357,8 +352,15 @@ fn verdict(ok: bool, mode: Mode) -> &'static str {
     }
 }
 
-mod null_broker;
-use null_broker::NullBroker;
+use brook::bench::baseline::{median, micros, percentile, prime};
+use brook::bench::null_broker::NullBroker;
+use brook::bench::report::count as fmt_count;
+
+impl From<NullBroker> for ServerKind {
+    fn from(null: NullBroker) -> ServerKind {
+        ServerKind::Null(null)
+    }
+}
 
 // ---- servers --------------------------------------------------------------------------------
 
@@ -405,29 +407,18 @@ impl Server {
                 runtime.block_on(async move {
                     match kind {
                         ServerKind::Null(service) => {
-                            // TCP_NODELAY on accepted sockets, as tonic's own `serve` (and
-                            // brook-broker's listener) set it.
-                            let incoming = match TcpIncoming::bind(([127, 0, 0, 1], 0).into()) {
-                                Ok(i) => i.with_nodelay(Some(true)),
+                            let bound = service.bind(async {
+                                let _ = stop_rx.await;
+                            });
+                            match bound {
+                                Ok((addr, server)) => {
+                                    let _ = ready_tx.send(Ok((addr, Handle::current())));
+                                    let _ = server.await;
+                                }
                                 Err(e) => {
                                     let _ = ready_tx.send(Err(e.to_string()));
-                                    return;
                                 }
-                            };
-                            let addr = incoming
-                                .local_addr()
-                                .expect("bound listener has an address");
-                            let _ = ready_tx.send(Ok((addr, Handle::current())));
-                            let _ = tonic::transport::Server::builder()
-                                .add_service(
-                                    BrookServer::new(service)
-                                        .max_decoding_message_size(MAX_DECODE)
-                                        .max_encoding_message_size(usize::MAX),
-                                )
-                                .serve_with_incoming_shutdown(incoming, async {
-                                    let _ = stop_rx.await;
-                                })
-                                .await;
+                            }
                         }
                         ServerKind::Brook(dir) => {
                             let started = async {
@@ -571,11 +562,11 @@ impl ProduceRun {
         self.req_per_sec() * per_batch as f64
     }
 
-    fn p50_us(&self) -> u32 {
+    fn p50_us(&self) -> f64 {
         percentile(&self.latencies, 0.50)
     }
 
-    fn p99_us(&self) -> u32 {
+    fn p99_us(&self) -> f64 {
         percentile(&self.latencies, 0.99)
     }
 }
