@@ -47,7 +47,8 @@ pub enum PeerStatus {
 pub struct PeerRow {
     pub redis_config: String,
     pub brook_cell: Cell,
-    /// Brook's cell, run again right before Redis; `None` when that run failed.
+    /// Brook's cell, run again (producers only, like Redis) right before Redis; `None` when
+    /// that run failed.
     pub brook: Option<Figures>,
     /// `None` when the Redis run failed (see `error`).
     pub figures: Option<Figures>,
@@ -142,7 +143,9 @@ pub async fn run_peer(opts: &BenchOptions, target: &Target, cells: &[CellResult]
             if !measured {
                 continue;
             }
-            let brook = super::runs::run_cell(opts, target, &brook_cell).await.ok();
+            let brook = super::runs::run_cell_without_consumer(opts, target, &brook_cell)
+                .await
+                .ok();
             let (figures, error) = match run_setup(&binary, opts, setup, size).await {
                 Ok(f) => (Some(f), None),
                 Err(e) => (None, Some(e.to_string())),

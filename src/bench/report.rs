@@ -262,8 +262,8 @@ fn peer_markdown(status: &PeerStatus) -> String {
     }
     out.push_str(
         "\nEach pair is measured back to back: Brook's cell is run again right before its Redis \
-         setup. Redis runs have no consumer (Brook cells do: one consumer reads everything back on \
-         the same two cores). `appendfsync everysec` fsyncs once a second, flush.ms=10 every 10 ms; \
+         setup, like Redis without a consumer (so its figures differ from the matrix row, which \
+         reads everything back). `appendfsync everysec` fsyncs once a second, flush.ms=10 every 10 ms; \
          Redis's replica setup keeps 2 copies, Brook's RF 3 keeps 3 (min.insync.replicas 2).\n",
     );
     out

@@ -83,6 +83,17 @@ pub(super) async fn run_cell(
     Ok(Figures::from_measured(&measured, cell.acks))
 }
 
+/// The cell without its consumer: Brook's half of a Redis pair, whose Redis half has no
+/// reader either (the same offered load: `--rate` still applies).
+pub(super) async fn run_cell_without_consumer(
+    opts: &BenchOptions,
+    target: &Target,
+    cell: &Cell,
+) -> Result<Figures, BenchError> {
+    let measured = on_brook(opts, target, cell, opts.partitions, |w| w.consume = false).await?;
+    Ok(Figures::from_measured(&measured, cell.acks))
+}
+
 /// Producers only, as fast as they go.
 fn producers_only(w: &mut Workload) {
     w.rate = None;
