@@ -432,25 +432,17 @@ impl Partition {
         })
     }
 
-    /// Blocks until everything up to `last_offset` is fsynced, sharing fsyncs with every other
-    /// waiter (group commit). Call from a blocking thread.
-    pub fn wait_flushed(&self, last_offset: i64) -> Result<()> {
+    /// Waits until everything up to `last_offset` is fsynced, sharing fsyncs with every other
+    /// waiter (group commit). Waiting takes no thread; only when it is this caller's turn to
+    /// fsync does it run one, on a blocking thread.
+    pub async fn flush(self: &Arc<Self>, last_offset: i64) -> Result<()> {
+        let Some(turn) = self.durability.flush_turn(last_offset + 1).await else {
+            return Ok(());
+        };
         let log = self.log.clone();
-        self.durability
-            .wait_flushed(last_offset + 1, move || Ok(lock(&log).sync_job()))?;
-        Ok(())
-    }
-
-    /// The async form of [`Partition::wait_flushed`]: resolves once `last_offset` is on disk, or
-    /// with the turn to run the next group-commit fsync ([`Partition::run_flush`], blocking).
-    pub fn flush_turn(&self, last_offset: i64) -> brook_log::FlushTurn {
-        self.durability.flush_turn(last_offset + 1)
-    }
-
-    /// Runs a group-commit fsync this caller was given the turn for (blocking).
-    pub fn run_flush(&self, turn: brook_log::SyncTurn) -> Result<()> {
-        let log = self.log.clone();
-        turn.run(move || Ok(lock(&log).sync_job()))?;
+        tokio::task::spawn_blocking(move || turn.run(move || Ok(lock(&log).sync_job())))
+            .await
+            .map_err(|e| BrokerError::Storage(format!("flush task failed: {e}")))??;
         Ok(())
     }
 

@@ -346,13 +346,8 @@ async fn complete(
     acks: i32,
     timeout: Duration,
 ) -> Result<(i64, i64, Durability)> {
-    if a.flush_required
-        && let Some(turn) = part.flush_turn(a.last_offset).await
-    {
-        let p = part.clone();
-        tokio::task::spawn_blocking(move || p.run_flush(turn))
-            .await
-            .map_err(|e| BrokerError::Storage(format!("flush task failed: {e}")))??;
+    if a.flush_required {
+        part.flush(a.last_offset).await?;
     }
     let log_start = part.offsets().log_start;
     if acks == 0 {

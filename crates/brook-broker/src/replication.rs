@@ -130,10 +130,7 @@ async fn run_fetcher(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epo
         match ErrorCode::from_wire(p.error_code) {
             ErrorCode::None => match part.append_as_follower(&p.records, p.high_watermark, epoch) {
                 Ok(Some(last)) => {
-                    let pp = part.clone();
-                    if let Ok(Err(e)) =
-                        tokio::task::spawn_blocking(move || pp.wait_flushed(last)).await
-                    {
+                    if let Err(e) = part.flush(last).await {
                         tracing::error!(topic = %part.topic, partition = part.index, "follower flush failed: {e}");
                     }
                 }
