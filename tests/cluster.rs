@@ -357,3 +357,53 @@ async fn three_brokers_register_and_start() {
 async fn view_replicas(cluster: &Cluster, topic: &str, p: i32) -> Vec<i32> {
     cluster.view().await.replicas(topic, p)
 }
+
+/// `flush.messages=1` on a disk whose fsync fails: the produce is refused with a storage error
+/// (never acknowledged, never hung), and once the disk works again the next produce runs the
+/// group-commit fsync itself — a failed fsync does not strand the waiters behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_fsync_refuses_flushed_produces_until_the_disk_recovers() {
+    use std::sync::atomic::Ordering;
+    let cluster = Cluster::builder().start().await.unwrap();
+    cluster
+        .create_topic("synced", 1, 1)
+        .config("flush.messages", "1")
+        .await
+        .unwrap();
+    let producer = cluster
+        .producer()
+        .acks(Acks::Leader)
+        .retries(0)
+        .linger(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    producer
+        .send_and_wait(ProducerRecord::new("synced", "before"))
+        .await
+        .unwrap();
+    let faults = cluster.disk(1).unwrap().faults();
+    faults.fail_sync.store(true, Ordering::Release);
+    let mut sends = Vec::new();
+    for i in 0..8 {
+        let record = ProducerRecord::new("synced", format!("during-{i}"));
+        sends.push(producer.send(record).await.unwrap());
+    }
+    for send in sends {
+        let failed = send.await;
+        assert!(
+            matches!(&failed, Err(e) if e.to_string().contains("KAFKA_STORAGE_ERROR")),
+            "{failed:?}"
+        );
+    }
+    faults.fail_sync.store(false, Ordering::Release);
+    let after = tokio::time::timeout(
+        Duration::from_secs(10),
+        producer.send_and_wait(ProducerRecord::new("synced", "after")),
+    )
+    .await
+    .expect("a produce after the disk recovered must not hang");
+    let meta = after.unwrap();
+    assert_eq!(meta.durability, brook::client::Durability::LeaderFlushed);
+    producer.close().await;
+}
