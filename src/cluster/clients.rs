@@ -138,10 +138,7 @@ impl ProducerBuilder {
     }
 
     pub async fn build(self) -> Result<Producer> {
-        let channels = {
-            let endpoint = self.endpoint.unwrap_or_else(|| self.network.new_client());
-            Channels::new(self.network.dialer(endpoint))
-        };
+        let channels = client_channels(&self.network, self.endpoint);
         let config = self.into_config()?;
         Ok(Producer::with_channels(config, channels)?)
     }
@@ -188,14 +185,17 @@ impl ConsumerBuilder {
     }
 
     pub async fn build(self) -> Result<Consumer> {
-        let channels = {
-            let endpoint = self.endpoint.unwrap_or_else(|| self.network.new_client());
-            Channels::new(self.network.dialer(endpoint))
-        };
+        let channels = client_channels(&self.network, self.endpoint);
         let mut config = self.config;
         for (k, v) in &self.pairs {
             config.set(k, v)?;
         }
         Ok(Consumer::with_channels(config, channels)?)
     }
+}
+
+/// A client's connections through the fault model: its own endpoint, or a fresh one.
+pub(super) fn client_channels(network: &Arc<Network>, endpoint: Option<Endpoint>) -> Channels {
+    let endpoint = endpoint.unwrap_or_else(|| network.new_client());
+    Channels::new(network.dialer(endpoint))
 }

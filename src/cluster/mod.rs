@@ -484,7 +484,7 @@ impl Cluster {
 
     /// Connections for a new client: through the fault model as a fresh client endpoint.
     pub fn client_channels(&self) -> Channels {
-        Channels::new(self.network.dialer(self.network.new_client()))
+        clients::client_channels(&self.network, None)
     }
 
     /// The harness's own admin client, outside the fault model.
