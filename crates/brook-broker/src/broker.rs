@@ -9,15 +9,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use brook_log::{LogDir, LogOptions, lock};
+use brook_log::{LogDir, LogOptions, SharedLog, lock};
 use brook_proto::ErrorCode;
 use brook_proto::v1::MetadataRecord;
 use tokio::sync::watch;
 
 use crate::config::{BrokerConfig, TopicConfig};
 use crate::controller::host::ControllerHost;
+use crate::controller_link::ControllerLink;
 use crate::error::{BrokerError, Result};
 use crate::group_coordinator::{Committed, GroupCoordinator, OFFSETS_TOPIC, partition_for};
 use crate::leader_epoch::LeaderEpochCache;
@@ -62,10 +63,12 @@ pub struct Broker {
     pub env: BrokerEnv,
     /// `host:port` clients should use (the bound address).
     pub advertised: String,
-    /// The controller's address (from `controller.quorum.voters`, or this broker).
-    pub controller_addr: String,
-    /// The controller, when this process plays that role.
-    pub controller: Option<Arc<ControllerHost>>,
+    /// The controller voters and which of them is active, as this broker follows them.
+    pub controller_link: ControllerLink,
+    /// This process's controller-quorum member, when it plays that role (set once, at start).
+    controller: OnceLock<Arc<ControllerHost>>,
+    /// The metadata quorum's Raft log, when this process is a voter.
+    metadata_log: Option<SharedLog>,
     log_dir: Mutex<Option<LogDir>>,
     image: RwLock<MetadataImage>,
     /// Offset of the next metadata record to apply; watchers wait on it.
@@ -90,20 +93,23 @@ impl Broker {
             ..LogOptions::default()
         };
         let mut dir = LogDir::open(&config.log_dir, options)?;
-        let controller = if config.roles.controller {
-            let log = match dir.log(METADATA_LOG) {
-                Some(l) => l,
-                None => dir.create_log(METADATA_LOG, brook_log::LogConfig::default())?,
-            };
-            Some(ControllerHost::open(log, &config)?)
+        let metadata_log = if config.roles.controller {
+            let log_config = crate::quorum::log_store::metadata_log_config();
+            Some(match dir.log(METADATA_LOG) {
+                Some(l) => {
+                    lock(&l).set_config(log_config);
+                    l
+                }
+                None => dir.create_log(METADATA_LOG, log_config)?,
+            })
         } else {
             None
         };
-        let controller_addr = config
-            .controller_voters
-            .first()
-            .map(|(_, a)| a.clone())
-            .unwrap_or_else(|| advertised.clone());
+        let controller_link = ControllerLink::new(
+            config.voters(&advertised),
+            env.channels.clone(),
+            std::time::Duration::from_millis(config.quorum_request_timeout_ms),
+        );
         let offline: HashMap<(String, i32), String> = dir
             .offline()
             .iter()
@@ -115,8 +121,9 @@ impl Broker {
         ));
         Ok(Arc::new(Broker {
             advertised,
-            controller_addr,
-            controller,
+            controller_link,
+            controller: OnceLock::new(),
+            metadata_log,
             log_dir: Mutex::new(Some(dir)),
             image: RwLock::new(MetadataImage::default()),
             applied: watch::Sender::new(0),
@@ -129,6 +136,40 @@ impl Broker {
             config,
             env,
         }))
+    }
+
+    /// This process's controller-quorum member, if it is a voter.
+    pub fn controller(&self) -> Option<&Arc<ControllerHost>> {
+        self.controller.get()
+    }
+
+    /// Starts this process's controller-quorum member (once; `server/` calls it before serving).
+    pub async fn start_controller(&self) -> Result<Option<Arc<ControllerHost>>> {
+        let Some(log) = self.metadata_log.clone() else {
+            return Ok(None);
+        };
+        if let Some(host) = self.controller.get() {
+            return Ok(Some(host.clone()));
+        }
+        let voters = crate::quorum::Voters::new(&self.config.voters(&self.advertised));
+        let host = ControllerHost::start(
+            &self.config,
+            voters,
+            log,
+            self.env.fs.clone(),
+            self.env.channels.clone(),
+        )
+        .await?;
+        Ok(Some(self.controller.get_or_init(|| host).clone()))
+    }
+
+    /// The active controller as far as this broker knows (its own quorum member's view, or the
+    /// voter its controller link follows).
+    pub fn active_controller_id(&self) -> i32 {
+        match self.controller() {
+            Some(host) => host.active_controller_id(),
+            None => self.controller_link.current_id(),
+        }
     }
 
     /// A copy of the current metadata image (as this broker has applied it).
@@ -286,20 +327,6 @@ impl Broker {
             .cloned()
     }
 
-    fn controller_client(
-        &self,
-    ) -> Result<brook_proto::v1::controller_client::ControllerClient<tonic::transport::Channel>>
-    {
-        let channel = self
-            .env
-            .channels
-            .get(&self.controller_addr)
-            .map_err(|e| BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string()))?;
-        Ok(brook_proto::v1::controller_client::ControllerClient::new(
-            channel,
-        ))
-    }
-
     /// Waits until this broker has applied metadata up to `offset` (bounded).
     pub async fn wait_for_metadata(&self, offset: i64, timeout: std::time::Duration) -> bool {
         let mut rx = self.applied.subscribe();
@@ -320,14 +347,14 @@ impl Broker {
                 node_id: self.config.node_id,
                 broker_epoch: self.broker_epoch.load(Ordering::Acquire),
             };
-            let resp = self
-                .controller_client()?
-                .allocate_producer_ids(req)
+            let link = &self.controller_link;
+            let resp = link
+                .call("AllocateProducerIds", link.request_timeout(), |mut c| {
+                    let req = req.clone();
+                    async move { c.allocate_producer_ids(req).await }
+                })
                 .await
-                .map_err(|e| {
-                    BrokerError::new(ErrorCode::CoordinatorNotAvailable, e.message().to_string())
-                })?
-                .into_inner();
+                .map_err(|e| BrokerError::new(ErrorCode::CoordinatorNotAvailable, e.message()))?;
             let code = ErrorCode::from_wire(resp.error_code);
             if code != ErrorCode::None {
                 return Err(BrokerError::new(
@@ -348,55 +375,44 @@ impl Broker {
     /// Creates a topic through the controller (local or remote) and waits until this broker
     /// has applied it.
     pub async fn create_topic_via_controller(&self, t: NewTopic) -> Result<()> {
-        match &self.controller {
-            Some(host) => {
-                let host = host.clone();
-                tokio::task::spawn_blocking(move || host.create_topic(t, false))
-                    .await
-                    .map_err(|e| BrokerError::Storage(e.to_string()))?
-            }
-            None => {
-                let channel =
-                    self.env.channels.get(&self.controller_addr).map_err(|e| {
-                        BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string())
-                    })?;
-                let req = brook_proto::v1::CreateTopicsRequest {
-                    topics: vec![brook_proto::v1::CreatableTopic {
-                        name: t.name.clone(),
-                        num_partitions: t.partitions,
-                        replication_factor: t.replication_factor,
-                        configs: t.configs.into_iter().collect(),
-                        assignments: t
-                            .assignments
-                            .iter()
-                            .enumerate()
-                            .map(|(i, r)| brook_proto::v1::ReplicaAssignment {
-                                partition: i as i32,
-                                broker_ids: r.clone(),
-                            })
-                            .collect(),
-                    }],
-                    timeout_ms: 5000,
-                    validate_only: false,
-                };
-                let resp = brook_proto::v1::admin_client::AdminClient::new(channel)
-                    .create_topics(req)
-                    .await
-                    .map_err(|e| {
-                        BrokerError::new(
-                            ErrorCode::CoordinatorNotAvailable,
-                            e.message().to_string(),
-                        )
-                    })?
-                    .into_inner();
-                match resp.topics.first() {
-                    Some(r) if r.error_code != 0 => Err(BrokerError::new(
-                        ErrorCode::from_wire(r.error_code),
-                        r.error_message.clone(),
-                    )),
-                    _ => Ok(()),
-                }
-            }
+        if let Some(host) = self.controller().filter(|h| h.is_active()) {
+            return host.create_topic(t, false).await;
+        }
+        let req = brook_proto::v1::CreateTopicsRequest {
+            topics: vec![brook_proto::v1::CreatableTopic {
+                name: t.name.clone(),
+                num_partitions: t.partitions,
+                replication_factor: t.replication_factor,
+                configs: t.configs.into_iter().collect(),
+                assignments: t
+                    .assignments
+                    .iter()
+                    .zip(0..)
+                    .map(|(r, partition)| brook_proto::v1::ReplicaAssignment {
+                        partition,
+                        broker_ids: r.clone(),
+                    })
+                    .collect(),
+            }],
+            timeout_ms: 5000,
+            validate_only: false,
+        };
+        let me = self.config.node_id;
+        let link = &self.controller_link;
+        let resp = link
+            .forward(std::time::Duration::from_secs(5), |mut c| {
+                let r = crate::controller_link::forwarded(me, req.clone());
+                async move { c.create_topics(r).await }
+            })
+            .await
+            .map_err(|e| BrokerError::new(ErrorCode::CoordinatorNotAvailable, e.message()))?
+            .into_inner();
+        match resp.topics.first() {
+            Some(r) if r.error_code != 0 => Err(BrokerError::new(
+                ErrorCode::from_wire(r.error_code),
+                r.error_message.clone(),
+            )),
+            _ => Ok(()),
         }
     }
 

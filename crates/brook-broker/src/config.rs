@@ -36,6 +36,9 @@ pub const BROKER_KEYS: &[(&str, &str)] = &[
     ("process.roles", "broker,controller"),
     ("listeners", "127.0.0.1:9092"),
     ("controller.quorum.voters", ""),
+    ("controller.quorum.election.timeout.ms", "1000"),
+    ("controller.quorum.request.timeout.ms", "2000"),
+    ("metadata.log.max.entries.between.snapshots", "1000"),
     ("log.dirs", "data"),
     ("broker.rack", ""),
     ("num.partitions", "1"),
@@ -83,8 +86,19 @@ pub struct BrokerConfig {
     pub roles: Roles,
     /// Address to bind; port 0 picks a free one (logged and returned by `Broker::start`).
     pub listener: SocketAddr,
-    /// `ID@HOST:PORT` of the controller (one voter until the controller is replicated).
+    /// `controller.quorum.voters`: `ID@HOST:PORT` of every controller voter. Empty only when
+    /// the key was not given and this process is a controller: then it is the only voter, at its
+    /// own listener (`brook serve` with no quorum config).
     pub controller_voters: Vec<(i32, String)>,
+    /// `controller.quorum.election.timeout.ms`: a follower that hears nothing from the active
+    /// controller for a random time in [t, 2t] starts an election (Kafka's rule).
+    pub quorum_election_timeout_ms: u64,
+    /// `controller.quorum.request.timeout.ms`: how long a controller write or a broker's
+    /// controller RPC may take before it counts as failed.
+    pub quorum_request_timeout_ms: u64,
+    /// `metadata.log.max.entries.between.snapshots`: Raft entries between metadata snapshots
+    /// (Kafka counts bytes; Brook counts entries).
+    pub metadata_snapshot_entries: u64,
     pub log_dir: PathBuf,
     pub rack: Option<String>,
     pub num_partitions: i32,
@@ -118,14 +132,16 @@ impl BrokerConfig {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let mut given = std::collections::BTreeSet::new();
         for (k, v) in pairs {
             let (k, v) = (k.as_ref().trim(), v.as_ref().trim());
             if !raw.contains_key(k) {
                 return Err(invalid(k, "unknown broker config key"));
             }
             raw.insert(k.to_string(), v.to_string());
+            given.insert(k.to_string());
         }
-        BrokerConfig::from_raw(raw)
+        BrokerConfig::from_raw(raw, given)
     }
 
     /// Parses a Kafka-style `key=value` properties file (`#` and `!` start comments).
@@ -145,7 +161,10 @@ impl BrokerConfig {
         Ok(out)
     }
 
-    fn from_raw(raw: BTreeMap<String, String>) -> Result<BrokerConfig, ConfigError> {
+    fn from_raw(
+        raw: BTreeMap<String, String>,
+        given: std::collections::BTreeSet<String>,
+    ) -> Result<BrokerConfig, ConfigError> {
         let get = |k: &str| raw.get(k).map(String::as_str).unwrap_or("");
         let roles = parse_roles(get("process.roles"))?;
         let listener: SocketAddr = get("listeners")
@@ -158,11 +177,36 @@ impl BrokerConfig {
                 )
             })?;
         let controller_voters = parse_voters(get("controller.quorum.voters"))?;
+        let node_id = int(&raw, "node.id", 0, i32::MAX as i64)? as i32;
+        check_voters(
+            &controller_voters,
+            given.contains("controller.quorum.voters"),
+            node_id,
+            roles,
+        )?;
         let config = BrokerConfig {
-            node_id: int(&raw, "node.id", 0, i32::MAX as i64)? as i32,
+            node_id,
             roles,
             listener,
             controller_voters,
+            quorum_election_timeout_ms: int(
+                &raw,
+                "controller.quorum.election.timeout.ms",
+                10,
+                3_600_000,
+            )? as u64,
+            quorum_request_timeout_ms: int(
+                &raw,
+                "controller.quorum.request.timeout.ms",
+                10,
+                3_600_000,
+            )? as u64,
+            metadata_snapshot_entries: int(
+                &raw,
+                "metadata.log.max.entries.between.snapshots",
+                1,
+                i64::MAX,
+            )? as u64,
             log_dir: PathBuf::from(get("log.dirs").split(',').next().unwrap_or("data")),
             rack: Some(get("broker.rack").to_string()).filter(|r| !r.is_empty()),
             num_partitions: int(&raw, "num.partitions", 1, 100_000)? as i32,
@@ -205,6 +249,16 @@ impl BrokerConfig {
             ));
         }
         Ok(config)
+    }
+
+    /// The controller voters: `controller.quorum.voters`, or (key absent, controller role) this
+    /// node alone at `advertised`.
+    pub fn voters(&self, advertised: &str) -> Vec<(i32, String)> {
+        if self.controller_voters.is_empty() {
+            vec![(self.node_id, advertised.to_string())]
+        } else {
+            self.controller_voters.clone()
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
@@ -303,6 +357,52 @@ fn parse_roles(v: &str) -> Result<Roles, ConfigError> {
     Ok(roles)
 }
 
+/// Kafka's rules for `controller.quorum.voters`, checked at startup (INVALID_CONFIG naming the
+/// key and the problem): a controller needs a non-empty list that contains it (an absent key
+/// means "this node alone"); a node may not be listed twice, nor an address.
+fn check_voters(
+    voters: &[(i32, String)],
+    given: bool,
+    node_id: i32,
+    roles: Roles,
+) -> Result<(), ConfigError> {
+    const KEY: &str = "controller.quorum.voters";
+    if voters.is_empty() {
+        if roles.controller && given {
+            return Err(invalid(
+                KEY,
+                "is empty, but process.roles has controller: list the voters as ID@HOST:PORT,…",
+            ));
+        }
+        if !roles.controller {
+            return Err(invalid(
+                KEY,
+                "is required when process.roles is broker only: the broker must know its controllers",
+            ));
+        }
+        return Ok(());
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    let mut addrs = std::collections::BTreeSet::new();
+    for (id, addr) in voters {
+        if !ids.insert(*id) {
+            return Err(invalid(KEY, format!("lists node {id} twice")));
+        }
+        if !addrs.insert(addr.as_str()) {
+            return Err(invalid(KEY, format!("lists address {addr} twice")));
+        }
+    }
+    if roles.controller && !ids.contains(&node_id) {
+        return Err(invalid(
+            KEY,
+            format!(
+                "does not contain this node (node.id={node_id}), but process.roles has controller"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_voters(v: &str) -> Result<Vec<(i32, String)>, ConfigError> {
     if v.trim().is_empty() {
         return Ok(Vec::new());
@@ -315,12 +415,29 @@ fn parse_voters(v: &str) -> Result<Vec<(i32, String)>, ConfigError> {
                     format!("'{voter}' is not ID@HOST:PORT"),
                 )
             })?;
-            let id = id.parse::<i32>().map_err(|_| {
-                invalid(
+            let id = id
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|i| *i >= 0)
+                .ok_or_else(|| {
+                    invalid(
+                        "controller.quorum.voters",
+                        format!("'{id}' is not a node id"),
+                    )
+                })?;
+            let addr = addr.trim();
+            let valid = addr.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty()
+                    && !host.contains(char::is_whitespace)
+                    && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
+            if !valid {
+                return Err(invalid(
                     "controller.quorum.voters",
-                    format!("'{id}' is not a node id"),
-                )
-            })?;
+                    format!("'{addr}' (node {id}) is not HOST:PORT"),
+                ));
+            }
             Ok((id, addr.to_string()))
         })
         .collect()

@@ -10,14 +10,19 @@
 //! producer_state.rs   idempotent producer dedupe window and snapshots
 //! group_coordinator.rs committed offsets in __consumer_offsets
 //! metadata.rs         the metadata image (deterministic replay of metadata records)
-//! metadata_log.rs     the metadata records on disk
+//! metadata_log.rs     the metadata log's name and shared helpers
 //! config.rs           broker and topic configuration
-//! controller/         the controller as a deterministic state machine (no I/O)
+//! controller/         the controller as a deterministic state machine (no I/O); host.rs runs
+//!                     it on the quorum and serves the Controller RPCs
+//! quorum/             the metadata quorum: Raft (openraft) log store, state machine, RPCs
+//! controller_link.rs  which voter a broker talks to; following the active controller
+//! lifecycle.rs        register, heartbeat and pull metadata from the active controller
 //! ```
 
 pub mod broker;
 pub mod config;
 pub mod controller;
+pub mod controller_link;
 pub mod error;
 pub mod group_coordinator;
 pub mod leader_epoch;
@@ -26,6 +31,7 @@ pub mod metadata;
 pub mod metadata_log;
 pub mod partition;
 pub mod producer_state;
+pub mod quorum;
 pub mod replica_manager;
 pub mod replica_state;
 pub mod replication;

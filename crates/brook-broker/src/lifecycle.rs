@@ -1,15 +1,15 @@
 //! A broker's life with the controller (SPEC §5): register, heartbeat every
 //! `broker.heartbeat.interval.ms` (re-registering after STALE_BROKER_EPOCH), and pull metadata
 //! records with a long poll, applying them as they come (become leader / follower, start or
-//! stop fetchers). All of it goes through the broker's connection layer, so a partitioned broker
-//! really loses its controller.
+//! stop fetchers). Every call goes to the active controller through the broker's
+//! [`ControllerLink`](crate::controller_link::ControllerLink), which follows it across
+//! failovers, and through the connection layer, so a partitioned broker really loses it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use brook_proto::ErrorCode;
-use brook_proto::v1::controller_client::ControllerClient;
 use brook_proto::v1::*;
 use tokio::task::JoinHandle;
 
@@ -17,11 +17,8 @@ use crate::broker::Broker;
 use crate::replication::{self, Fetchers};
 
 const BACKOFF: Duration = Duration::from_millis(50);
-
-fn controller(broker: &Broker) -> Option<ControllerClient<tonic::transport::Channel>> {
-    let channel = broker.env.channels.get(&broker.controller_addr).ok()?;
-    Some(ControllerClient::new(channel).max_decoding_message_size(usize::MAX))
-}
+/// The longest pause between registration attempts.
+const MAX_BACKOFF: Duration = Duration::from_millis(1000);
 
 /// Starts the registration/heartbeat loop, the metadata poller and the ISR checks.
 pub fn spawn(broker: Arc<Broker>, fetchers: Arc<Fetchers>) -> Vec<JoinHandle<()>> {
@@ -43,33 +40,43 @@ async fn register(broker: &Broker) -> i64 {
         broker.config.node_id,
         crate::metadata_log::now_ms()
     );
+    let req = RegisterBrokerRequest {
+        node_id: broker.config.node_id,
+        incarnation_id: incarnation,
+        host,
+        port,
+        rack: broker.config.rack.clone().unwrap_or_default(),
+    };
+    let link = &broker.controller_link;
+    let mut pause = BACKOFF;
+    let mut last_complaint = String::new();
     loop {
-        if let Some(mut c) = controller(broker) {
-            let req = RegisterBrokerRequest {
-                node_id: broker.config.node_id,
-                incarnation_id: incarnation.clone(),
-                host: host.clone(),
-                port,
-                rack: broker.config.rack.clone().unwrap_or_default(),
-            };
-            match c.register_broker(req).await {
-                Ok(r) if r.get_ref().error_code == 0 => {
-                    let epoch = r.into_inner().broker_epoch;
-                    tracing::info!(
-                        node_id = broker.config.node_id,
-                        broker_epoch = epoch,
-                        "registered with the controller"
-                    );
-                    return epoch;
-                }
-                Ok(r) => tracing::warn!(
-                    "registration refused: {}",
-                    ErrorCode::from_wire(r.get_ref().error_code)
-                ),
-                Err(e) => tracing::debug!("registration failed: {}", e.message()),
+        let r = link
+            .call("RegisterBroker", link.request_timeout(), |mut c| {
+                let req = req.clone();
+                async move { c.register_broker(req).await }
+            })
+            .await;
+        let complaint = match r {
+            Ok(r) if r.error_code == 0 => {
+                tracing::info!(
+                    node_id = broker.config.node_id,
+                    broker_epoch = r.broker_epoch,
+                    controller = link.current_id(),
+                    "registered with the controller"
+                );
+                return r.broker_epoch;
             }
+            Ok(r) => format!("refused: {}", ErrorCode::from_wire(r.error_code)),
+            Err(e) => e.to_string(),
+        };
+        // One line per kind of failure, not one per attempt.
+        if complaint != last_complaint {
+            tracing::warn!(retry_in = ?pause, "registration with the controller failed: {complaint}");
+            last_complaint = complaint;
         }
-        tokio::time::sleep(BACKOFF).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_BACKOFF);
     }
 }
 
@@ -87,19 +94,19 @@ async fn heartbeats(broker: Arc<Broker>) {
                 want_fence: false,
                 want_shutdown: false,
             };
-            let stale = match controller(&broker) {
-                Some(mut c) => match tokio::time::timeout(
-                    interval.max(Duration::from_millis(500)),
-                    c.broker_heartbeat(req),
-                )
+            let link = &broker.controller_link;
+            let stale = match link
+                .call("BrokerHeartbeat", link.request_timeout(), |mut c| {
+                    let req = req.clone();
+                    async move { c.broker_heartbeat(req).await }
+                })
                 .await
-                {
-                    Ok(Ok(r)) => {
-                        ErrorCode::from_wire(r.get_ref().error_code) == ErrorCode::StaleBrokerEpoch
-                    }
-                    _ => false,
-                },
-                None => false,
+            {
+                Ok(r) => ErrorCode::from_wire(r.error_code) == ErrorCode::StaleBrokerEpoch,
+                Err(e) => {
+                    tracing::debug!("heartbeat failed: {e}");
+                    false
+                }
             };
             if stale {
                 tracing::warn!("broker epoch {epoch} is stale; registering again");
@@ -113,20 +120,27 @@ async fn heartbeats(broker: Arc<Broker>) {
 }
 
 async fn metadata_poller(broker: Arc<Broker>, fetchers: Arc<Fetchers>) {
+    let link = &broker.controller_link;
+    // The long poll must end well inside one request timeout, or a healthy but quiet
+    // controller would look dead to the link.
+    let wait = (link.request_timeout() / 2).min(Duration::from_millis(1000));
     loop {
-        let Some(mut c) = controller(&broker) else {
-            tokio::time::sleep(BACKOFF).await;
-            continue;
-        };
         let req = FetchMetadataRequest {
             node_id: broker.config.node_id,
             from_offset: broker.applied_offset(),
             max_records: 10_000,
-            max_wait_ms: 1000,
+            max_wait_ms: i32::try_from(wait.as_millis()).unwrap_or(1000),
         };
-        let resp = match tokio::time::timeout(Duration::from_secs(5), c.fetch_metadata(req)).await {
-            Ok(Ok(r)) => r.into_inner(),
-            _ => {
+        let resp = match link
+            .call("FetchMetadata", link.request_timeout(), |mut c| {
+                let req = req.clone();
+                async move { c.fetch_metadata(req).await }
+            })
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("metadata fetch failed: {e}");
                 tokio::time::sleep(BACKOFF).await;
                 continue;
             }

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use brook_proto::ErrorCode;
 use brook_proto::v1::brook_client::BrookClient;
-use brook_proto::v1::controller_client::ControllerClient;
 use brook_proto::v1::*;
 use tokio::task::JoinHandle;
 
@@ -222,13 +221,6 @@ async fn truncate_to_leader(
 
 /// Sends an ISR change to the controller and applies the answer (rule F4).
 pub async fn alter_isr(broker: Arc<Broker>, part: Arc<Partition>, proposal: IsrProposal) {
-    let channel = match broker.env.channels.get(&broker.controller_addr) {
-        Ok(c) => c,
-        Err(_) => {
-            part.isr_change_failed();
-            return;
-        }
-    };
     let req = AlterPartitionRequest {
         node_id: broker.config.node_id,
         broker_epoch: broker.broker_epoch.load(Ordering::Acquire),
@@ -242,11 +234,17 @@ pub async fn alter_isr(broker: Arc<Broker>, part: Arc<Partition>, proposal: IsrP
             }],
         }],
     };
-    let mut client = ControllerClient::new(channel);
-    let resp = match tokio::time::timeout(Duration::from_secs(5), client.alter_partition(req)).await
+    let link = &broker.controller_link;
+    let resp = match link
+        .call("AlterPartition", link.request_timeout(), |mut c| {
+            let req = req.clone();
+            async move { c.alter_partition(req).await }
+        })
+        .await
     {
-        Ok(Ok(r)) => r.into_inner(),
-        _ => {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(topic = %part.topic, partition = part.index, "ISR change not sent: {e}");
             part.isr_change_failed();
             return;
         }

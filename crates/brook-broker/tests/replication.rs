@@ -25,23 +25,21 @@ fn config(id: i32, dir: &tempfile::TempDir, controller: &str, port: u16) -> Brok
     } else {
         "broker"
     };
-    let voters = if controller.is_empty() {
-        String::new()
-    } else {
-        format!("1@{controller}")
-    };
-    BrokerConfig::from_pairs([
+    let mut pairs = vec![
         ("node.id", id.to_string()),
         ("process.roles", roles.to_string()),
         ("listeners", format!("127.0.0.1:{port}")),
-        ("controller.quorum.voters", voters),
         ("log.dirs", dir.path().display().to_string()),
         ("broker.session.timeout.ms", "600".to_string()),
         ("broker.heartbeat.interval.ms", "50".to_string()),
         ("replica.lag.time.max.ms", "400".to_string()),
         ("replica.fetch.wait.max.ms", "100".to_string()),
-    ])
-    .unwrap()
+    ];
+    // Broker 1 is the only voter: with the key absent it votes alone, at its own listener.
+    if !controller.is_empty() {
+        pairs.push(("controller.quorum.voters", format!("1@{controller}")));
+    }
+    BrokerConfig::from_pairs(pairs).unwrap()
 }
 
 impl Trio {

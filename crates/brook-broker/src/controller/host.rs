@@ -1,19 +1,32 @@
-//! The controller's I/O shell: the [`Controller`] state machine plus the metadata log it
-//! replays, behind one lock (every decision must see the replay of the whole log), the gRPC
-//! `Controller` service brokers talk to, and the admin operations brokers forward.
+//! The controller's I/O shell on a voter: the [`Controller`] state machine replicated by the
+//! metadata quorum (`quorum/`), the gRPC `Controller` service brokers talk to, and the admin
+//! operations brokers forward.
 //!
-//! Every method follows the protocol in `controller/mod.rs`: decide → append + fsync → replay →
-//! answer. A long-poll watch on the log end lets brokers learn new records at once.
+//! Only the *active* controller (the Raft leader, while a majority acknowledges it) decides.
+//! Every decision follows the protocol in `controller/mod.rs`, with Raft in the middle:
+//! decide on the applied image → `client_write` one entry → a majority has fsynced it →
+//! every voter applies it (records get their offsets) → answer. Decisions are serialized by one
+//! async lock, so each sees the replay of the whole committed log.
+//!
+//! On becoming active, a controller first waits until it has applied everything committed
+//! before its term, then gives every registered broker one full session timeout of grace
+//! (`Controller::start`): it cannot know when the previous controller last heard from them.
+//! Any other voter answers NOT_CONTROLLER naming the active one, so brokers redirect at once.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use brook_log::SharedLog;
+use brook_log::io::FileSystem;
 use brook_proto::ErrorCode;
+use brook_proto::net::Channels;
 use brook_proto::v1::controller_server::Controller as ControllerRpc;
 use brook_proto::v1::metadata_record::Record;
 use brook_proto::v1::*;
+use openraft::{ServerState, SnapshotPolicy};
+use prost::Message;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
@@ -22,156 +35,336 @@ use crate::broker::NewTopic;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::group_coordinator::OFFSETS_TOPIC;
-use crate::metadata_log::{self, now_ms};
+use crate::metadata_log::now_ms;
+use crate::quorum::log_store::LogStore;
+use crate::quorum::network::{Contacts, Network};
+use crate::quorum::state_machine::{MetaState, StateMachine};
+use crate::quorum::{MetadataCommand, NodeId, Raft, Voters};
 
-#[derive(Debug)]
+/// `active_controller_id` when none is known.
+const NO_CONTROLLER: i32 = -1;
+
 pub struct ControllerHost {
-    inner: Mutex<Inner>,
-    /// The metadata log end, for long-polling FetchMetadata.
-    end: watch::Sender<i64>,
+    me: NodeId,
+    raft: Raft,
+    voters: Voters,
+    /// The applied metadata (image + sessions), shared with the state machine.
+    state: Arc<Mutex<MetaState>>,
+    /// The applied metadata log end, for long-polling FetchMetadata.
+    end: watch::Receiver<i64>,
+    /// Serializes decide → commit.
+    write: tokio::sync::Mutex<()>,
+    /// The Raft term in which this voter last started broker sessions (`u64::MAX`: never).
+    sessions_term: AtomicU64,
+    contacts: Contacts,
     config: BrokerConfig,
-}
-
-#[derive(Debug)]
-struct Inner {
-    controller: Controller,
-    log: SharedLog,
+    request_timeout: Duration,
+    /// A leader that has not heard from a majority for this long stops acting as controller.
+    lease: Duration,
 }
 
 impl ControllerHost {
-    /// Replays the metadata log and gives every known broker one session timeout of grace.
-    pub fn open(log: SharedLog, config: &BrokerConfig) -> Result<Arc<ControllerHost>, BrokerError> {
-        let records = metadata_log::read_records(&log, 0, usize::MAX)?;
-        let mut controller =
-            Controller::from_records(ControllerConfig::from_broker_config(config), records.iter());
-        controller.start(now_ms());
-        let end = controller.image().next_offset;
-        tracing::info!(
-            records = records.len(),
-            "controller replayed its metadata log"
-        );
-        Ok(Arc::new(ControllerHost {
-            inner: Mutex::new(Inner { controller, log }),
-            end: watch::Sender::new(end),
+    /// Opens this voter's share of the quorum (log, snapshot) and starts its Raft node. A pristine
+    /// quorum is bootstrapped with the configured voters: the lowest id at once (so a cluster
+    /// whose voters start together has a controller within milliseconds), the others only if
+    /// nobody reached them within a few election timeouts. A voter whose metadata log records a
+    /// different voter set than its config refuses to start.
+    pub async fn start(
+        config: &BrokerConfig,
+        voters: Voters,
+        log: SharedLog,
+        fs: Arc<dyn FileSystem>,
+        channels: Channels,
+    ) -> Result<Arc<ControllerHost>, BrokerError> {
+        let me = u64::try_from(config.node_id).unwrap_or_default();
+        let dir = config.log_dir.clone();
+        let store = LogStore::open(log, fs.clone(), &dir).map_err(storage)?;
+        let sm = StateMachine::open(ControllerConfig::from_broker_config(config), fs, &dir)
+            .map_err(storage)?;
+        let state = sm.shared();
+        let end = sm.end();
+        let contacts = Contacts::default();
+        let network = Network::new(me, voters.fingerprint(), channels, contacts.clone());
+        let election = config.quorum_election_timeout_ms;
+        let raft_config = openraft::Config {
+            cluster_name: "brook".into(),
+            election_timeout_min: election,
+            election_timeout_max: election * 2,
+            heartbeat_interval: (election / 5).max(5),
+            install_snapshot_timeout: config.quorum_request_timeout_ms,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.metadata_snapshot_entries),
+            max_in_snapshot_log_to_keep: config.metadata_snapshot_entries.min(100),
+            ..openraft::Config::default()
+        }
+        .validate()
+        .map_err(|e| BrokerError::new(ErrorCode::InvalidConfig, e.to_string()))?;
+        let raft = Raft::new(me, Arc::new(raft_config), network, store, sm)
+            .await
+            .map_err(|e| BrokerError::Storage(format!("start the metadata quorum: {e}")))?;
+        let host = Arc::new(ControllerHost {
+            me,
+            raft,
+            voters,
+            state,
+            end,
+            write: tokio::sync::Mutex::new(()),
+            sessions_term: AtomicU64::new(u64::MAX),
+            contacts,
             config: config.clone(),
-        }))
+            request_timeout: Duration::from_millis(config.quorum_request_timeout_ms),
+            lease: Duration::from_millis(election),
+        });
+        host.check_voter_set()?;
+        host.bootstrap().await;
+        tracing::info!(node_id = me, voters = %host.voters.fingerprint(), "controller quorum member started");
+        Ok(host)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Appends `records` (decided by the caller under this lock), then replays them.
-    fn commit(&self, inner: &mut Inner, records: Vec<Record>) -> Result<(), BrokerError> {
-        if records.is_empty() {
+    /// Refuses a voter set that differs from the one in the metadata log.
+    fn check_voter_set(&self) -> Result<(), BrokerError> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let recorded: BTreeMap<NodeId, String> = membership
+            .nodes()
+            .filter(|(id, _)| membership.voter_ids().any(|v| v == **id))
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect();
+        if recorded.is_empty() || recorded == self.voters.0 {
             return Ok(());
         }
-        let stamped = inner.controller.stamp(records);
-        metadata_log::append(&inner.log, &stamped)?;
-        for r in &stamped {
-            inner.controller.replay(r);
-        }
-        self.end.send_replace(inner.controller.image().next_offset);
-        Ok(())
+        let text = Voters(recorded).fingerprint();
+        Err(BrokerError::new(
+            ErrorCode::InvalidConfig,
+            format!(
+                "controller.quorum.voters={} differs from the voter set {text} recorded in this \
+                 node's metadata log; start it with the voter set its peers use",
+                self.voters.fingerprint()
+            ),
+        ))
     }
 
-    /// Periodic: fence brokers whose session expired and move their leaderships.
-    pub fn tick(&self) {
-        let mut inner = self.lock();
-        let records = inner.controller.tick(now_ms());
-        if let Err(e) = self.commit(&mut inner, records) {
-            tracing::error!("controller tick failed to commit: {e}");
+    async fn bootstrap(self: &Arc<Self>) {
+        if self.raft.is_initialized().await.unwrap_or(true) {
+            return;
+        }
+        let first = self.voters.0.keys().next().copied();
+        let delay = if first == Some(self.me) {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(self.config.quorum_election_timeout_ms * 4)
+        };
+        let weak = Arc::downgrade(self);
+        let nodes = self.voters.nodes();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let Some(host) = weak.upgrade() else { return };
+            if host.raft.is_initialized().await.unwrap_or(true) {
+                return;
+            }
+            match host.raft.initialize(nodes).await {
+                Ok(()) => tracing::info!(node_id = host.me, "bootstrapped the controller quorum"),
+                Err(e) => tracing::debug!("quorum bootstrap not needed: {e}"),
+            }
+        });
+    }
+
+    /// The Raft node (for the `Quorum` gRPC service).
+    pub fn raft(&self) -> &Raft {
+        &self.raft
+    }
+
+    /// The voter set's canonical text.
+    pub fn voters(&self) -> &Voters {
+        &self.voters
+    }
+
+    fn lock(&self) -> MutexGuard<'_, MetaState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this voter may act as controller now: Raft leader, and (with several voters) a
+    /// majority acknowledged it within the lease, so a leader cut off from the others stops
+    /// answering as controller before the majority elects another one.
+    pub fn is_active(&self) -> bool {
+        let m = self.raft.metrics().borrow().clone();
+        m.state == ServerState::Leader
+            && (self.voters.0.len() == 1
+                || m.millis_since_quorum_ack
+                    .is_some_and(|ms| u128::from(ms) <= self.lease.as_millis()))
+    }
+
+    /// The active controller as far as this voter knows (`-1` unknown).
+    pub fn active_controller_id(&self) -> i32 {
+        if self.is_active() {
+            return i32::try_from(self.me).unwrap_or(NO_CONTROLLER);
+        }
+        let m = self.raft.metrics().borrow().clone();
+        match m.current_leader {
+            Some(l) if l != self.me => i32::try_from(l).unwrap_or(NO_CONTROLLER),
+            _ => NO_CONTROLLER,
         }
     }
 
+    fn not_controller(&self) -> BrokerError {
+        let id = self.active_controller_id();
+        let msg = if id >= 0 {
+            format!("this voter is not the active controller; node {id} is")
+        } else {
+            "this voter is not the active controller, and none is known".to_string()
+        };
+        BrokerError::new(ErrorCode::NotController, msg)
+    }
+
+    /// Runs one decision on the active controller and commits its records through the quorum.
+    async fn decide<T>(
+        &self,
+        f: impl FnOnce(&mut Controller, i64) -> Result<(Vec<Record>, T), BrokerError>,
+    ) -> Result<T, BrokerError> {
+        let _turn = self.write.lock().await;
+        if !self.is_active() {
+            return Err(self.not_controller());
+        }
+        let term = self.raft.metrics().borrow().current_term;
+        if self.sessions_term.load(Ordering::Acquire) != term {
+            // Everything committed before this term must be applied before deciding anything.
+            tokio::time::timeout(self.request_timeout, self.raft.ensure_linearizable())
+                .await
+                .map_err(|_| timed_out("catching up with the metadata log"))?
+                .map_err(|_| self.not_controller())?;
+            self.lock().controller.start(now_ms());
+            self.sessions_term.store(term, Ordering::Release);
+            tracing::info!(node_id = self.me, term, "became the active controller");
+        }
+        let (cmd, out) = {
+            let mut st = self.lock();
+            let first_offset = st.controller.image().next_offset;
+            let (records, out) = f(&mut st.controller, now_ms())?;
+            let records = records
+                .into_iter()
+                .map(|record| {
+                    MetadataRecord {
+                        offset: 0,
+                        record: Some(record),
+                    }
+                    .encode_to_vec()
+                })
+                .collect::<Vec<_>>();
+            (
+                MetadataCommand {
+                    first_offset,
+                    records,
+                },
+                out,
+            )
+        };
+        if cmd.records.is_empty() {
+            return Ok(out);
+        }
+        let written = tokio::time::timeout(self.request_timeout, self.raft.client_write(cmd))
+            .await
+            .map_err(|_| timed_out("a majority of the controller quorum to commit"))?;
+        match written {
+            Ok(r) if r.data.applied => Ok(out),
+            Ok(_) => Err(BrokerError::new(
+                ErrorCode::NotController,
+                "the decision raced a controller change; retry",
+            )),
+            Err(openraft::error::RaftError::APIError(_)) => Err(self.not_controller()),
+            Err(e) => Err(BrokerError::Storage(format!("metadata quorum: {e}"))),
+        }
+    }
+
+    /// Periodic, on the active controller: fence brokers whose session expired.
+    pub async fn tick(&self) {
+        if !self.is_active() {
+            return;
+        }
+        if let Err(e) = self.decide(|c, now| Ok((c.tick(now), ()))).await {
+            tracing::debug!("controller tick did not commit: {e}");
+        }
+    }
+
+    /// The applied metadata image.
     pub fn image(&self) -> crate::metadata::MetadataImage {
         self.lock().controller.image().clone()
     }
 
-    fn admin<T>(
+    async fn admin<T>(
         &self,
         f: impl FnOnce(&Controller) -> Result<(Vec<Record>, T), AdminError>,
     ) -> Result<T, BrokerError> {
-        let mut inner = self.lock();
-        let (records, out) =
-            f(&inner.controller).map_err(|(code, msg)| BrokerError::new(code, msg))?;
-        self.commit(&mut inner, records)?;
-        Ok(out)
+        self.decide(move |c, _| f(c).map_err(|(code, msg)| BrokerError::new(code, msg)))
+            .await
     }
 
     /// CreateTopics on the controller; configs are validated against the broker defaults.
-    pub fn create_topic(&self, t: NewTopic, validate_only: bool) -> Result<(), BrokerError> {
+    pub async fn create_topic(&self, t: NewTopic, validate_only: bool) -> Result<(), BrokerError> {
         self.config.topic_config(&t.configs)?;
         let internal = t.name == OFFSETS_TOPIC;
         self.admin(|c| {
             let records = c.create_topic(&t, internal)?;
             Ok((if validate_only { Vec::new() } else { records }, ()))
         })
+        .await
     }
 
-    pub fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
-        self.admin(|c| Ok((c.delete_topic(name)?, ())))
+    pub async fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
+        self.admin(|c| Ok((c.delete_topic(name)?, ()))).await
     }
 
-    pub fn alter_topic_config(
+    pub async fn alter_topic_config(
         &self,
         name: &str,
         set: &BTreeMap<String, String>,
         delete: &[String],
         validate_only: bool,
     ) -> Result<(), BrokerError> {
-        {
-            let inner = self.lock();
-            let topic = inner
-                .controller
-                .image()
-                .topics
-                .get(name)
-                .cloned()
-                .ok_or_else(|| {
-                    BrokerError::new(
-                        ErrorCode::UnknownTopicOrPartition,
-                        format!("topic '{name}' does not exist"),
-                    )
-                })?;
+        let config = self.config.clone();
+        self.decide(|c, _| {
+            let topic = c.image().topics.get(name).cloned().ok_or_else(|| {
+                BrokerError::new(
+                    ErrorCode::UnknownTopicOrPartition,
+                    format!("topic '{name}' does not exist"),
+                )
+            })?;
             let mut merged = topic.configs.clone();
             for k in delete {
                 merged.remove(k);
             }
             merged.extend(set.clone());
-            self.config.topic_config(&merged)?;
-        }
-        self.admin(|c| {
-            let records =
-                c.alter_configs(ConfigResourceType::ConfigResourceTopic, name, set, delete)?;
+            config.topic_config(&merged)?;
+            let records = c
+                .alter_configs(ConfigResourceType::ConfigResourceTopic, name, set, delete)
+                .map_err(|(code, msg)| BrokerError::new(code, msg))?;
             Ok((if validate_only { Vec::new() } else { records }, ()))
         })
+        .await
     }
 
-    pub fn elect_leaders(
+    pub async fn elect_leaders(
         &self,
         req: &ElectLeadersRequest,
     ) -> Result<ElectLeadersResponse, BrokerError> {
         let t =
             ElectionType::try_from(req.election_type).unwrap_or(ElectionType::ElectionPreferred);
-        self.admin(|c| Ok(c.elect_leaders(t, &req.topics)))
+        self.admin(|c| Ok(c.elect_leaders(t, &req.topics))).await
     }
 
-    /// Records after `from` (at most `max`), waiting up to `wait` for the first one.
+    /// Committed records from `from` (at most `max`), waiting up to `wait` for the first one.
     pub async fn fetch_metadata(
         &self,
         from: i64,
         max: usize,
         wait: Duration,
-    ) -> Result<(Vec<MetadataRecord>, i64), BrokerError> {
-        let mut rx = self.end.subscribe();
+    ) -> (Vec<MetadataRecord>, i64) {
+        let mut rx = self.end.clone();
         if *rx.borrow() <= from {
             let _ = tokio::time::timeout(wait, rx.wait_for(|end| *end > from)).await;
         }
-        let log = self.lock().log.clone();
-        let records = metadata_log::read_records(&log, from.max(0), max)?;
-        let end = *self.end.borrow();
-        Ok((records, end))
+        let st = self.lock();
+        let start = usize::try_from(from.max(0)).unwrap_or(usize::MAX);
+        let records = st.records.iter().skip(start).take(max).cloned().collect();
+        (records, st.controller.image().next_offset)
     }
 
     /// Runs the periodic tick until the host is dropped.
@@ -181,10 +374,121 @@ impl ControllerHost {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(host) = weak.upgrade() else { return };
-                let _ = tokio::task::spawn_blocking(move || host.tick()).await;
+                host.tick().await;
             }
         })
     }
+
+    /// Stops the Raft node (a clean shutdown; a killed broker just drops it).
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::debug!("quorum shutdown: {e}");
+        }
+    }
+
+    /// The quorum as this voter sees it (Kafka's DescribeQuorum). Per-voter log ends and last
+    /// contact are known on the leader only.
+    pub fn describe(&self) -> DescribeQuorumResponse {
+        let m = self.raft.metrics().borrow().clone();
+        let leader_end = m.last_log_index.map_or(0, |i| to_i64(i) + 1);
+        let contacts = self
+            .contacts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let now = now_ms();
+        let is_leader = m.state == ServerState::Leader;
+        let mut max_lag = 0;
+        let mut max_lag_time = 0;
+        let voters = self
+            .voters
+            .0
+            .keys()
+            .map(|&id| {
+                let (end, last_fetch, status) = if id == self.me {
+                    let status = match m.state {
+                        ServerState::Leader => "Leader",
+                        ServerState::Candidate => "Candidate",
+                        _ => "Follower",
+                    };
+                    (leader_end, now, status)
+                } else if is_leader {
+                    let matched = m
+                        .replication
+                        .as_ref()
+                        .and_then(|r| r.get(&id).cloned().flatten())
+                        .map_or(0, |l| to_i64(l.index) + 1);
+                    let last = contacts.get(&id).copied().unwrap_or(-1);
+                    let fresh = last >= 0
+                        && now - last
+                            <= to_i64(u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX));
+                    (
+                        matched,
+                        last,
+                        if fresh { "Follower" } else { "Unreachable" },
+                    )
+                } else {
+                    let status = if m.current_leader == Some(id) {
+                        "Leader"
+                    } else {
+                        "Follower"
+                    };
+                    (-1, -1, status)
+                };
+                if is_leader && end >= 0 {
+                    max_lag = max_lag.max(leader_end - end);
+                    if end < leader_end && last_fetch >= 0 {
+                        max_lag_time = max_lag_time.max(now - last_fetch);
+                    }
+                }
+                QuorumReplica {
+                    node_id: i32::try_from(id).unwrap_or(-1),
+                    log_end_offset: end,
+                    last_fetch_timestamp: last_fetch,
+                    last_caught_up_timestamp: if end == leader_end { last_fetch } else { -1 },
+                    status: status.to_string(),
+                }
+            })
+            .collect();
+        DescribeQuorumResponse {
+            error_code: 0,
+            error_message: String::new(),
+            leader_id: m
+                .current_leader
+                .map_or(NO_CONTROLLER, |l| i32::try_from(l).unwrap_or(-1)),
+            leader_epoch: to_i64(m.current_term),
+            high_watermark: m.last_applied.map_or(-1, |l| to_i64(l.index) + 1),
+            max_follower_lag: if is_leader { max_lag } else { -1 },
+            max_follower_lag_time_ms: if is_leader { max_lag_time } else { -1 },
+            voters,
+            observers: Vec::new(),
+            answered_by: i32::try_from(self.me).unwrap_or(-1),
+        }
+    }
+}
+
+impl std::fmt::Debug for ControllerHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControllerHost")
+            .field("me", &self.me)
+            .field("voters", &self.voters)
+            .finish_non_exhaustive()
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn storage(e: openraft::StorageError<NodeId>) -> BrokerError {
+    BrokerError::Storage(format!("metadata quorum storage: {e}"))
+}
+
+fn timed_out(what: &str) -> BrokerError {
+    BrokerError::new(
+        ErrorCode::RequestTimedOut,
+        format!("timed out waiting for {what} (is a majority of controller.quorum.voters up?)"),
+    )
 }
 
 /// The gRPC face of the controller.
@@ -195,6 +499,15 @@ fn internal(e: impl std::fmt::Display) -> Status {
     Status::internal(e.to_string())
 }
 
+/// An error code for a response whose other fields are left at their defaults, or a gRPC error
+/// for failures no response field can carry.
+fn code_of(e: &BrokerError) -> Result<i32, Status> {
+    match e.code() {
+        ErrorCode::NotController | ErrorCode::RequestTimedOut => Ok(e.code() as i32),
+        _ => Err(internal(e)),
+    }
+}
+
 #[tonic::async_trait]
 impl ControllerRpc for ControllerService {
     async fn register_broker(
@@ -202,20 +515,21 @@ impl ControllerRpc for ControllerService {
         req: Request<RegisterBrokerRequest>,
     ) -> Result<Response<RegisterBrokerResponse>, Status> {
         let req = req.into_inner();
-        let host = self.0.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let mut inner = host.lock();
-            match inner.controller.register_broker(&req, now_ms()) {
-                Ok((records, epoch)) => host.commit(&mut inner, records).map(|()| (0, epoch)),
-                Err(code) => Ok((code as i32, -1)),
-            }
-        })
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+        let r = self
+            .0
+            .decide(|c, now| match c.register_broker(&req, now) {
+                Ok((records, epoch)) => Ok((records, (0, epoch))),
+                Err(code) => Ok((Vec::new(), (code as i32, -1))),
+            })
+            .await;
+        let (error_code, broker_epoch) = match r {
+            Ok(x) => x,
+            Err(e) => (code_of(&e)?, -1),
+        };
         Ok(Response::new(RegisterBrokerResponse {
-            error_code: r.0,
-            broker_epoch: r.1,
+            error_code,
+            broker_epoch,
+            active_controller_id: self.0.active_controller_id(),
         }))
     }
 
@@ -224,17 +538,17 @@ impl ControllerRpc for ControllerService {
         req: Request<BrokerHeartbeatRequest>,
     ) -> Result<Response<BrokerHeartbeatResponse>, Status> {
         let req = req.into_inner();
-        let host = self.0.clone();
-        let resp = tokio::task::spawn_blocking(move || {
-            let mut inner = host.lock();
-            let (records, mut resp) = inner.controller.heartbeat(&req, now_ms());
-            host.commit(&mut inner, records)?;
-            resp.metadata_end_offset = inner.controller.image().next_offset;
-            Ok::<_, BrokerError>(resp)
-        })
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+        let r = self.0.decide(|c, now| Ok(c.heartbeat(&req, now))).await;
+        let mut resp = match r {
+            Ok(resp) => resp,
+            Err(e) => BrokerHeartbeatResponse {
+                error_code: code_of(&e)?,
+                is_fenced: true,
+                ..Default::default()
+            },
+        };
+        resp.metadata_end_offset = self.0.image().next_offset;
+        resp.active_controller_id = self.0.active_controller_id();
         Ok(Response::new(resp))
     }
 
@@ -243,21 +557,25 @@ impl ControllerRpc for ControllerService {
         req: Request<FetchMetadataRequest>,
     ) -> Result<Response<FetchMetadataResponse>, Status> {
         let req = req.into_inner();
+        if !self.0.is_active() {
+            return Ok(Response::new(FetchMetadataResponse {
+                error_code: ErrorCode::NotController as i32,
+                active_controller_id: self.0.active_controller_id(),
+                ..Default::default()
+            }));
+        }
         let max = if req.max_records <= 0 {
             10_000
         } else {
             req.max_records as usize
         };
         let wait = Duration::from_millis(req.max_wait_ms.clamp(0, 30_000) as u64);
-        let (records, end_offset) = self
-            .0
-            .fetch_metadata(req.from_offset, max, wait)
-            .await
-            .map_err(internal)?;
+        let (records, end_offset) = self.0.fetch_metadata(req.from_offset, max, wait).await;
         Ok(Response::new(FetchMetadataResponse {
             error_code: 0,
             records,
             end_offset,
+            active_controller_id: self.0.active_controller_id(),
         }))
     }
 
@@ -266,16 +584,15 @@ impl ControllerRpc for ControllerService {
         req: Request<AlterPartitionRequest>,
     ) -> Result<Response<AlterPartitionResponse>, Status> {
         let req = req.into_inner();
-        let host = self.0.clone();
-        let resp = tokio::task::spawn_blocking(move || {
-            let mut inner = host.lock();
-            let (records, resp) = inner.controller.alter_partition(&req);
-            host.commit(&mut inner, records)?;
-            Ok::<_, BrokerError>(resp)
-        })
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
+        let r = self.0.decide(|c, _| Ok(c.alter_partition(&req))).await;
+        let mut resp = match r {
+            Ok(resp) => resp,
+            Err(e) => AlterPartitionResponse {
+                error_code: code_of(&e)?,
+                ..Default::default()
+            },
+        };
+        resp.active_controller_id = self.0.active_controller_id();
         Ok(Response::new(resp))
     }
 
@@ -284,31 +601,24 @@ impl ControllerRpc for ControllerService {
         req: Request<AllocateProducerIdsRequest>,
     ) -> Result<Response<AllocateProducerIdsResponse>, Status> {
         let req = req.into_inner();
-        let host = self.0.clone();
-        let resp = tokio::task::spawn_blocking(move || {
-            let mut inner = host.lock();
-            match inner
-                .controller
-                .allocate_producer_ids(req.node_id, req.broker_epoch)
-            {
-                Ok((records, start, len)) => {
-                    host.commit(&mut inner, records)
-                        .map(|()| AllocateProducerIdsResponse {
-                            error_code: 0,
-                            producer_id_start: start,
-                            producer_id_len: len,
-                        })
-                }
-                Err(code) => Ok(AllocateProducerIdsResponse {
-                    error_code: code as i32,
-                    producer_id_start: -1,
-                    producer_id_len: 0,
-                }),
-            }
-        })
-        .await
-        .map_err(internal)?
-        .map_err(internal)?;
-        Ok(Response::new(resp))
+        let r = self
+            .0
+            .decide(
+                |c, _| match c.allocate_producer_ids(req.node_id, req.broker_epoch) {
+                    Ok((records, start, len)) => Ok((records, (0, start, len))),
+                    Err(code) => Ok((Vec::new(), (code as i32, -1, 0))),
+                },
+            )
+            .await;
+        let (error_code, producer_id_start, producer_id_len) = match r {
+            Ok(x) => x,
+            Err(e) => (code_of(&e)?, -1, 0),
+        };
+        Ok(Response::new(AllocateProducerIdsResponse {
+            error_code,
+            producer_id_start,
+            producer_id_len,
+            active_controller_id: self.0.active_controller_id(),
+        }))
     }
 }

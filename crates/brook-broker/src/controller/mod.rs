@@ -305,6 +305,7 @@ impl Controller {
                 is_fenced: true,
                 should_shutdown: false,
                 metadata_end_offset: end,
+                active_controller_id: -1,
             };
             return (Vec::new(), resp);
         };
@@ -367,6 +368,7 @@ impl Controller {
             is_fenced,
             should_shutdown,
             metadata_end_offset: end + records.len() as i64,
+            active_controller_id: -1,
         };
         (records, resp)
     }

@@ -1,12 +1,11 @@
 //! The `Admin` gRPC service: topics, configs, cluster description and leader elections.
 //!
-//! Changes are the controller's business: a broker that is not the controller forwards them to
-//! it (through its connection layer); the controller process answers them itself. Descriptions
+//! Changes are the controller's business: a broker that is not the active controller forwards
+//! them to it (`forward.rs`); the active controller's process answers them itself. Descriptions
 //! combine the metadata image with each partition leader's live view (HW, per-replica LEO),
 //! gathered from the leaders with `local_only` requests.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 use brook_proto::ErrorCode;
 use brook_proto::v1::admin_client::AdminClient;
@@ -14,41 +13,21 @@ use brook_proto::v1::admin_server::Admin;
 use brook_proto::v1::*;
 use tonic::{Request, Response, Status};
 
+use super::forward::{Route, deadline, route};
 use crate::broker::{Broker, NewTopic};
 use crate::controller::host::ControllerHost;
+use crate::controller_link::forwarded;
 use crate::error::BrokerError;
 use crate::metadata::PartitionMeta;
 
 use super::service::{Service, broker_info, err_fields, topic_result};
 
-fn controller_admin(b: &Broker) -> Result<AdminClient<tonic::transport::Channel>, Status> {
-    let channel = b
-        .env
-        .channels
-        .get(&b.controller_addr)
-        .map_err(|e| Status::unavailable(e.to_string()))?;
-    Ok(AdminClient::new(channel))
-}
-
-/// Runs `f` on the local controller on a blocking thread.
-async fn on_controller<T: Send + 'static>(
-    host: &Arc<ControllerHost>,
-    f: impl FnOnce(&ControllerHost) -> T + Send + 'static,
-) -> Result<T, Status> {
-    let host = host.clone();
-    tokio::task::spawn_blocking(move || f(&host))
-        .await
-        .map_err(|e| Status::internal(e.to_string()))
-}
-
-/// After a change the controller accepted, wait (briefly) until this broker has applied it, so
-/// a client that creates a topic and then asks this broker about it sees it.
-async fn catch_up(b: &Broker) {
-    if let Some(host) = &b.controller {
-        let end = host.image().next_offset;
-        b.wait_for_metadata(end, std::time::Duration::from_secs(5))
-            .await;
-    }
+/// After a change the local (active) controller accepted, wait (briefly) until this broker has
+/// applied it, so a client that creates a topic and then asks this broker about it sees it.
+async fn catch_up(b: &Broker, host: &ControllerHost) {
+    let end = host.image().next_offset;
+    b.wait_for_metadata(end, std::time::Duration::from_secs(5))
+        .await;
 }
 
 #[tonic::async_trait]
@@ -57,49 +36,49 @@ impl Admin for Service {
         &self,
         req: Request<CreateTopicsRequest>,
     ) -> Result<Response<CreateTopicsResponse>, Status> {
-        let Some(host) = &self.0.controller else {
-            return controller_admin(&self.0)?
-                .create_topics(req.into_inner())
-                .await;
+        let host = match route(&self.0, &req)? {
+            Route::Local(host) => host,
+            Route::Forward => {
+                let req = req.into_inner();
+                let wait = deadline(req.timeout_ms, &self.0);
+                return self
+                    .0
+                    .controller_link
+                    .forward(wait, |mut c| {
+                        let r = forwarded(self.0.config.node_id, req.clone());
+                        async move { c.create_topics(r).await }
+                    })
+                    .await;
+            }
         };
         let req = req.into_inner();
-        let topics = on_controller(host, move |h| {
-            req.topics
-                .into_iter()
-                .map(|t| {
-                    let name = t.name.clone();
-                    let mut assignments = t.assignments.clone();
-                    assignments.sort_by_key(|a| a.partition);
-                    let r = if assignments
-                        .iter()
-                        .enumerate()
-                        .any(|(i, a)| a.partition != i as i32)
-                    {
-                        Err(BrokerError::new(
-                            ErrorCode::InvalidReplicaAssignment,
-                            "assignments must name partitions 0..n exactly once",
-                        ))
-                    } else {
-                        h.create_topic(
-                            NewTopic {
-                                name: t.name,
-                                partitions: t.num_partitions,
-                                replication_factor: t.replication_factor,
-                                configs: t.configs.into_iter().collect(),
-                                assignments: assignments
-                                    .into_iter()
-                                    .map(|a| a.broker_ids)
-                                    .collect(),
-                            },
-                            req.validate_only,
-                        )
-                    };
-                    topic_result(name, r)
-                })
-                .collect()
-        })
-        .await?;
-        catch_up(&self.0).await;
+        let mut topics = Vec::new();
+        for t in req.topics {
+            let name = t.name.clone();
+            let mut assignments = t.assignments.clone();
+            assignments.sort_by_key(|a| a.partition);
+            let r = if assignments
+                .iter()
+                .enumerate()
+                .any(|(i, a)| a.partition != i as i32)
+            {
+                Err(BrokerError::new(
+                    ErrorCode::InvalidReplicaAssignment,
+                    "assignments must name partitions 0..n exactly once",
+                ))
+            } else {
+                let new = NewTopic {
+                    name: t.name,
+                    partitions: t.num_partitions,
+                    replication_factor: t.replication_factor,
+                    configs: t.configs.into_iter().collect(),
+                    assignments: assignments.into_iter().map(|a| a.broker_ids).collect(),
+                };
+                host.create_topic(new, req.validate_only).await
+            };
+            topics.push(topic_result(name, r));
+        }
+        catch_up(&self.0, &host).await;
         Ok(Response::new(CreateTopicsResponse { topics }))
     }
 
@@ -107,20 +86,27 @@ impl Admin for Service {
         &self,
         req: Request<DeleteTopicsRequest>,
     ) -> Result<Response<DeleteTopicsResponse>, Status> {
-        let Some(host) = &self.0.controller else {
-            return controller_admin(&self.0)?
-                .delete_topics(req.into_inner())
-                .await;
+        let host = match route(&self.0, &req)? {
+            Route::Local(host) => host,
+            Route::Forward => {
+                let req = req.into_inner();
+                let wait = deadline(req.timeout_ms, &self.0);
+                return self
+                    .0
+                    .controller_link
+                    .forward(wait, |mut c| {
+                        let r = forwarded(self.0.config.node_id, req.clone());
+                        async move { c.delete_topics(r).await }
+                    })
+                    .await;
+            }
         };
-        let req = req.into_inner();
-        let topics = on_controller(host, move |h| {
-            req.names
-                .into_iter()
-                .map(|n| topic_result(n.clone(), h.delete_topic(&n)))
-                .collect()
-        })
-        .await?;
-        catch_up(&self.0).await;
+        let mut topics = Vec::new();
+        for n in req.into_inner().names {
+            let r = host.delete_topic(&n).await;
+            topics.push(topic_result(n, r));
+        }
+        catch_up(&self.0, &host).await;
         Ok(Response::new(DeleteTopicsResponse { topics }))
     }
 
@@ -215,12 +201,7 @@ impl Admin for Service {
         _req: Request<DescribeClusterRequest>,
     ) -> Result<Response<DescribeClusterResponse>, Status> {
         let image = self.0.image();
-        let controller_id = self
-            .0
-            .config
-            .controller_voters
-            .first()
-            .map_or(self.0.config.node_id, |(id, _)| *id);
+        let controller_id = self.0.active_controller_id();
         Ok(Response::new(DescribeClusterResponse {
             cluster_id: "brook".into(),
             controller_id,
@@ -232,44 +213,45 @@ impl Admin for Service {
         &self,
         req: Request<AlterConfigsRequest>,
     ) -> Result<Response<AlterConfigsResponse>, Status> {
-        let Some(host) = &self.0.controller else {
-            return controller_admin(&self.0)?
-                .alter_configs(req.into_inner())
-                .await;
+        let host = match route(&self.0, &req)? {
+            Route::Local(host) => host,
+            Route::Forward => {
+                let req = req.into_inner();
+                let wait = deadline(0, &self.0);
+                return self
+                    .0
+                    .controller_link
+                    .forward(wait, |mut c| {
+                        let r = forwarded(self.0.config.node_id, req.clone());
+                        async move { c.alter_configs(r).await }
+                    })
+                    .await;
+            }
         };
         let req = req.into_inner();
-        let results = on_controller(host, move |h| {
-            req.resources
-                .into_iter()
-                .map(|r| {
-                    let result = match ConfigResourceType::try_from(r.resource_type) {
-                        Ok(ConfigResourceType::ConfigResourceTopic) => {
-                            let set: BTreeMap<String, String> = r.set.clone().into_iter().collect();
-                            h.alter_topic_config(
-                                &r.resource_name,
-                                &set,
-                                &r.delete,
-                                req.validate_only,
-                            )
-                        }
-                        _ => Err(BrokerError::new(
-                            ErrorCode::InvalidRequest,
-                            "only topic configs can be altered at run time",
-                        )),
-                    };
-                    let (error_code, error_message) =
-                        result.err().map_or((0, String::new()), |e| err_fields(&e));
-                    AlterConfigsResult {
-                        resource_type: r.resource_type,
-                        resource_name: r.resource_name,
-                        error_code,
-                        error_message,
-                    }
-                })
-                .collect()
-        })
-        .await?;
-        catch_up(&self.0).await;
+        let mut results = Vec::new();
+        for r in req.resources {
+            let result = match ConfigResourceType::try_from(r.resource_type) {
+                Ok(ConfigResourceType::ConfigResourceTopic) => {
+                    let set: BTreeMap<String, String> = r.set.clone().into_iter().collect();
+                    host.alter_topic_config(&r.resource_name, &set, &r.delete, req.validate_only)
+                        .await
+                }
+                _ => Err(BrokerError::new(
+                    ErrorCode::InvalidRequest,
+                    "only topic configs can be altered at run time",
+                )),
+            };
+            let (error_code, error_message) =
+                result.err().map_or((0, String::new()), |e| err_fields(&e));
+            results.push(AlterConfigsResult {
+                resource_type: r.resource_type,
+                resource_name: r.resource_name,
+                error_code,
+                error_message,
+            });
+        }
+        catch_up(&self.0, &host).await;
         Ok(Response::new(AlterConfigsResponse { results }))
     }
 
@@ -277,17 +259,52 @@ impl Admin for Service {
         &self,
         req: Request<ElectLeadersRequest>,
     ) -> Result<Response<ElectLeadersResponse>, Status> {
-        let Some(host) = &self.0.controller else {
-            return controller_admin(&self.0)?
-                .elect_leaders(req.into_inner())
-                .await;
+        let host = match route(&self.0, &req)? {
+            Route::Local(host) => host,
+            Route::Forward => {
+                let req = req.into_inner();
+                let wait = deadline(req.timeout_ms, &self.0);
+                return self
+                    .0
+                    .controller_link
+                    .forward(wait, |mut c| {
+                        let r = forwarded(self.0.config.node_id, req.clone());
+                        async move { c.elect_leaders(r).await }
+                    })
+                    .await;
+            }
         };
-        let req = req.into_inner();
-        let resp = on_controller(host, move |h| h.elect_leaders(&req))
-            .await?
-            .map_err(|e| Status::internal(e.to_string()))?;
-        catch_up(&self.0).await;
+        let resp = host
+            .elect_leaders(req.get_ref())
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        catch_up(&self.0, &host).await;
         Ok(Response::new(resp))
+    }
+
+    async fn describe_quorum(
+        &self,
+        req: Request<DescribeQuorumRequest>,
+    ) -> Result<Response<DescribeQuorumResponse>, Status> {
+        // Ask the active controller (it alone knows every voter's progress); if none answers,
+        // a voter says what it knows itself.
+        if let Route::Local(host) = route(&self.0, &req)? {
+            return Ok(Response::new(host.describe()));
+        }
+        let wait = self.0.controller_link.request_timeout();
+        let asked = self
+            .0
+            .controller_link
+            .forward(wait, |mut c| {
+                let r = forwarded(self.0.config.node_id, DescribeQuorumRequest {});
+                async move { c.describe_quorum(r).await }
+            })
+            .await;
+        match (asked, self.0.controller()) {
+            (Ok(r), _) => Ok(r),
+            (Err(_), Some(host)) => Ok(Response::new(host.describe())),
+            (Err(e), None) => Err(e),
+        }
     }
 }
 

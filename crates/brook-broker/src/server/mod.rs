@@ -21,8 +21,10 @@ use crate::config::BrokerConfig;
 use crate::controller::host::ControllerService;
 use crate::error::{BrokerError, Result};
 use crate::lifecycle;
+use crate::quorum::network::QuorumService;
 use crate::replication::Fetchers;
 use brook_proto::v1::controller_server::ControllerServer;
+use brook_proto::v1::quorum_server::QuorumServer;
 
 /// Framing overhead allowed on top of `message.max.bytes` for one request.
 const REQUEST_OVERHEAD: usize = 64 * 1024;
@@ -68,6 +70,7 @@ impl BrokerHandle {
         let broker = tokio::task::spawn_blocking(move || Broker::open(config, advertised, env))
             .await
             .map_err(|e| BrokerError::Storage(format!("startup task failed: {e}")))??;
+        let controller = broker.start_controller().await?;
         let max = broker.config.message_max_bytes + REQUEST_OVERHEAD;
         let service = Service(broker.clone());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -83,9 +86,17 @@ impl BrokerHandle {
                         .max_encoding_message_size(usize::MAX),
                 )
                 .add_service(AdminServer::new(service).max_decoding_message_size(max))
-                .add_optional_service(broker.controller.clone().map(|host| {
+                .add_optional_service(controller.clone().map(|host| {
                     ControllerServer::new(ControllerService(host))
                         .max_encoding_message_size(usize::MAX)
+                }))
+                .add_optional_service(controller.clone().map(|host| {
+                    QuorumServer::new(QuorumService::new(
+                        host.raft().clone(),
+                        host.voters().fingerprint(),
+                    ))
+                    .max_decoding_message_size(usize::MAX)
+                    .max_encoding_message_size(usize::MAX)
                 }))
                 .serve_with_incoming_shutdown(incoming, async {
                     let _ = stopped.await;
@@ -111,29 +122,32 @@ impl BrokerHandle {
         });
         let fetchers = Arc::new(Fetchers::default());
         let mut background = lifecycle::spawn(broker.clone(), fetchers.clone());
-        if let Some(host) = &broker.controller {
+        if let Some(host) = &controller {
             let every =
                 Duration::from_millis((broker.config.broker_heartbeat_interval_ms / 2).max(10));
             background.push(host.spawn_ticker(every));
-            // With the controller in this process, be ready when we return: registered, and
-            // every partition we host loaded from the metadata we already have.
-            let end = host.image().next_offset;
-            let me = broker.config.node_id;
-            let mut applied = broker.subscribe_metadata();
-            let ready = tokio::time::timeout(Duration::from_secs(10), async {
-                let _ = applied.wait_for(|o| *o >= end).await;
-                let me_ready = |b: &Broker| {
-                    b.image().brokers.get(&me).is_some_and(|m| {
-                        !m.fenced && format!("{}:{}", m.host, m.port) == b.advertised
-                    })
-                };
-                while !me_ready(&broker) {
-                    if applied.changed().await.is_err() {
-                        break;
+            // A lone voter is its own quorum: be ready when we return (registered, and every
+            // partition we host loaded from the metadata we already have). With several voters
+            // readiness needs the others, so the caller waits for it (`Cluster` does).
+            if host.voters().0.len() == 1 {
+                let me = broker.config.node_id;
+                let mut applied = broker.subscribe_metadata();
+                let ready = tokio::time::timeout(Duration::from_secs(10), async {
+                    let me_ready = |b: &Broker| {
+                        b.image().brokers.get(&me).is_some_and(|m| {
+                            !m.fenced && format!("{}:{}", m.host, m.port) == b.advertised
+                        })
+                    };
+                    while !me_ready(&broker) {
+                        if applied.changed().await.is_err() {
+                            break;
+                        }
                     }
-                }
-            });
-            let _ = ready.await;
+                    let end = host.image().next_offset;
+                    let _ = applied.wait_for(|o| *o >= end).await;
+                });
+                let _ = ready.await;
+            }
         }
         tracing::info!(node_id = broker.config.node_id, %addr, "broker listening");
         Ok(BrokerHandle {
@@ -164,6 +178,9 @@ impl BrokerHandle {
         }
         self.fetchers.stop_all();
         let _ = (&mut self.server).await;
+        if let Some(host) = self.broker.controller() {
+            host.shutdown().await;
+        }
         let broker = self.broker.clone();
         tokio::task::spawn_blocking(move || broker.close())
             .await
@@ -301,6 +318,7 @@ impl tonic::transport::server::Connected for KillableIo {
 }
 
 mod admin;
+mod forward;
 mod service;
 
 use service::Service;

@@ -154,7 +154,7 @@ impl Brook for Service {
             .collect();
         Ok(Response::new(MetadataResponse {
             cluster_id: "brook".into(),
-            controller_id: b.config.node_id,
+            controller_id: b.active_controller_id(),
             brokers,
             topics,
         }))

@@ -654,6 +654,13 @@ impl Admin for Mock {
         Ok(Response::new(AlterConfigsResponse { results }))
     }
 
+    async fn describe_quorum(
+        &self,
+        _request: Request<DescribeQuorumRequest>,
+    ) -> Result<Response<DescribeQuorumResponse>, Status> {
+        Err(Status::unimplemented("the mock broker has no controller quorum"))
+    }
+
     async fn elect_leaders(
         &self,
         request: Request<ElectLeadersRequest>,

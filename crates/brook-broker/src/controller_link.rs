@@ -1,0 +1,236 @@
+//! Which controller voter a broker talks to, and how it follows the active one.
+//!
+//! A broker knows the voters from `controller.quorum.voters`, not which of them is active. It
+//! keeps a guess; every controller response carries `active_controller_id`, so a
+//! `NOT_CONTROLLER` answer moves the guess straight to the named voter, and a voter that does not
+//! answer (dead, or cut off by the fault model) moves it to the next one in id order. Heartbeats,
+//! registration, AlterPartition, producer-id blocks, metadata long-polls and forwarded admin
+//! requests all go through here, so after a failover they all reach the new active controller.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use brook_proto::ErrorCode;
+use brook_proto::net::Channels;
+use brook_proto::v1::admin_client::AdminClient;
+use brook_proto::v1::controller_client::ControllerClient;
+use brook_proto::v1::*;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+use crate::error::BrokerError;
+
+/// Request metadata naming the broker that forwarded an admin request.
+pub const FORWARDED: &str = "brook-forwarded-by";
+/// Response metadata of a NOT_CONTROLLER refusal: the active controller's id, if known.
+pub const ACTIVE: &str = "brook-active-controller";
+
+/// Pause between tries when no voter named the active controller: grows to `MAX_PAUSE`.
+const MIN_PAUSE: Duration = Duration::from_millis(10);
+const MAX_PAUSE: Duration = Duration::from_millis(250);
+
+/// A controller response: its error code and the active controller it names.
+pub trait ControllerAnswer {
+    fn error_code(&self) -> i32;
+    fn active_controller_id(&self) -> i32;
+}
+
+macro_rules! answer {
+    ($($t:ty),*) => {$(
+        impl ControllerAnswer for $t {
+            fn error_code(&self) -> i32 { self.error_code }
+            fn active_controller_id(&self) -> i32 { self.active_controller_id }
+        }
+    )*};
+}
+answer!(
+    RegisterBrokerResponse,
+    BrokerHeartbeatResponse,
+    FetchMetadataResponse,
+    AlterPartitionResponse,
+    AllocateProducerIdsResponse
+);
+
+/// The broker's view of the controller quorum.
+#[derive(Debug)]
+pub struct ControllerLink {
+    voters: Vec<(i32, String)>,
+    /// Index into `voters` of the current guess.
+    current: AtomicUsize,
+    channels: Channels,
+    request_timeout: Duration,
+}
+
+impl ControllerLink {
+    /// `voters` must not be empty (the config guarantees a controller list or this node).
+    pub fn new(voters: Vec<(i32, String)>, channels: Channels, request_timeout: Duration) -> Self {
+        let mut voters = voters;
+        voters.sort();
+        ControllerLink {
+            voters,
+            current: AtomicUsize::new(0),
+            channels,
+            request_timeout,
+        }
+    }
+
+    /// The voter currently believed active: `(index, id, address)`.
+    fn target(&self) -> Option<(usize, i32, &str)> {
+        let i = self.current.load(Ordering::Acquire) % self.voters.len().max(1);
+        self.voters.get(i).map(|(id, a)| (i, *id, a.as_str()))
+    }
+
+    /// The id of the voter this broker currently talks to.
+    pub fn current_id(&self) -> i32 {
+        self.target().map_or(-1, |t| t.1)
+    }
+
+    fn channel(&self) -> Result<(usize, Channel), BrokerError> {
+        let (i, _, addr) = self.target().ok_or_else(|| {
+            BrokerError::new(ErrorCode::NotController, "no controller voters configured")
+        })?;
+        let ch = self
+            .channels
+            .get(addr)
+            .map_err(|e| BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string()))?;
+        Ok((i, ch))
+    }
+
+    /// After a NOT_CONTROLLER answer from voter index `from`: go to `hint` if it names a voter,
+    /// else to the next voter. A concurrent move by someone else wins.
+    pub fn redirect(&self, from: usize, hint: i32) {
+        let to = self
+            .voters
+            .iter()
+            .position(|(id, _)| *id == hint)
+            .unwrap_or((from + 1) % self.voters.len().max(1));
+        if to != from
+            && self
+                .current
+                .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            && hint >= 0
+        {
+            tracing::info!(controller = hint, "following the active controller");
+        }
+    }
+
+    /// Calls the active controller, following redirects and trying the other voters, until it
+    /// answers with anything but NOT_CONTROLLER or `deadline` passes.
+    pub async fn call<R, F, Fut>(
+        &self,
+        what: &str,
+        deadline: Duration,
+        mut f: F,
+    ) -> Result<R, BrokerError>
+    where
+        R: ControllerAnswer,
+        F: FnMut(ControllerClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        let until = Instant::now() + deadline;
+        let mut pause = MIN_PAUSE;
+        loop {
+            let (from, hinted) = match self.channel() {
+                Ok((i, ch)) => {
+                    let client = ControllerClient::new(ch).max_decoding_message_size(usize::MAX);
+                    match tokio::time::timeout(self.request_timeout, f(client)).await {
+                        Ok(Ok(r)) => {
+                            let r = r.into_inner();
+                            if ErrorCode::from_wire(r.error_code()) != ErrorCode::NotController {
+                                return Ok(r);
+                            }
+                            self.redirect(i, r.active_controller_id());
+                            (i, r.active_controller_id() >= 0)
+                        }
+                        _ => {
+                            self.redirect(i, -1);
+                            (i, false)
+                        }
+                    }
+                }
+                Err(_) => (self.current.load(Ordering::Acquire), false),
+            };
+            if Instant::now() >= until {
+                return Err(BrokerError::new(
+                    ErrorCode::NotController,
+                    format!(
+                        "{what}: no active controller answered (last tried voter index {from})"
+                    ),
+                ));
+            }
+            if !hinted {
+                tokio::time::sleep(pause.min(until.saturating_duration_since(Instant::now())))
+                    .await;
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+        }
+    }
+
+    /// An Admin client on the voter currently believed active, with its index (for `redirect`).
+    pub fn admin(&self) -> Result<(usize, AdminClient<Channel>), BrokerError> {
+        let (i, ch) = self.channel()?;
+        Ok((
+            i,
+            AdminClient::new(ch).max_decoding_message_size(usize::MAX),
+        ))
+    }
+
+    /// How long one controller RPC may take.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+}
+
+/// `msg` as a forwarded request.
+pub fn forwarded<T>(node_id: i32, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    if let Ok(v) = node_id.to_string().parse() {
+        r.metadata_mut().insert(FORWARDED, v);
+    }
+    r
+}
+
+/// Sends a change to the active controller, following redirects until `deadline`.
+impl ControllerLink {
+    pub async fn forward<R, F, Fut>(
+        &self,
+        deadline: Duration,
+        mut call: F,
+    ) -> Result<Response<R>, Status>
+    where
+        F: FnMut(AdminClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<Response<R>, Status>>,
+    {
+        let link = self;
+        let until = Instant::now() + deadline;
+        let mut pause = Duration::from_millis(10);
+        loop {
+            let (from, client) = link
+                .admin()
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let hint = match tokio::time::timeout(link.request_timeout(), call(client)).await {
+                Ok(Ok(r)) => return Ok(r),
+                Ok(Err(status)) if status.message().starts_with("NOT_CONTROLLER") => status
+                    .metadata()
+                    .get(ACTIVE)
+                    .and_then(|v| v.to_str().ok()?.parse::<i32>().ok())
+                    .unwrap_or(-1),
+                Ok(Err(status)) if status.code() != tonic::Code::Unavailable => return Err(status),
+                _ => -1,
+            };
+            link.redirect(from, hint);
+            if Instant::now() >= until {
+                return Err(Status::unavailable(
+                    "NOT_CONTROLLER: no active controller answered before the request's deadline \
+                 (is a majority of controller.quorum.voters up?)",
+                ));
+            }
+            if hint < 0 {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(250));
+            }
+        }
+    }
+}

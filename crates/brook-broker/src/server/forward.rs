@@ -1,0 +1,52 @@
+//! Where an admin change runs: locally when this process is the active controller, otherwise
+//! forwarded (once: a forwarded request is never forwarded again) with
+//! [`ControllerLink::forward`](crate::controller_link::ControllerLink::forward), which follows
+//! NOT_CONTROLLER redirects and tries the other voters until the request's deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::{Request, Status};
+
+use crate::broker::Broker;
+use crate::controller::host::ControllerHost;
+use crate::controller_link::{ACTIVE, FORWARDED};
+
+/// Where an admin change must run, as seen by the broker that received it.
+pub(super) enum Route {
+    /// This process is the active controller.
+    Local(Arc<ControllerHost>),
+    /// Forward it to the active controller.
+    Forward,
+}
+
+/// Decides where a change received in `req` runs; a forwarded request that reached a voter
+/// that is not (or no longer) active is refused with NOT_CONTROLLER naming the active one.
+pub(super) fn route<T>(b: &Broker, req: &Request<T>) -> Result<Route, Status> {
+    if let Some(host) = b.controller().filter(|h| h.is_active()) {
+        return Ok(Route::Local(host.clone()));
+    }
+    if req.metadata().contains_key(FORWARDED) {
+        let active = b.controller().map_or(-1, |h| h.active_controller_id());
+        let mut status = Status::unavailable(format!(
+            "NOT_CONTROLLER: node {} is not the active controller (active: {active})",
+            b.config.node_id
+        ));
+        if let Ok(v) = active.to_string().parse() {
+            status.metadata_mut().insert(ACTIVE, v);
+        }
+        return Err(status);
+    }
+    Ok(Route::Forward)
+}
+
+/// A request's `timeout_ms` as a forwarding deadline (default 30 s, Kafka's
+/// `default.api.timeout.ms` is 60 s; at least one controller request timeout).
+pub(super) fn deadline(timeout_ms: i32, b: &Broker) -> Duration {
+    let asked = if timeout_ms > 0 {
+        Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(30_000))
+    } else {
+        Duration::from_secs(30)
+    };
+    asked.max(b.controller_link.request_timeout())
+}
