@@ -30,6 +30,8 @@ pub struct ClusterBuilder {
     startup_timeout: Duration,
     /// `Some(binary)`: brokers are `binary serve` child processes.
     processes: Option<PathBuf>,
+    /// How many brokers (1..=n, lowest ids first) are controller voters; `None`: all.
+    voters: Option<usize>,
 }
 
 impl Default for ClusterBuilder {
@@ -42,15 +44,43 @@ impl Default for ClusterBuilder {
             data_dir: None,
             startup_timeout: Duration::from_secs(10),
             processes: None,
+            voters: None,
         }
     }
 }
 
 impl ClusterBuilder {
-    /// Number of brokers (node ids 1..=n; broker 1 is also the controller). Default 1.
+    /// Number of brokers (node ids 1..=n, every one also a controller voter unless
+    /// [`ClusterBuilder::controller_voters`] says otherwise). Default 1.
     pub fn brokers(mut self, n: usize) -> Self {
         self.brokers = n;
         self
+    }
+
+    /// Only brokers 1..=`n` are controller voters (`process.roles=broker,controller`), the rest
+    /// are brokers only. `controller_voters(1)` gives the single-voter cluster of earlier Brook
+    /// (broker 1 is then a single point of failure for metadata). Default: every broker votes.
+    pub fn controller_voters(mut self, n: usize) -> Self {
+        self.voters = Some(n);
+        self
+    }
+
+    /// How many voters this configuration has.
+    fn voter_count(&self) -> usize {
+        self.voters
+            .unwrap_or(self.brokers)
+            .clamp(1, self.brokers.max(1))
+    }
+
+    /// `controller.quorum.voters` for the given broker addresses.
+    fn voters_for(&self, addrs: &[SocketAddr]) -> String {
+        addrs
+            .iter()
+            .take(self.voter_count())
+            .zip(1..)
+            .map(|(a, id)| format!("{id}@{a}"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// `broker.rack` of each broker, assigned in turn (broker i gets `racks[(i-1) % len]`).
@@ -119,7 +149,7 @@ impl ClusterBuilder {
             }
             pairs.push((k.clone(), v.clone()));
         }
-        let roles = if id == 1 {
+        let roles = if (id as usize) <= self.voter_count() {
             "broker,controller"
         } else {
             "broker"
@@ -215,7 +245,7 @@ impl ClusterBuilder {
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(io_error("reserve ports for the brokers"))?;
         drop(reserved);
-        let voters = format!("1@{}", addrs[0]);
+        let voters = self.voters_for(&addrs);
         // Every child knows every broker's address from the start (`--fault-peer`), and so
         // does the harness's network, which the clients dial through.
         let peers: Vec<(i32, SocketAddr)> = (1..=n).zip(addrs.iter().copied()).collect();
@@ -243,7 +273,9 @@ impl ClusterBuilder {
         Ok(nodes)
     }
 
-    /// Starts the in-process brokers, the controller first.
+    /// Starts the in-process brokers, all at once: every listener is bound first (the voters
+    /// must know each other's ports before any of them starts), then every broker starts on its
+    /// own listener concurrently, so the quorum forms as soon as a majority is up.
     async fn start_in_process(
         &self,
         root: &Path,
@@ -251,51 +283,39 @@ impl ClusterBuilder {
         n: i32,
     ) -> Result<BTreeMap<i32, Node>> {
         let root = root.to_path_buf();
-        // Every broker's `controller.quorum.voters` names broker 1's port, so that port must be
-        // known before anything starts: reserve a free one, then bind it for real (retrying with
-        // another port in the unlikely case someone took it in between).
-        let mut first = None;
-        let mut last_error = None;
-        for _ in 0..5 {
-            let addr = free_port().map_err(io_error("reserve a port for the controller"))?;
-            let voters = format!("1@{addr}");
-            let pairs = self.pairs_for(1, &root, &voters)?;
-            let fs = FaultyFileSystem::new();
-            network.register(1, addr);
-            match start_broker(1, &pairs, addr, &fs, network, Duration::ZERO).await {
-                Ok(handle) => {
-                    first = Some((Node::new(1, addr, &root, pairs, fs), handle, voters));
-                    break;
-                }
-                Err(e) if is_bind_error(&e) => last_error = Some(e),
-                Err(e) => return Err(e),
-            }
+        let mut listeners = Vec::new();
+        for _ in 1..=n {
+            let l = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+                .await
+                .map_err(io_error("bind a broker listener"))?;
+            listeners.push(l);
         }
-        let Some((node1, handle1, voters)) = first else {
-            return Err(last_error.unwrap_or(ClusterError::NotRunning(1)));
-        };
-        node1.set(Incarnation::InProcess(handle1)).await;
-
-        // The others concurrently: they only need the controller's address.
+        let addrs = listeners
+            .iter()
+            .map(tokio::net::TcpListener::local_addr)
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(io_error("read a broker listener's address"))?;
+        let voters = self.voters_for(&addrs);
+        for (id, addr) in (1..=n).zip(&addrs) {
+            network.register(id, *addr);
+        }
         let mut starting = tokio::task::JoinSet::new();
-        for id in 2..=n {
+        for ((id, listener), addr) in (1..=n).zip(listeners).zip(addrs) {
             let pairs = self.pairs_for(id, &root, &voters)?;
             let network = network.clone();
             starting.spawn(async move {
                 let fs = FaultyFileSystem::new();
-                let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-                let handle = start_broker(id, &pairs, any, &fs, &network, Duration::ZERO).await?;
-                network.register(id, handle.addr());
-                Ok::<_, ClusterError>((id, pairs, fs, handle))
+                let handle = start_broker_on(id, &pairs, listener, addr, &fs, &network).await?;
+                Ok::<_, ClusterError>((id, addr, pairs, fs, handle))
             });
         }
-        let mut nodes = BTreeMap::from([(1, node1)]);
+        let mut nodes = BTreeMap::new();
         while let Some(joined) = starting.join_next().await {
-            let (id, pairs, fs, handle) = joined.map_err(|e| ClusterError::Io {
+            let (id, addr, pairs, fs, handle) = joined.map_err(|e| ClusterError::Io {
                 what: "broker startup task".into(),
                 source: std::io::Error::other(e.to_string()),
             })??;
-            let node = Node::new(id, handle.addr(), &root, pairs, fs);
+            let node = Node::new(id, addr, &root, pairs, fs);
             node.set(Incarnation::InProcess(handle)).await;
             nodes.insert(id, node);
         }
@@ -303,15 +323,29 @@ impl ClusterBuilder {
     }
 }
 
-pub(super) fn free_port() -> std::io::Result<SocketAddr> {
-    let l = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    l.local_addr()
-}
-
 /// `BrokerHandle::start_with` reports a failed bind as BROKER_NOT_AVAILABLE "bind …".
 pub(super) fn is_bind_error(e: &ClusterError) -> bool {
     matches!(e, ClusterError::Broker(b)
         if b.code() == ErrorCode::BrokerNotAvailable && b.message().starts_with("bind"))
+}
+
+/// Starts broker `id` on a listener bound by the caller (its address is `addr`).
+async fn start_broker_on(
+    id: i32,
+    pairs: &[(String, String)],
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    fs: &FaultyFileSystem,
+    network: &Arc<Network>,
+) -> Result<BrokerHandle> {
+    let mut pairs = pairs.to_vec();
+    pairs.push(("listeners".into(), addr.to_string()));
+    let config = BrokerConfig::from_pairs(pairs)?;
+    let env = BrokerEnv {
+        fs: Arc::new(fs.clone()),
+        channels: Channels::new(network.dialer(Endpoint::Broker(id))),
+    };
+    Ok(BrokerHandle::start_on(listener, config, env).await?)
 }
 
 /// Starts broker `id` on `listener`, retrying a failed bind for up to `rebind` (a restarted

@@ -1,5 +1,6 @@
 //! `brook::Cluster` (SPEC §9): N brokers in this process, each with its own data dir and a
-//! 127.0.0.1 port, broker 1 doubling as the controller, plus the faults a reliability test needs:
+//! 127.0.0.1 port, every one of them also a controller voter (the metadata quorum; see
+//! [`ClusterBuilder::controller_voters`] for fewer), plus the faults a reliability test needs:
 //! abrupt kills that may lose what was not fsynced, restarts on the same port, and network
 //! faults (isolate, partition, slow) applied by the dialer every Brook connection goes through.
 //!
@@ -101,6 +102,9 @@ const TEST_DEFAULTS: &[(&str, &str)] = &[
     ("replica.lag.time.max.ms", "1000"),
     ("replica.fetch.wait.max.ms", "100"),
     ("offsets.topic.num.partitions", "4"),
+    // A dead active controller is replaced within a few hundred milliseconds.
+    ("controller.quorum.election.timeout.ms", "300"),
+    ("controller.quorum.request.timeout.ms", "1000"),
 ];
 
 /// Keys the cluster sets itself for each broker.
@@ -548,6 +552,13 @@ impl Cluster {
             }
         }
         view
+    }
+
+    /// The active controller (the metadata quorum's leader), if one is active now. See
+    /// [`ClusterView::active_controller`]; wait for one with
+    /// `wait_until(|v| v.active_controller().is_some(), …)`.
+    pub async fn active_controller(&self) -> Option<i32> {
+        self.view().await.active_controller()
     }
 
     /// The current leader of a partition (the freshest metadata any broker has).

@@ -20,6 +20,19 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
+    /// The active controller: the voter that names itself as controller in its own
+    /// DescribeCluster (it does so only while it is Raft leader and a majority acknowledges it).
+    /// `None` while there is none, or during the instant two voters claim it.
+    pub fn active_controller(&self) -> Option<i32> {
+        let mut claims = self
+            .clusters
+            .iter()
+            .filter(|(id, c)| c.controller_id == **id)
+            .map(|(id, _)| *id);
+        let first = claims.next()?;
+        claims.next().is_none().then_some(first)
+    }
+
     /// The partition as broker `broker` describes it.
     pub fn partition_at(
         &self,

@@ -84,7 +84,7 @@ impl ControllerHost {
         let state = sm.shared();
         let end = sm.end();
         let contacts = Contacts::default();
-        let network = Network::new(me, voters.fingerprint(), channels, contacts.clone());
+        let network = Network::new(me, &voters, channels, contacts.clone());
         let election = config.quorum_election_timeout_ms;
         let raft_config = openraft::Config {
             cluster_name: "brook".into(),
@@ -120,25 +120,26 @@ impl ControllerHost {
         Ok(host)
     }
 
-    /// Refuses a voter set that differs from the one in the metadata log.
+    /// Refuses a voter set whose ids differ from the one in the metadata log. (Addresses may
+    /// change across restarts — a lone voter on port 0 does — and are always taken from the
+    /// config, never from the log.)
     fn check_voter_set(&self) -> Result<(), BrokerError> {
         let metrics = self.raft.metrics().borrow().clone();
-        let membership = metrics.membership_config.membership();
-        let recorded: BTreeMap<NodeId, String> = membership
-            .nodes()
-            .filter(|(id, _)| membership.voter_ids().any(|v| v == **id))
-            .map(|(id, n)| (*id, n.addr.clone()))
-            .collect();
-        if recorded.is_empty() || recorded == self.voters.0 {
+        let recorded: std::collections::BTreeSet<NodeId> =
+            metrics.membership_config.membership().voter_ids().collect();
+        if recorded.is_empty() || recorded == self.voters.ids() {
             return Ok(());
         }
-        let text = Voters(recorded).fingerprint();
+        let ids = |s: &std::collections::BTreeSet<NodeId>| {
+            s.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+        };
         Err(BrokerError::new(
             ErrorCode::InvalidConfig,
             format!(
-                "controller.quorum.voters={} differs from the voter set {text} recorded in this \
-                 node's metadata log; start it with the voter set its peers use",
-                self.voters.fingerprint()
+                "controller.quorum.voters names voters {} but this node's metadata log records \
+                 voters {}; start it with the voter set its peers use",
+                ids(&self.voters.ids()),
+                ids(&recorded)
             ),
         ))
     }

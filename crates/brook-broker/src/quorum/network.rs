@@ -38,7 +38,11 @@ pub type Contacts = Arc<Mutex<BTreeMap<NodeId, i64>>>;
 #[derive(Clone)]
 pub struct Network {
     me: NodeId,
+    /// The configured voter set's fingerprint, sent with every request.
     voters: String,
+    /// Where each voter listens, from the config (membership entries in the log may carry an
+    /// older address; the config wins).
+    addrs: Arc<BTreeMap<NodeId, String>>,
     channels: Channels,
     contacts: Contacts,
     /// Peers that refused us for a different voter set (logged once each).
@@ -46,10 +50,16 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn new(me: NodeId, voters: String, channels: Channels, contacts: Contacts) -> Network {
+    pub fn new(
+        me: NodeId,
+        voters: &super::Voters,
+        channels: Channels,
+        contacts: Contacts,
+    ) -> Network {
         Network {
             me,
-            voters,
+            voters: voters.fingerprint(),
+            addrs: Arc::new(voters.0.clone()),
             channels,
             contacts,
             refused_by: Arc::default(),
@@ -61,10 +71,15 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Peer {
+        let addr = self
+            .addrs
+            .get(&target)
+            .cloned()
+            .unwrap_or_else(|| node.addr.clone());
         Peer {
             net: self.clone(),
             target,
-            addr: node.addr.clone(),
+            addr,
         }
     }
 }

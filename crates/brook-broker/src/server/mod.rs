@@ -58,6 +58,16 @@ impl BrokerHandle {
                 format!("bind {}: {e}", config.listener),
             )
         })?;
+        BrokerHandle::start_on(listener, config, env).await
+    }
+
+    /// [`BrokerHandle::start_with`] on a listener bound beforehand (`config.listener` is then
+    /// ignored): a cluster whose voters must know each other's ports binds them all first.
+    pub async fn start_on(
+        listener: TcpListener,
+        config: BrokerConfig,
+        env: BrokerEnv,
+    ) -> Result<BrokerHandle> {
         let addr = listener
             .local_addr()
             .map_err(|e| BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string()))?;

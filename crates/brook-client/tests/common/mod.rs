@@ -658,7 +658,9 @@ impl Admin for Mock {
         &self,
         _request: Request<DescribeQuorumRequest>,
     ) -> Result<Response<DescribeQuorumResponse>, Status> {
-        Err(Status::unimplemented("the mock broker has no controller quorum"))
+        Err(Status::unimplemented(
+            "the mock broker has no controller quorum",
+        ))
     }
 
     async fn elect_leaders(
