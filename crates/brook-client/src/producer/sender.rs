@@ -41,6 +41,7 @@ use tracing::{debug, info, warn};
 use super::accumulator::{BatchState, ProducerBatch};
 use super::{Counters, Shared};
 use crate::TopicPartition;
+use crate::backoff::Retrier;
 use crate::config::Acks;
 use crate::error::{ClientError, Result};
 use crate::rpc;
@@ -81,7 +82,8 @@ struct Sender {
     /// Idempotent identity (producer id, epoch), once obtained.
     producer: Option<(i64, i16)>,
     bump_needed: bool,
-    pid_retry_at: Option<Instant>,
+    /// Paces InitProducerId retries: `retry.backoff.ms` growing to `retry.backoff.max.ms`.
+    pid_retry: Retrier,
     leaderless: bool,
 }
 
@@ -96,6 +98,7 @@ fn increment_sequence(seq: i32, by: i32) -> i32 {
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let pid_retry = Retrier::new(shared.config.backoff());
     let mut s = Sender {
         shared,
         parts: BTreeMap::new(),
@@ -105,7 +108,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         rx,
         producer: None,
         bump_needed: false,
-        pid_retry_at: None,
+        pid_retry,
         leaderless: false,
     };
     s.run().await;
@@ -121,7 +124,7 @@ impl Sender {
                 && (self.producer.is_none() || self.bump_needed)
                 && self.has_work()
                 && self.total_in_flight == 0
-                && self.pid_retry_at.is_none_or(|t| t <= now)
+                && self.pid_retry.is_due(now)
             {
                 self.init_producer_id().await;
             }
@@ -169,7 +172,7 @@ impl Sender {
                 }
             }
         }
-        if let Some(t) = self.pid_retry_at {
+        if let Some(t) = self.pid_retry.retry_at() {
             consider(t);
         }
         if self.leaderless {
@@ -252,7 +255,7 @@ impl Sender {
                         "producer id obtained"
                     );
                     self.producer = Some((resp.producer_id, new_epoch));
-                    self.pid_retry_at = None;
+                    self.pid_retry.succeeded();
                     if self.bump_needed {
                         self.bump_needed = false;
                         self.renumber();
@@ -268,10 +271,12 @@ impl Sender {
                 Err(e) => last = Some(e),
             }
         }
-        if let Some(e) = last {
-            warn!(error = %e, "InitProducerId failed; will retry");
+        let e = last.unwrap_or_else(|| ClientError::Transport("no broker to ask".into()));
+        let step = self.pid_retry.failed(Instant::now());
+        if step.log {
+            warn!(error = %e, "InitProducerId failed; retrying in {} ms (attempt {})",
+                step.delay_ms(), step.attempt);
         }
-        self.pid_retry_at = Some(Instant::now() + cfg.retry_backoff);
     }
 
     /// After an epoch bump: every unresolved batch gets a new sequence from 0, in order.
