@@ -4,7 +4,8 @@
 //!
 //! Admin requests go to any broker (the broker forwards controller work); on a transport error
 //! the next known broker is tried, and `NOT_CONTROLLER` / other retriable codes are retried
-//! with `retry.backoff.ms` until `request.timeout.ms`.
+//! with `retry.backoff.ms` growing to `retry.backoff.max.ms` (`crate::backoff`) until
+//! `request.timeout.ms`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -22,9 +23,10 @@ use brook_proto::v1::{
 };
 use tokio::time::Instant;
 use tonic::transport::Channel;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::TopicPartition;
+use crate::backoff::Retrier;
 use crate::config::AdminConfig;
 use crate::error::{ClientError, Result, check};
 use crate::metadata::Metadata;
@@ -100,18 +102,21 @@ impl Admin {
             channels,
             config.request_timeout,
             config.retry_backoff.min(Duration::from_millis(100)),
+            config.backoff(),
         );
         Ok(Admin { config, metadata })
     }
 
     /// Runs one admin RPC, trying brokers in turn on transport errors and retrying retriable
-    /// error codes until `request.timeout.ms`.
+    /// error codes with backoff until `request.timeout.ms`: a retry whose wait would end past
+    /// the deadline is not made, the last error is returned instead.
     async fn call<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
     where
         F: Fn(AdminClient<Channel>) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let deadline = Instant::now() + self.config.request_timeout;
+        let mut retry = Retrier::new(self.config.backoff());
         loop {
             let mut last = None;
             for addr in self.metadata.candidate_addrs() {
@@ -129,10 +134,19 @@ impl Admin {
                 }
             }
             let e = last.unwrap_or_else(|| ClientError::Transport("no broker to ask".into()));
-            if !e.is_retriable() || Instant::now() + self.config.retry_backoff >= deadline {
+            if !e.is_retriable() {
                 return Err(e);
             }
-            tokio::time::sleep(self.config.retry_backoff).await;
+            let now = Instant::now();
+            let step = retry.failed(now);
+            if now + step.delay >= deadline {
+                return Err(e);
+            }
+            if step.log {
+                info!(error = %e, "{what} failed; retrying in {} ms (attempt {})",
+                    step.delay_ms(), step.attempt);
+            }
+            tokio::time::sleep(step.delay).await;
         }
     }
 

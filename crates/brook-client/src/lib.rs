@@ -1,8 +1,8 @@
 //! brook-client: producer, consumer and admin clients for Brook.
 //!
 //! Owns everything between an application and the gRPC wire (SPEC §2): configuration by Kafka
-//! key names (`config`), typed errors carrying Kafka's error names (`error`), the cluster
-//! metadata cache (`metadata`), key partitioning (`partitioner`), the batching, retrying,
+//! key names (`config`), typed errors carrying Kafka's error names (`error`), retry pacing
+//! (`backoff`), the cluster metadata cache (`metadata`), key partitioning (`partitioner`), the batching, retrying,
 //! idempotent [`Producer`], the assign-mode [`Consumer`], the [`Admin`] client and the
 //! dead-letter helper ([`DeadLetterProducer`]).
 //!
@@ -10,6 +10,7 @@
 //! inject network faults into client traffic too (`Producer::with_channels`, …).
 
 pub mod admin;
+pub mod backoff;
 pub mod config;
 pub mod consumer;
 pub mod dlq;

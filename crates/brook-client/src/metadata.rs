@@ -5,7 +5,9 @@
 //! turn. Refreshes happen on demand (after `NOT_LEADER_OR_FOLLOWER`,
 //! `UNKNOWN_TOPIC_OR_PARTITION`, `LEADER_NOT_AVAILABLE`, transport errors, or for a topic not yet
 //! known) and are rate-limited by a minimum interval, so that a burst of failing requests costs
-//! one metadata round trip, not one per request. Concurrent refreshers share one RPC.
+//! one metadata round trip, not one per request. Concurrent refreshers share one RPC. After
+//! failed refreshes the interval grows instead, from `retry.backoff.ms` to
+//! `retry.backoff.max.ms` (`crate::backoff`), and each backoff step logs at most one line.
 //! The cache asks for all topics (an empty topic list): Brook clusters hold few topics, and it
 //! spares tracking which topics each client uses.
 
@@ -21,6 +23,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use crate::backoff::{ExponentialBackoff, Retrier};
 use crate::error::{ClientError, Result};
 use crate::rpc;
 
@@ -133,20 +136,38 @@ pub struct Metadata {
     request_timeout: Duration,
     min_interval: Duration,
     snapshot: RwLock<Arc<Snapshot>>,
-    /// Serialises refreshes; holds the time of the last completed attempt.
-    refresh_lock: tokio::sync::Mutex<Option<Instant>>,
+    /// Serialises refreshes; holds the time of the last completed attempt and the failures.
+    refresh_lock: tokio::sync::Mutex<RefreshPacing>,
     /// Bumped on every successful refresh, so a waiter can tell whether someone else refreshed.
     generation: AtomicU64,
     background: AtomicBool,
     updated: Notify,
 }
 
+/// When the next refresh may go: `min_interval` after a success, the backoff after failures.
+#[derive(Debug)]
+struct RefreshPacing {
+    last: Option<Instant>,
+    retry: Retrier,
+}
+
+impl RefreshPacing {
+    fn next_allowed(&self, min_interval: Duration) -> Option<Instant> {
+        self.retry
+            .retry_at()
+            .or_else(|| self.last.map(|at| at + min_interval))
+    }
+}
+
 impl Metadata {
+    /// A cache refreshing at most once per `min_interval`, and after failed refreshes no sooner
+    /// than `backoff` says.
     pub fn new(
         bootstrap: Vec<String>,
         channels: Channels,
         request_timeout: Duration,
         min_interval: Duration,
+        backoff: ExponentialBackoff,
     ) -> Arc<Metadata> {
         Arc::new(Metadata {
             bootstrap,
@@ -154,7 +175,10 @@ impl Metadata {
             request_timeout,
             min_interval,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
-            refresh_lock: tokio::sync::Mutex::new(None),
+            refresh_lock: tokio::sync::Mutex::new(RefreshPacing {
+                last: None,
+                retry: Retrier::new(backoff),
+            }),
             generation: AtomicU64::new(0),
             background: AtomicBool::new(false),
             updated: Notify::new(),
@@ -258,24 +282,25 @@ impl Metadata {
         out
     }
 
-    /// Refreshes the cache, at most once per `min_interval`; a caller that waited while another
-    /// refresh completed returns at once.
+    /// Refreshes the cache, at most once per `min_interval` (after failures: per backoff step);
+    /// a caller that waited while another refresh completed returns at once.
     pub async fn refresh(&self) -> Result<()> {
         let seen = self.generation();
-        let mut last = self.refresh_lock.lock().await;
+        let mut pacing = self.refresh_lock.lock().await;
         if self.generation() != seen {
             return Ok(());
         }
-        if let Some(at) = *last {
-            let next = at + self.min_interval;
+        if let Some(next) = pacing.next_allowed(self.min_interval) {
             if Instant::now() < next {
                 tokio::time::sleep_until(next).await;
             }
         }
         let result = self.fetch().await;
-        *last = Some(Instant::now());
+        let now = Instant::now();
+        pacing.last = Some(now);
         match result {
             Ok(resp) => {
+                pacing.retry.succeeded();
                 let snap = Snapshot::from_response(resp);
                 *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snap);
                 self.generation.fetch_add(1, Ordering::AcqRel);
@@ -283,6 +308,11 @@ impl Metadata {
                 Ok(())
             }
             Err(e) => {
+                let step = pacing.retry.failed(now);
+                if step.log {
+                    warn!(error = %e, "metadata refresh failed; next refresh in {} ms (attempt {})",
+                        step.delay_ms(), step.attempt);
+                }
                 self.updated.notify_waiters();
                 Err(e)
             }
@@ -296,8 +326,9 @@ impl Metadata {
         }
         let this = self.clone();
         tokio::spawn(async move {
+            // `refresh` logs failures itself, once per backoff step.
             if let Err(e) = this.refresh().await {
-                warn!(error = %e, "metadata refresh failed");
+                debug!(error = %e, "background metadata refresh failed");
             }
             this.background.store(false, Ordering::Release);
         });

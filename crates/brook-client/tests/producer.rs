@@ -382,3 +382,35 @@ async fn flush_sends_lingering_batches() {
         .unwrap();
     f.await.unwrap();
 }
+
+/// While InitProducerId fails (the controller is away), the producer retries it with waits
+/// growing from `retry.backoff.ms` to `retry.backoff.max.ms` (KIP-580), then proceeds. Only
+/// lower bounds are asserted: a wait never ends early, and load only lengthens the gaps.
+#[tokio::test]
+async fn init_producer_id_retries_back_off_exponentially() {
+    let broker = MockBroker::start().await;
+    broker
+        .state()
+        .init_pid_faults
+        .extend([ErrorCode::CoordinatorNotAvailable; 5]);
+    let cfg = config(&broker)
+        .retry_backoff(Duration::from_millis(20))
+        .retry_backoff_max(Duration::from_millis(80));
+    let p = Producer::new(cfg).unwrap();
+    let md = p
+        .send_and_wait(ProducerRecord::new("t", "after the outage").partition(0))
+        .await
+        .unwrap();
+    assert_eq!(md.offset, 0);
+    let times = broker.state().init_pid_times.clone();
+    assert_eq!(times.len(), 6, "5 failures, then the call that succeeds");
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    // Nominal waits 20, 40, 80, 80, 80 ms; jitter takes at most 20 % off.
+    for (i, (gap, nominal)) in gaps.iter().zip([20u64, 40, 80, 80, 80]).enumerate() {
+        let floor = Duration::from_millis(nominal * 8 / 10);
+        assert!(
+            *gap >= floor,
+            "gap {i} was {gap:?}, below {floor:?}: {gaps:?}"
+        );
+    }
+}

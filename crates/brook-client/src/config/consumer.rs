@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::{
     OffsetReset, parse_bool, parse_ms, parse_num, parse_servers, positive, require_servers,
 };
+use crate::backoff::ExponentialBackoff;
 use crate::error::{ClientError, Result};
 
 /// Consumer configuration (Kafka `ConsumerConfig` names and defaults).
@@ -27,7 +28,11 @@ pub struct ConsumerConfig {
     pub heartbeat_interval: Duration,
     pub client_id: String,
     pub request_timeout: Duration,
+    /// `retry.backoff.ms`: the first retry delay of every retry loop (see `crate::backoff`).
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms` (1000): retry delays double from `retry.backoff.ms` up to this,
+    /// with ±20 % jitter (KIP-580). A value below `retry.backoff.ms` means `retry.backoff.ms`.
+    pub retry_backoff_max: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -48,6 +53,7 @@ impl Default for ConsumerConfig {
             client_id: String::new(),
             request_timeout: Duration::from_millis(30_000),
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
         }
     }
 }
@@ -97,6 +103,7 @@ impl ConsumerConfig {
             "client.id" => self.client_id = value.to_string(),
             "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(key, value)?,
             other => return Err(ClientError::config(other, "unknown consumer config key")),
         }
         Ok(())
@@ -185,6 +192,16 @@ impl ConsumerConfig {
         self.retry_backoff = d;
         self
     }
+    /// Sets `retry.backoff.max.ms`.
+    pub fn retry_backoff_max(mut self, d: Duration) -> Self {
+        self.retry_backoff_max = d;
+        self
+    }
+    /// The retry policy of this client's retry loops: `retry.backoff.ms` growing to
+    /// `retry.backoff.max.ms`.
+    pub fn backoff(&self) -> ExponentialBackoff {
+        ExponentialBackoff::new(self.retry_backoff, self.retry_backoff_max)
+    }
 }
 
 /// Admin client configuration.
@@ -193,7 +210,11 @@ pub struct AdminConfig {
     pub bootstrap_servers: Vec<String>,
     pub client_id: String,
     pub request_timeout: Duration,
+    /// `retry.backoff.ms`: the first retry delay of every retry loop (see `crate::backoff`).
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms` (1000): retry delays double from `retry.backoff.ms` up to this,
+    /// with ±20 % jitter (KIP-580). A value below `retry.backoff.ms` means `retry.backoff.ms`.
+    pub retry_backoff_max: Duration,
 }
 
 impl Default for AdminConfig {
@@ -203,6 +224,7 @@ impl Default for AdminConfig {
             client_id: String::new(),
             request_timeout: Duration::from_millis(30_000),
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
         }
     }
 }
@@ -223,6 +245,7 @@ impl AdminConfig {
                 "client.id" => c.client_id = value.to_string(),
                 "request.timeout.ms" => c.request_timeout = parse_ms(key, value)?,
                 "retry.backoff.ms" => c.retry_backoff = parse_ms(key, value)?,
+                "retry.backoff.max.ms" => c.retry_backoff_max = parse_ms(key, value)?,
                 other => return Err(ClientError::config(other, "unknown admin config key")),
             }
         }
@@ -248,6 +271,20 @@ impl AdminConfig {
     pub fn client_id(mut self, id: &str) -> Self {
         self.client_id = id.to_string();
         self
+    }
+    /// Sets `retry.backoff.ms`.
+    pub fn retry_backoff(mut self, d: Duration) -> Self {
+        self.retry_backoff = d;
+        self
+    }
+    /// Sets `retry.backoff.max.ms`.
+    pub fn retry_backoff_max(mut self, d: Duration) -> Self {
+        self.retry_backoff_max = d;
+        self
+    }
+    /// The retry policy of admin calls: `retry.backoff.ms` growing to `retry.backoff.max.ms`.
+    pub fn backoff(&self) -> ExponentialBackoff {
+        ExponentialBackoff::new(self.retry_backoff, self.retry_backoff_max)
     }
 }
 
@@ -284,5 +321,43 @@ mod tests {
         assert_eq!(key_of(e.unwrap_err()), "enable.auto.commit");
         let e = AdminConfig::from_pairs([("bootstrap.servers", "a:1"), ("acks", "1")]);
         assert_eq!(key_of(e.unwrap_err()), "acks");
+    }
+
+    #[test]
+    fn retry_backoff_max_is_parsed_defaulted_and_never_below_the_initial_backoff() {
+        let ms = Duration::from_millis;
+        let c = ConsumerConfig::from_pairs([("bootstrap.servers", "a:1")]).unwrap();
+        assert_eq!((c.retry_backoff, c.retry_backoff_max), (ms(100), ms(1000)));
+        assert_eq!(c.backoff().max(), ms(1000));
+        let c = ConsumerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("retry.backoff.ms", "50"),
+            ("retry.backoff.max.ms", "400"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.backoff().initial(), c.backoff().max()),
+            (ms(50), ms(400))
+        );
+        let a = AdminConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("retry.backoff.ms", "500"),
+            ("retry.backoff.max.ms", "20"),
+        ])
+        .unwrap();
+        assert_eq!(a.retry_backoff_max, ms(20));
+        assert_eq!(
+            a.backoff().max(),
+            ms(500),
+            "max below initial means initial"
+        );
+        let e = ConsumerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("retry.backoff.max.ms", "soon"),
+        ]);
+        assert_eq!(key_of(e.unwrap_err()), "retry.backoff.max.ms");
+        let e =
+            AdminConfig::from_pairs([("bootstrap.servers", "a:1"), ("retry.backoff.max.ms", "-1")]);
+        assert_eq!(key_of(e.unwrap_err()), "retry.backoff.max.ms");
     }
 }

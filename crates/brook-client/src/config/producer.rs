@@ -6,6 +6,7 @@ use super::{
     Acks, PartitionerKind, parse_bool, parse_ms, parse_num, parse_servers, positive,
     require_servers,
 };
+use crate::backoff::ExponentialBackoff;
 use crate::error::{ClientError, Result};
 
 /// Producer configuration (Kafka `ProducerConfig` names and defaults, SPEC §7).
@@ -16,7 +17,11 @@ pub struct ProducerConfig {
     /// `None` = not set explicitly: on unless another key conflicts with it (rule I4).
     pub enable_idempotence: Option<bool>,
     pub retries: i32,
+    /// `retry.backoff.ms`: the first retry delay of every retry loop (see `crate::backoff`).
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms` (1000): retry delays double from `retry.backoff.ms` up to this,
+    /// with ±20 % jitter (KIP-580). A value below `retry.backoff.ms` means `retry.backoff.ms`.
+    pub retry_backoff_max: Duration,
     pub delivery_timeout: Duration,
     pub request_timeout: Duration,
     /// Brook defaults `linger.ms` to 5 (Kafka 3.x: 0, Kafka 4.0: 5): over gRPC one RPC per record
@@ -40,6 +45,7 @@ impl Default for ProducerConfig {
             enable_idempotence: None,
             retries: i32::MAX,
             retry_backoff: Duration::from_millis(100),
+            retry_backoff_max: Duration::from_millis(1000),
             delivery_timeout: Duration::from_millis(120_000),
             request_timeout: Duration::from_millis(30_000),
             linger: Duration::from_millis(5),
@@ -82,6 +88,7 @@ impl ProducerConfig {
                 }
             }
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
+            "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(key, value)?,
             "delivery.timeout.ms" => self.delivery_timeout = parse_ms(key, value)?,
             "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "linger.ms" => self.linger = parse_ms(key, value)?,
@@ -179,6 +186,16 @@ impl ProducerConfig {
     pub fn retry_backoff(mut self, d: Duration) -> Self {
         self.retry_backoff = d;
         self
+    }
+    /// Sets `retry.backoff.max.ms`.
+    pub fn retry_backoff_max(mut self, d: Duration) -> Self {
+        self.retry_backoff_max = d;
+        self
+    }
+    /// The retry policy of this client's retry loops: `retry.backoff.ms` growing to
+    /// `retry.backoff.max.ms`.
+    pub fn backoff(&self) -> ExponentialBackoff {
+        ExponentialBackoff::new(self.retry_backoff, self.retry_backoff_max)
     }
     pub fn delivery_timeout(mut self, d: Duration) -> Self {
         self.delivery_timeout = d;
@@ -284,5 +301,34 @@ mod tests {
         assert_eq!(key_of(e.unwrap_err()), "retries");
         let e = ProducerConfig::from_pairs([("acks", "all")]);
         assert_eq!(key_of(e.unwrap_err()), "bootstrap.servers");
+    }
+
+    #[test]
+    fn producer_retry_backoff_max() {
+        let ms = Duration::from_millis;
+        let d = ProducerConfig::from_pairs([("bootstrap.servers", "a:1")]).unwrap();
+        assert_eq!(
+            (d.backoff().initial(), d.backoff().max()),
+            (ms(100), ms(1000))
+        );
+        let c = ProducerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("retry.backoff.max.ms", "250"),
+        ])
+        .unwrap();
+        assert_eq!(c.retry_backoff_max, ms(250));
+        let c = ProducerConfig::new("a:1")
+            .retry_backoff(ms(300))
+            .retry_backoff_max(ms(200));
+        assert_eq!(
+            c.backoff().max(),
+            ms(300),
+            "max below initial means initial"
+        );
+        let e = ProducerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("retry.backoff.max.ms", "1.5"),
+        ]);
+        assert_eq!(key_of(e.unwrap_err()), "retry.backoff.max.ms");
     }
 }

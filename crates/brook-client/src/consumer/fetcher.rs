@@ -28,8 +28,9 @@ pub(crate) enum Outcome {
     Records(Vec<ConsumerRecord>),
     /// The position is outside the log: apply `auto.offset.reset`.
     OutOfRange,
-    /// Leadership moved or the broker was unreachable; metadata refresh was requested.
-    Retry,
+    /// Leadership moved or the broker was unreachable (the error says which); metadata refresh
+    /// was requested.
+    Retry(ClientError),
 }
 
 fn corrupt(tp: &TopicPartition, e: impl std::fmt::Display) -> ClientError {
@@ -93,7 +94,10 @@ fn outcome(
                 metadata.apply_leader_hint(&tp.topic, tp.partition, h.leader_id, h.leader_epoch);
             }
             metadata.request_update();
-            Ok(Outcome::Retry)
+            Ok(Outcome::Retry(ClientError::kafka(
+                code,
+                format!("fetch of {tp}"),
+            )))
         }
         code => Err(ClientError::kafka(code, format!("fetch of {tp}"))),
     }
@@ -114,7 +118,11 @@ pub(crate) async fn fetch_round(
             Some((_, addr)) => by_leader.entry(addr).or_default().push((tp.clone(), *pos)),
             None => {
                 metadata.request_update();
-                results.push((tp.clone(), Outcome::Retry));
+                let e = ClientError::kafka(
+                    ErrorCode::LeaderNotAvailable,
+                    format!("no leader known for {tp}"),
+                );
+                results.push((tp.clone(), Outcome::Retry(e)));
             }
         }
     }
@@ -166,7 +174,11 @@ pub(crate) async fn fetch_round(
             Err(e) if e.is_retriable() => {
                 debug!(addr, error = %e, "fetch failed; will retry");
                 metadata.request_update();
-                results.extend(parts.into_iter().map(|(tp, _)| (tp, Outcome::Retry)));
+                results.extend(
+                    parts
+                        .into_iter()
+                        .map(|(tp, _)| (tp, Outcome::Retry(e.clone()))),
+                );
                 continue;
             }
             Err(e) => return Err(e),
@@ -174,7 +186,11 @@ pub(crate) async fn fetch_round(
         if let Err(e) = crate::error::check(resp.error_code, "", "fetch") {
             if e.is_retriable() {
                 metadata.request_update();
-                results.extend(parts.into_iter().map(|(tp, _)| (tp, Outcome::Retry)));
+                results.extend(
+                    parts
+                        .into_iter()
+                        .map(|(tp, _)| (tp, Outcome::Retry(e.clone()))),
+                );
                 continue;
             }
             return Err(e);
@@ -191,7 +207,13 @@ pub(crate) async fn fetch_round(
                     let o = outcome(&tp, p, pos, metadata)?;
                     results.push((tp, o));
                 }
-                None => results.push((tp, Outcome::Retry)),
+                None => {
+                    let e = ClientError::kafka(
+                        ErrorCode::UnknownServerError,
+                        format!("the fetch response has no result for {tp}"),
+                    );
+                    results.push((tp, Outcome::Retry(e)));
+                }
             }
         }
     }

@@ -19,9 +19,10 @@ use brook_proto::net::Channels;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::TopicPartition;
+use crate::backoff::Retrier;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
@@ -90,6 +91,8 @@ pub struct Consumer {
     /// Fetched records not yet returned, per partition, in offset order.
     buffered: BTreeMap<TopicPartition, VecDeque<ConsumerRecord>>,
     last_auto_commit: Instant,
+    /// Paces fetch rounds after rounds that found no leader or an unreachable one.
+    fetch_retry: Retrier,
     /// Behind a mutex so that `Consumer` is `Sync` and its futures can be spawned; only the
     /// consumer's own calls ever lock it.
     listener: Option<std::sync::Mutex<Box<dyn ConsumerRebalanceListener>>>,
@@ -118,15 +121,17 @@ impl Consumer {
             channels,
             config.request_timeout,
             config.retry_backoff.min(Duration::from_millis(100)),
+            config.backoff(),
         );
         let coordinator = config.group_id.clone().map(|g| {
             Arc::new(Coordinator::new(
                 g,
                 metadata.clone(),
                 config.request_timeout,
-                config.retry_backoff,
+                config.backoff(),
             ))
         });
+        let fetch_retry = Retrier::new(config.backoff());
         Ok(Consumer {
             config,
             metadata,
@@ -136,6 +141,7 @@ impl Consumer {
             last_epochs: BTreeMap::new(),
             buffered: BTreeMap::new(),
             last_auto_commit: Instant::now(),
+            fetch_retry,
             listener: None,
         })
     }
@@ -293,6 +299,16 @@ impl Consumer {
             if !out.is_empty() {
                 return Ok(out);
             }
+            // After a round that needed a leader lookup the next waits out the backoff, in this
+            // poll or the next one.
+            if let Some(at) = self.fetch_retry.retry_at() {
+                if !self.fetch_retry.is_due(Instant::now()) {
+                    tokio::time::sleep_until(at.min(deadline)).await;
+                    if !self.fetch_retry.is_due(Instant::now()) {
+                        return Ok(Vec::new());
+                    }
+                }
+            }
             let now = Instant::now();
             let remaining = deadline.saturating_duration_since(now);
             let wanted: Vec<(TopicPartition, i64)> = self
@@ -310,7 +326,7 @@ impl Consumer {
             let max_wait = remaining.min(self.config.fetch_max_wait);
             let results =
                 fetcher::fetch_round(&self.metadata, &self.config, &wanted, max_wait).await?;
-            let mut retry = false;
+            let mut retry = None;
             for (tp, outcome) in results {
                 // A seek or re-assignment may have happened since; the position asked for is
                 // still the current one because `poll` holds `&mut self`.
@@ -354,19 +370,27 @@ impl Consumer {
                         }
                         self.positions.insert(tp, Position::NeedsReset);
                     }
-                    Outcome::Retry => retry = true,
+                    Outcome::Retry(e) => {
+                        retry.get_or_insert(e);
+                    }
                 }
+            }
+            if retry.is_none() {
+                self.fetch_retry.succeeded();
             }
             if !self.buffered.is_empty() {
                 continue;
             }
+            if let Some(e) = retry {
+                // Leaders are being looked up again; don't spin on the same answer.
+                let step = self.fetch_retry.failed(Instant::now());
+                if step.log {
+                    info!(error = %e, "fetch found no usable leader; retrying in {} ms (attempt {})",
+                        step.delay_ms(), step.attempt);
+                }
+            }
             if Instant::now() >= deadline {
                 return Ok(Vec::new());
-            }
-            if retry {
-                // Leaders are being looked up again; don't spin on the same answer.
-                let pause = self.config.retry_backoff.min(deadline - Instant::now());
-                tokio::time::sleep(pause).await;
             }
         }
     }

@@ -16,9 +16,10 @@ use brook_proto::v1::{
     OffsetFetchTopic,
 };
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::TopicPartition;
+use crate::backoff::{ExponentialBackoff, Retrier};
 use crate::error::{ClientError, Result, check};
 use crate::metadata::Metadata;
 use crate::rpc;
@@ -34,7 +35,7 @@ pub(crate) struct Coordinator {
     group_id: String,
     metadata: Arc<Metadata>,
     request_timeout: Duration,
-    retry_backoff: Duration,
+    backoff: ExponentialBackoff,
     addr: Mutex<Option<String>>,
 }
 
@@ -56,13 +57,13 @@ impl Coordinator {
         group_id: String,
         metadata: Arc<Metadata>,
         request_timeout: Duration,
-        retry_backoff: Duration,
+        backoff: ExponentialBackoff,
     ) -> Coordinator {
         Coordinator {
             group_id,
             metadata,
             request_timeout,
-            retry_backoff,
+            backoff,
             addr: Mutex::new(None),
         }
     }
@@ -93,30 +94,39 @@ impl Coordinator {
         Err(last.unwrap_or_else(|| ClientError::Transport("no broker to ask".into())))
     }
 
-    /// Runs `op` against the coordinator, re-discovering it and retrying retriable errors
-    /// until `request.timeout.ms` has passed (commitSync semantics, C5).
+    /// Runs `op` against the coordinator, re-discovering it and retrying retriable errors with
+    /// backoff until `request.timeout.ms` has passed (commitSync semantics, C5); a retry whose
+    /// wait would end past the deadline is not made, the last error is returned instead.
     async fn with_retries<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
     where
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
         let deadline = Instant::now() + self.request_timeout;
+        let mut retry = Retrier::new(self.backoff);
         loop {
             let result = match self.find().await {
                 Ok(addr) => op(addr).await,
                 Err(e) => Err(e),
             };
-            match result {
+            let e = match result {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_retriable() && Instant::now() + self.retry_backoff < deadline => {
-                    debug!(group = %self.group_id, error = %e, "{what} failed; retrying");
-                    if rediscover(&e) {
-                        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                    }
-                    tokio::time::sleep(self.retry_backoff).await;
-                }
+                Err(e) if e.is_retriable() => e,
                 Err(e) => return Err(e),
+            };
+            let now = Instant::now();
+            let step = retry.failed(now);
+            if now + step.delay >= deadline {
+                return Err(e);
             }
+            if step.log {
+                info!(group = %self.group_id, error = %e,
+                    "{what} failed; retrying in {} ms (attempt {})", step.delay_ms(), step.attempt);
+            }
+            if rediscover(&e) {
+                *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            }
+            tokio::time::sleep(step.delay).await;
         }
     }
 

@@ -260,6 +260,7 @@ impl Producer {
             channels.clone(),
             config.request_timeout,
             config.retry_backoff.min(Duration::from_millis(100)),
+            config.backoff(),
         );
         let permits = config.buffer_memory.min(Semaphore::MAX_PERMITS);
         let shared = Arc::new(Shared {

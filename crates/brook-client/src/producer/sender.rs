@@ -24,23 +24,26 @@
 //! Without idempotence the same per-partition rules apply minus sequence numbers; with
 //! `max.in.flight.requests.per.connection=1` order is then strict, as in Kafka.
 
+mod epoch;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use brook_proto::v1::{
-    InitProducerIdRequest, PartitionProduceData, PartitionProduceResponse, ProduceRequest,
-    ProduceResponse, TopicProduceData,
+    PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicProduceData,
 };
 use brook_proto::{Durability, ErrorCode};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::accumulator::{BatchState, ProducerBatch};
 use super::{Counters, Shared};
 use crate::TopicPartition;
+use crate::backoff::Retrier;
 use crate::config::Acks;
 use crate::error::{ClientError, Result};
 use crate::rpc;
@@ -81,7 +84,8 @@ struct Sender {
     /// Idempotent identity (producer id, epoch), once obtained.
     producer: Option<(i64, i16)>,
     bump_needed: bool,
-    pid_retry_at: Option<Instant>,
+    /// Paces InitProducerId retries: `retry.backoff.ms` growing to `retry.backoff.max.ms`.
+    pid_retry: Retrier,
     leaderless: bool,
 }
 
@@ -96,6 +100,7 @@ fn increment_sequence(seq: i32, by: i32) -> i32 {
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let (tx, rx) = mpsc::unbounded_channel();
+    let pid_retry = Retrier::new(shared.config.backoff());
     let mut s = Sender {
         shared,
         parts: BTreeMap::new(),
@@ -105,7 +110,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         rx,
         producer: None,
         bump_needed: false,
-        pid_retry_at: None,
+        pid_retry,
         leaderless: false,
     };
     s.run().await;
@@ -121,7 +126,7 @@ impl Sender {
                 && (self.producer.is_none() || self.bump_needed)
                 && self.has_work()
                 && self.total_in_flight == 0
-                && self.pid_retry_at.is_none_or(|t| t <= now)
+                && self.pid_retry.is_due(now)
             {
                 self.init_producer_id().await;
             }
@@ -169,7 +174,7 @@ impl Sender {
                 }
             }
         }
-        if let Some(t) = self.pid_retry_at {
+        if let Some(t) = self.pid_retry.retry_at() {
             consider(t);
         }
         if self.leaderless {
@@ -224,94 +229,6 @@ impl Sender {
         // Count before resolving the futures, so a caller that sees the failure sees the metric.
         self.shared.records_done(n, true);
         batch.fail(error);
-    }
-
-    async fn init_producer_id(&mut self) {
-        let cfg = &self.shared.config;
-        let (pid, epoch) = self.producer.map_or((-1, -1), |(p, e)| (p, i32::from(e)));
-        let req = InitProducerIdRequest {
-            transaction_timeout_ms: 0,
-            producer_id: pid,
-            producer_epoch: epoch,
-        };
-        let mut last = None;
-        for addr in self.shared.metadata.candidate_addrs() {
-            let result = match rpc::brook(&self.shared.channels, &addr) {
-                Ok(mut client) => {
-                    rpc::call(cfg.request_timeout, client.init_producer_id(req)).await
-                }
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(resp) if resp.error_code == 0 => {
-                    let new_epoch = i16::try_from(resp.producer_epoch).unwrap_or(i16::MAX);
-                    info!(
-                        producer_id = resp.producer_id,
-                        epoch = new_epoch,
-                        bump = self.producer.is_some(),
-                        "producer id obtained"
-                    );
-                    self.producer = Some((resp.producer_id, new_epoch));
-                    self.pid_retry_at = None;
-                    if self.bump_needed {
-                        self.bump_needed = false;
-                        self.renumber();
-                    }
-                    return;
-                }
-                Ok(resp) => {
-                    last = Some(ClientError::kafka(
-                        ErrorCode::from_wire(resp.error_code),
-                        "InitProducerId",
-                    ));
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        if let Some(e) = last {
-            warn!(error = %e, "InitProducerId failed; will retry");
-        }
-        self.pid_retry_at = Some(Instant::now() + cfg.retry_backoff);
-    }
-
-    /// After an epoch bump: every unresolved batch gets a new sequence from 0, in order.
-    /// After an epoch bump every partition's sequences restart at 0. Batches that were never
-    /// written are renumbered and resent; a batch that may already be in the log (an earlier
-    /// attempt's outcome is unknown) is failed as unknown instead — resent under the new epoch
-    /// the broker could not recognise it as a retry and would store it twice.
-    fn renumber(&mut self) {
-        let Some((pid, epoch)) = self.producer else {
-            return;
-        };
-        let mut unknown = Vec::new();
-        for p in self.parts.values_mut() {
-            p.next_seq = 0;
-            let mut kept = VecDeque::with_capacity(p.pending.len());
-            for mut b in p.pending.drain(..) {
-                if b.maybe_written {
-                    unknown.push(b);
-                    continue;
-                }
-                let seq = p.next_seq;
-                p.next_seq = increment_sequence(seq, b.record_count());
-                b.encode(Some((pid, epoch, seq)));
-                kept.push_back(b);
-            }
-            p.pending = kept;
-        }
-        for b in unknown {
-            let n = b.records.len();
-            let error = ClientError::kafka(
-                ErrorCode::RequestTimedOut,
-                format!(
-                    "{}: outcome unknown (an earlier attempt may have been written); not resent under a new producer epoch",
-                    b.tp
-                ),
-            );
-            warn!(tp = %b.tp, records = n, "failing a batch of unknown outcome instead of resending it under a new epoch");
-            self.shared.records_done(n, true);
-            b.fail(error);
-        }
     }
 
     fn send_ready(&mut self, now: Instant) {

@@ -53,6 +53,9 @@ pub struct State {
     pub produce_partitions_total: usize,
     pub next_pid: i64,
     pub init_pid_calls: usize,
+    /// Answers for the next InitProducerId calls (then success), and when each call came.
+    pub init_pid_faults: VecDeque<ErrorCode>,
+    pub init_pid_times: Vec<std::time::Instant>,
     pub committed: HashMap<(String, String, i32), i64>,
     pub coordinator_faults: VecDeque<ErrorCode>,
     pub fetch_requests: usize,
@@ -396,6 +399,14 @@ impl Brook for Mock {
         let req = request.into_inner();
         let mut st = self.state.lock().unwrap();
         st.init_pid_calls += 1;
+        st.init_pid_times.push(std::time::Instant::now());
+        if let Some(code) = st.init_pid_faults.pop_front() {
+            return Ok(Response::new(InitProducerIdResponse {
+                error_code: code as i32,
+                producer_id: -1,
+                producer_epoch: -1,
+            }));
+        }
         let (pid, epoch) = if req.producer_id < 0 {
             st.next_pid += 1;
             (st.next_pid, 0)
