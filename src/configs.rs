@@ -33,10 +33,10 @@ pub struct ConfigsArgs {
     #[arg(long)]
     describe: bool,
     /// Overrides to set: `k=v,k2=v2` (a list value in brackets: `k=[a,b]`).
-    #[arg(long, value_name = "K=V[,K2=V2]", requires = "alter")]
+    #[arg(long, value_name = "K=V[,K2=V2]", conflicts_with = "describe")]
     add_config: Vec<String>,
     /// Overrides to remove (back to the default): `k,k2`.
-    #[arg(long, value_name = "K[,K2]", requires = "alter")]
+    #[arg(long, value_name = "K[,K2]", conflicts_with = "describe")]
     delete_config: Vec<String>,
 }
 

@@ -25,7 +25,7 @@ pub struct LeaderElectionArgs {
     #[arg(long, requires = "partition")]
     topic: Option<String>,
     /// The partition to elect a leader for (with --topic).
-    #[arg(long, requires = "topic")]
+    #[arg(long, requires = "topic", conflicts_with = "all_topic_partitions")]
     partition: Option<i32>,
     /// Every partition of every topic.
     #[arg(long)]

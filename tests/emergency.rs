@@ -553,6 +553,16 @@ fn bad_input_names_the_kafka_error_and_exits_non_zero() {
     let r = elect("preferred", "t");
     assert!(r.ok, "{}", r.err);
     assert_eq!(r.out, "Valid replica already elected for partitions t-0\n");
+    let r = run(&[
+        "leader-election",
+        "--bootstrap-server",
+        b,
+        "--election-type",
+        "PREFERRED",
+        "--all-topic-partitions",
+    ]);
+    assert!(r.ok, "{}", r.err);
+    assert_eq!(r.out, "Valid replica already elected for partitions t-0\n");
     let r = elect("clean", "t");
     assert!(!r.ok);
     assert!(r.err.contains("expected PREFERRED or UNCLEAN"), "{}", r.err);
@@ -568,4 +578,19 @@ fn bad_input_names_the_kafka_error_and_exits_non_zero() {
         "neither --topic nor --all-topic-partitions: {}",
         r.out
     );
+    let r = run(&[
+        "leader-election",
+        "--bootstrap-server",
+        b,
+        "--election-type",
+        "preferred",
+        "--partition",
+        "0",
+        "--all-topic-partitions",
+    ]);
+    assert!(!r.ok, "--partition with --all-topic-partitions: {}", r.out);
+    assert!(r.err.contains("cannot be used with"), "{}", r.err);
+    let r = configs(&[&topic[..], &["t", "--describe", "--add-config", "a=1"]].concat());
+    assert!(!r.ok, "--describe with --add-config: {}", r.out);
+    assert!(r.err.contains("cannot be used with"), "{}", r.err);
 }
