@@ -1,11 +1,14 @@
 //! The `brook` command line (SPEC §10): `serve` runs a broker; `topics`, `produce` and `consume`
-//! talk to one; `demo` tours the storage engine. Errors print one line naming the Kafka-style
+//! talk to one; `configs` and `leader-election` are Kafka's admin tools of the same names;
+//! `demo` tours the storage engine. Errors print one line naming the Kafka-style
 //! error and exit non-zero.
 
 mod bench_cmd;
+mod configs;
 mod consume;
 mod demo;
 mod dev;
+mod leader_election;
 mod produce;
 mod serve;
 mod topics;
@@ -36,6 +39,11 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print record values, one per line.
     Consume(consume::ConsumeArgs),
+    /// Kafka's kafka-configs: --alter (--add-config / --delete-config) or --describe the
+    /// dynamic configs of a topic.
+    Configs(configs::ConfigsArgs),
+    /// Kafka's kafka-leader-election: a PREFERRED or UNCLEAN election for one partition or all.
+    LeaderElection(leader_election::LeaderElectionArgs),
     /// Write, read, crash and recover a log on disk, explaining each step.
     Demo(demo::DemoArgs),
     /// Run a local replicated cluster in this process; Ctrl-C stops it.
@@ -66,6 +74,10 @@ fn main() {
         Command::Topics(args) => runtime().and_then(|rt| rt.block_on(topics::run(args))),
         Command::Produce(args) => runtime().and_then(|rt| rt.block_on(produce::run(args))),
         Command::Consume(args) => runtime().and_then(|rt| rt.block_on(consume::run(args))),
+        Command::Configs(args) => runtime().and_then(|rt| rt.block_on(configs::run(args))),
+        Command::LeaderElection(args) => {
+            runtime().and_then(|rt| rt.block_on(leader_election::run(args)))
+        }
         Command::Dev(args) => runtime().and_then(|rt| rt.block_on(dev::run(args))),
         Command::VerifiableProducer(args) => {
             runtime().and_then(|rt| rt.block_on(verifiable_producer::run(args)))

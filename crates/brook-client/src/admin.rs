@@ -323,10 +323,23 @@ impl Admin {
         set: &[(String, String)],
         delete: &[String],
     ) -> Result<()> {
+        self.alter_config(ConfigResourceType::ConfigResourceTopic, topic, set, delete)
+            .await
+    }
+
+    /// Sets and deletes config overrides of one resource: a topic by name, or (broker resource,
+    /// name "") the cluster-wide dynamic broker defaults where the controller accepts them.
+    pub async fn alter_config(
+        &self,
+        resource_type: ConfigResourceType,
+        name: &str,
+        set: &[(String, String)],
+        delete: &[String],
+    ) -> Result<()> {
         let req = AlterConfigsRequest {
             resources: vec![AlterConfigsResource {
-                resource_type: ConfigResourceType::ConfigResourceTopic as i32,
-                resource_name: topic.to_string(),
+                resource_type: resource_type as i32,
+                resource_name: name.to_string(),
                 set: set.iter().cloned().collect(),
                 delete: delete.to_vec(),
             }],
@@ -339,11 +352,19 @@ impl Admin {
                 async move { rpc::call(timeout, c.alter_configs(req)).await }
             })
             .await?;
+        let what = match resource_type {
+            ConfigResourceType::ConfigResourceTopic => format!("topic {name}"),
+            ConfigResourceType::ConfigResourceBroker if name.is_empty() => {
+                "the cluster-wide broker defaults".to_string()
+            }
+            ConfigResourceType::ConfigResourceBroker => format!("broker {name}"),
+            ConfigResourceType::ConfigResourceUnknown => format!("resource {name}"),
+        };
         for r in resp.results {
             check(
                 r.error_code,
                 &r.error_message,
-                &format!("alter config of {}", r.resource_name),
+                &format!("alter config of {what}"),
             )?;
         }
         Ok(())
