@@ -1,5 +1,6 @@
 //! The `brook` command line (SPEC §10): `serve` runs a broker; `topics`, `produce` and `consume`
-//! talk to one; `configs` and `leader-election` are Kafka's admin tools of the same names;
+//! talk to one; `configs`, `leader-election` and `quorum describe` are Kafka's admin tools
+//! (kafka-configs, kafka-leader-election, kafka-metadata-quorum);
 //! `demo` tours the storage engine. Errors print one line naming the Kafka-style
 //! error and exit non-zero.
 
@@ -10,6 +11,7 @@ mod demo;
 mod dev;
 mod leader_election;
 mod produce;
+mod quorum;
 mod serve;
 mod topics;
 mod verifiable_consumer;
@@ -44,6 +46,9 @@ enum Command {
     Configs(configs::ConfigsArgs),
     /// Kafka's kafka-leader-election: a PREFERRED or UNCLEAN election for one partition or all.
     LeaderElection(leader_election::LeaderElectionArgs),
+    /// Kafka's kafka-metadata-quorum: describe the controller quorum (--status, --replication,
+    /// --json).
+    Quorum(quorum::QuorumArgs),
     /// Write, read, crash and recover a log on disk, explaining each step.
     Demo(demo::DemoArgs),
     /// Run a local replicated cluster in this process; Ctrl-C stops it.
@@ -74,6 +79,7 @@ fn main() {
         Command::Topics(args) => runtime().and_then(|rt| rt.block_on(topics::run(args))),
         Command::Produce(args) => runtime().and_then(|rt| rt.block_on(produce::run(args))),
         Command::Consume(args) => runtime().and_then(|rt| rt.block_on(consume::run(args))),
+        Command::Quorum(args) => runtime().and_then(|rt| rt.block_on(quorum::run(args))),
         Command::Configs(args) => runtime().and_then(|rt| rt.block_on(configs::run(args))),
         Command::LeaderElection(args) => {
             runtime().and_then(|rt| rt.block_on(leader_election::run(args)))

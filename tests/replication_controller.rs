@@ -43,8 +43,10 @@ async fn produce_all(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaders_keep_serving_while_the_controller_is_down_and_nobody_is_fenced_after_it_returns() {
+    // The seed's "controller restart" test: one voter, so the controller really is gone.
     let cluster = Cluster::builder()
         .brokers(3)
+        .controller_voters(1)
         .broker_config("broker.session.timeout.ms", "1500")
         .startup_timeout(WAIT)
         .start()

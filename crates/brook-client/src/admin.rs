@@ -18,8 +18,8 @@ use brook_proto::v1::admin_client::AdminClient;
 use brook_proto::v1::{
     AlterConfigsRequest, AlterConfigsResource, ConfigResourceType, CreatableTopic,
     CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeClusterResponse,
-    DescribeTopicsRequest, ElectLeadersRequest, ElectionType, ReplicaAssignment, TopicDescription,
-    TopicPartitions,
+    DescribeQuorumRequest, DescribeQuorumResponse, DescribeTopicsRequest, ElectLeadersRequest,
+    ElectionType, ReplicaAssignment, TopicDescription, TopicPartitions,
 };
 use tokio::time::Instant;
 use tonic::transport::Channel;
@@ -286,6 +286,20 @@ impl Admin {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// The controller quorum (Kafka's DescribeQuorum): leader, epoch, high watermark and each
+    /// voter's progress as the active controller sees it. A broker that is not the active
+    /// controller asks it; if none answers, a voter reports what it knows itself.
+    pub async fn describe_quorum(&self) -> Result<DescribeQuorumResponse> {
+        let timeout = self.config.request_timeout;
+        let resp = self
+            .call("DescribeQuorum", |mut c| async move {
+                rpc::call(timeout, c.describe_quorum(DescribeQuorumRequest {})).await
+            })
+            .await?;
+        check(resp.error_code, &resp.error_message, "describe the quorum")?;
+        Ok(resp)
     }
 
     /// Describes topics (all when `names` is empty). A topic answered with an error code makes

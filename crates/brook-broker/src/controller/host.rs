@@ -408,7 +408,9 @@ impl ControllerHost {
             .map(|&id| {
                 let (end, last_fetch, status) = if id == self.me {
                     let status = match m.state {
-                        ServerState::Leader => "Leader",
+                        ServerState::Leader if self.is_active() => "Leader",
+                        // Raft leader still, but no majority acknowledged it within the lease.
+                        ServerState::Leader => "Leader (no quorum)",
                         ServerState::Candidate => "Candidate",
                         _ => "Follower",
                     };
