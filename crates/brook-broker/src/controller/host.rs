@@ -114,7 +114,10 @@ impl ControllerHost {
             request_timeout: Duration::from_millis(config.quorum_request_timeout_ms),
             lease: Duration::from_millis(election),
         });
-        host.check_voter_set()?;
+        if let Err(e) = host.check_voter_set().await {
+            host.shutdown().await;
+            return Err(e);
+        }
         host.bootstrap().await;
         tracing::info!(node_id = me, voters = %host.voters.fingerprint(), "controller quorum member started");
         Ok(host)
@@ -123,10 +126,12 @@ impl ControllerHost {
     /// Refuses a voter set whose ids differ from the one in the metadata log. (Addresses may
     /// change across restarts — a lone voter on port 0 does — and are always taken from the
     /// config, never from the log.)
-    fn check_voter_set(&self) -> Result<(), BrokerError> {
-        let metrics = self.raft.metrics().borrow().clone();
-        let recorded: std::collections::BTreeSet<NodeId> =
-            metrics.membership_config.membership().voter_ids().collect();
+    async fn check_voter_set(&self) -> Result<(), BrokerError> {
+        let recorded: std::collections::BTreeSet<NodeId> = self
+            .raft
+            .with_raft_state(|st| st.membership_state.effective().voter_ids().collect())
+            .await
+            .map_err(|e| BrokerError::Storage(format!("metadata quorum: {e}")))?;
         if recorded.is_empty() || recorded == self.voters.ids() {
             return Ok(());
         }
@@ -187,11 +192,24 @@ impl ControllerHost {
     /// majority acknowledged it within the lease, so a leader cut off from the others stops
     /// answering as controller before the majority elects another one.
     pub fn is_active(&self) -> bool {
-        let m = self.raft.metrics().borrow().clone();
-        m.state == ServerState::Leader
-            && (self.voters.0.len() == 1
-                || m.millis_since_quorum_ack
-                    .is_some_and(|ms| u128::from(ms) <= self.lease.as_millis()))
+        let leader = self.raft.metrics().borrow().state == ServerState::Leader;
+        leader && self.quorum_heard_within_lease(now_ms())
+    }
+
+    /// Whether this voter plus the peers it heard from within the lease make a majority. (The
+    /// network records every answered Raft RPC; a leader sends heartbeats several times per
+    /// lease, so a connected leader always passes.)
+    fn quorum_heard_within_lease(&self, now: i64) -> bool {
+        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+        let contacts = self.contacts.lock().unwrap_or_else(|p| p.into_inner());
+        let heard = self
+            .voters
+            .0
+            .keys()
+            .filter(|id| **id != self.me)
+            .filter(|id| contacts.get(id).is_some_and(|t| now - t <= lease))
+            .count();
+        heard + 1 >= self.voters.majority()
     }
 
     /// The active controller as far as this voter knows (`-1` unknown).
@@ -456,9 +474,7 @@ impl ControllerHost {
         DescribeQuorumResponse {
             error_code: 0,
             error_message: String::new(),
-            leader_id: m
-                .current_leader
-                .map_or(NO_CONTROLLER, |l| i32::try_from(l).unwrap_or(-1)),
+            leader_id: self.active_controller_id(),
             leader_epoch: to_i64(m.current_term),
             high_watermark: m.last_applied.map_or(-1, |l| to_i64(l.index) + 1),
             max_follower_lag: if is_leader { max_lag } else { -1 },

@@ -40,13 +40,14 @@ pub(super) fn route<T>(b: &Broker, req: &Request<T>) -> Result<Route, Status> {
     Ok(Route::Forward)
 }
 
-/// A request's `timeout_ms` as a forwarding deadline (default 30 s, Kafka's
-/// `default.api.timeout.ms` is 60 s; at least one controller request timeout).
-pub(super) fn deadline(timeout_ms: i32, b: &Broker) -> Duration {
+/// A request's `timeout_ms` as a forwarding deadline: three quarters of it, so that the broker
+/// answers (with the reason) before the client gives up on the same clock; 30 s when the
+/// request names none.
+pub(super) fn deadline(timeout_ms: i32, _b: &Broker) -> Duration {
     let asked = if timeout_ms > 0 {
         Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(30_000))
     } else {
         Duration::from_secs(30)
     };
-    asked.max(b.controller_link.request_timeout())
+    (asked * 3 / 4).max(Duration::from_millis(100))
 }
