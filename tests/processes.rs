@@ -1,9 +1,11 @@
-//! Three real `brook serve` processes (SPEC §10, issue 4 item 7): node 1 is broker and
-//! controller on a port picked up front, nodes 2 and 3 are brokers pointing at it. A topic with
-//! RF 3 and min.insync.replicas 2 whose leader is not the controller gets acks=all records; the
-//! leader process is SIGKILLed with more records in flight; once another replica leads, more
-//! records go in; every acknowledged record must then be readable exactly once from the
-//! beginning (the idempotent producer's retries of the in-flight batches must not duplicate).
+//! Three real `brook serve` processes (SPEC §10, issue 4 item 7, issue 10): each is broker and
+//! controller voter, on ports picked up front. A topic with RF 3 and min.insync.replicas 2 gets
+//! acks=all records; a process is SIGKILLed with more records in flight and never restarted —
+//! the leader of the topic (not the active controller), or the active controller (which also
+//! leads the topic); once another replica leads (and, for the controller, another voter is the
+//! active controller), more records go in; every acknowledged record must then be readable
+//! exactly once from the beginning (the idempotent producer's retries of the in-flight batches
+//! must not duplicate).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -64,10 +66,13 @@ impl Drop for Node {
     }
 }
 
-/// A port nobody listens on right now (bound and released; the controller binds it next).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// Ports nobody listens on right now (bound together, so they differ, then released; the
+/// voters bind them next).
+fn free_ports(n: usize) -> Vec<u16> {
+    let ls: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
 /// Starts `brook serve` and returns once it printed its `listening on` line.
@@ -171,28 +176,50 @@ async fn produce(producer: &Producer, topic: &str, values: std::ops::Range<usize
     acked
 }
 
+/// Which process the test SIGKILLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Victim {
+    /// The topic's leader, which is not the active controller.
+    Leader,
+    /// The active controller, which also leads the topic.
+    Controller,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_the_leader_process_loses_no_acknowledged_record() {
+    sigkill_loses_nothing(Victim::Leader).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_the_active_controller_for_good_loses_no_acknowledged_record() {
+    sigkill_loses_nothing(Victim::Controller).await;
+}
+
+/// The active controller as DescribeQuorum reports it (-1: none).
+async fn active_controller(admin: &Admin) -> i32 {
+    admin.describe_quorum().await.map_or(-1, |q| q.leader_id)
+}
+
+async fn sigkill_loses_nothing(victim: Victim) {
     let started = Instant::now();
     let root = tempfile::tempdir().unwrap();
-    let controller = format!("127.0.0.1:{}", free_port());
-    let voters = format!("1@{controller}");
-    let mut nodes: BTreeMap<i32, Node> = BTreeMap::new();
-    nodes.insert(
-        1,
-        serve(1, "broker,controller", &controller, &voters, root.path()),
-    );
-    assert_eq!(nodes[&1].addr, controller);
-    for id in [2, 3] {
-        nodes.insert(id, serve(id, "broker", "127.0.0.1:0", &voters, root.path()));
-    }
-    let bootstrap = nodes
-        .values()
-        .map(|n| n.addr.clone())
+    let addrs: Vec<String> = free_ports(3)
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let voters = (1..=3)
+        .zip(&addrs)
+        .map(|(id, a)| format!("{id}@{a}"))
         .collect::<Vec<_>>()
         .join(",");
+    let mut nodes: BTreeMap<i32, Node> = BTreeMap::new();
+    for (id, addr) in (1..=3).zip(&addrs) {
+        let node = serve(id, "broker,controller", addr, &voters, root.path());
+        assert_eq!(&node.addr, addr);
+        nodes.insert(id, node);
+    }
+    let bootstrap = addrs.join(",");
 
-    // The controller is asked first (admin clients try brokers in id order) and never killed.
     let admin =
         Admin::new(AdminConfig::new(&bootstrap).request_timeout(Duration::from_secs(2))).unwrap();
     wait_for("three unfenced brokers", || async {
@@ -201,11 +228,15 @@ async fn sigkill_the_leader_process_loses_no_acknowledged_record() {
         (live == 3).then_some(())
     })
     .await;
+    let controller = wait_for("an active controller", || async {
+        Some(active_controller(&admin).await).filter(|c| *c > 0)
+    })
+    .await;
 
-    // Replica assignment is a pure function of the topic name, so the first name whose leader
-    // is not the controller is the same on every run.
+    // Replica assignment is a pure function of the topic name: try names until the leader is
+    // (Victim::Controller) or is not (Victim::Leader) the active controller.
     let mut chosen = None;
-    for i in 0..10 {
+    for i in 0..20 {
         let topic = format!("kill-{i}");
         let configs = [("min.insync.replicas".to_string(), "2".to_string())];
         admin.create_topic(&topic, 1, 3, &configs).await.unwrap();
@@ -215,13 +246,12 @@ async fn sigkill_the_leader_process_loses_no_acknowledged_record() {
                 .filter(|(l, isr)| *l > 0 && isr.len() == 3)
         })
         .await;
-        if leader != 1 {
+        if (leader == controller) == (victim == Victim::Controller) {
             chosen = Some((topic, leader, isr));
             break;
         }
     }
-    let (topic, leader, isr) = chosen.expect("some topic is led by a broker other than node 1");
-    assert_ne!(leader, 1, "the leader to kill must not be the controller");
+    let (topic, leader, isr) = chosen.expect("some topic has the wanted leader");
     assert_eq!(isr.len(), 3, "{isr:?}");
 
     let producer = Producer::new(
@@ -265,6 +295,16 @@ async fn sigkill_the_leader_process_loses_no_acknowledged_record() {
         isr.contains(&new_leader),
         "a clean election picks from the ISR"
     );
+    if victim == Victim::Controller {
+        let next = wait_for("a new active controller", || async {
+            Some(active_controller(&admin).await).filter(|c| *c > 0 && *c != controller)
+        })
+        .await;
+        eprintln!(
+            "controller {controller} killed; {next} is active after {:?}",
+            killed_at.elapsed()
+        );
+    }
 
     for (v, f) in in_flight {
         match f.await {

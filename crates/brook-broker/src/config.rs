@@ -488,4 +488,72 @@ mod tests {
         );
         assert!(BrokerConfig::parse_properties("garbage").is_err());
     }
+
+    /// `controller.quorum.voters` problems stop startup with INVALID_CONFIG naming the key.
+    #[test]
+    fn bad_voter_sets_are_refused_with_the_key_and_the_problem() {
+        let err = |pairs: &[(&str, &str)]| {
+            let e = BrokerConfig::from_pairs(pairs.iter().copied()).unwrap_err();
+            assert_eq!(e.key, "controller.quorum.voters", "{e:?}");
+            e.reason
+        };
+        let empty = err(&[("controller.quorum.voters", "")]);
+        assert!(empty.contains("is empty"), "{empty}");
+        let twice = err(&[(
+            "controller.quorum.voters",
+            "1@127.0.0.1:9092,1@127.0.0.1:9093",
+        )]);
+        assert!(twice.contains("node 1 twice"), "{twice}");
+        let same_addr = err(&[(
+            "controller.quorum.voters",
+            "1@127.0.0.1:9092,2@127.0.0.1:9092",
+        )]);
+        assert!(
+            same_addr.contains("address 127.0.0.1:9092 twice"),
+            "{same_addr}"
+        );
+        for bad in ["1@nohost", "1@:9092", "1@h:0", "1@h:port", "x@h:1", "1h:1"] {
+            let why = err(&[("controller.quorum.voters", bad)]);
+            assert!(
+                why.contains("HOST:PORT") || why.contains("node id"),
+                "{bad}: {why}"
+            );
+        }
+        let missing = err(&[
+            ("node.id", "4"),
+            ("controller.quorum.voters", "1@h:1,2@h:2,3@h:3"),
+        ]);
+        assert!(
+            missing.contains("does not contain this node (node.id=4)"),
+            "{missing}"
+        );
+        let broker_only = err(&[("process.roles", "broker")]);
+        assert!(broker_only.contains("required"), "{broker_only}");
+    }
+
+    #[test]
+    fn good_voter_sets_parse() {
+        let c = BrokerConfig::from_pairs([
+            ("node.id", "2"),
+            (
+                "controller.quorum.voters",
+                "1@localhost:9092, 2@127.0.0.1:9093,3@h:9094",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.controller_voters.len(), 3);
+        assert_eq!(c.controller_voters[1], (2, "127.0.0.1:9093".to_string()));
+        // A broker-only node may be outside the voter set; an absent key means "me alone".
+        BrokerConfig::from_pairs([
+            ("node.id", "9"),
+            ("process.roles", "broker"),
+            ("controller.quorum.voters", "1@h:1"),
+        ])
+        .unwrap();
+        let alone = BrokerConfig::from_pairs([("node.id", "5")]).unwrap();
+        assert_eq!(
+            alone.voters("127.0.0.1:4000"),
+            vec![(5, "127.0.0.1:4000".to_string())]
+        );
+    }
 }
