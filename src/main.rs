@@ -65,12 +65,15 @@ enum Command {
 }
 
 fn main() {
+    // openraft logs every failed RPC to an unreachable voter; Brook's quorum code logs each
+    // voter going away and coming back once instead. `RUST_LOG=openraft=info` shows openraft's.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,openraft=off")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {

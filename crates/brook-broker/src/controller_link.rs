@@ -27,8 +27,10 @@ pub const FORWARDED: &str = "brook-forwarded-by";
 pub const ACTIVE: &str = "brook-active-controller";
 
 /// Pause between tries when no voter named the active controller: grows to `MAX_PAUSE`.
-const MIN_PAUSE: Duration = Duration::from_millis(10);
-const MAX_PAUSE: Duration = Duration::from_millis(250);
+/// (Short: while voters elect, every broker polls for the winner; the election takes tens of
+/// milliseconds with small timeouts.)
+const MIN_PAUSE: Duration = Duration::from_millis(5);
+const MAX_PAUSE: Duration = Duration::from_millis(100);
 
 /// A controller response: its error code and the active controller it names.
 pub trait ControllerAnswer {

@@ -90,7 +90,9 @@ impl ControllerHost {
             cluster_name: "brook".into(),
             election_timeout_min: election,
             election_timeout_max: election * 2,
-            heartbeat_interval: (election / 5).max(5),
+            // openraft also uses this as the deadline of a heartbeat RPC: a third of the
+            // election timeout leaves room for a loaded machine.
+            heartbeat_interval: (election / 3).max(5),
             install_snapshot_timeout: config.quorum_request_timeout_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.metadata_snapshot_entries),
             max_in_snapshot_log_to_keep: config.metadata_snapshot_entries.min(100),

@@ -8,7 +8,8 @@
 //! it is on disk.
 //!
 //! Beside it, a checkpoint file `quorum-state` (brook-log's atomic, checksummed format) holds the
-//! vote, the last committed log id and the purge point:
+//! vote, the purge point and the last committed log id (as of the last vote or purge write; it
+//! only speeds up re-applying after a restart):
 //! ```text
 //! vote.term 3 / vote.node 1 / vote.committed 1 / committed.term 3 / committed.node 1 /
 //! committed.index 41 / purged.term 2 / purged.node 2 / purged.index 20      (-1 = none)
@@ -242,18 +243,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(self.state().vote)
     }
 
+    /// Kept in memory and written with the next vote or purge (both fsync the whole state):
+    /// openraft treats the committed id read back after a restart as a hint it may find stale,
+    /// and re-learns the rest from the leader. Three fsyncs per commit would be the price
+    /// otherwise.
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<()> {
-        let mut next = self.state().clone();
-        if next.committed == committed {
-            return Ok(());
-        }
-        next.committed = committed;
-        let me = self.clone();
-        let saved = next.clone();
-        tokio::task::spawn_blocking(move || me.persist(&saved))
-            .await
-            .map_err(|e| storage_error(ErrorSubject::Store, ErrorVerb::Write, e))??;
-        *self.state() = next;
+        self.state().committed = committed;
         Ok(())
     }
 

@@ -47,6 +47,8 @@ pub struct Network {
     contacts: Contacts,
     /// Peers that refused us for a different voter set (logged once each).
     refused_by: Arc<Mutex<BTreeSet<NodeId>>>,
+    /// Peers whose last RPC failed: logged once when they go, once when they come back.
+    unreachable: Arc<Mutex<BTreeSet<NodeId>>>,
 }
 
 impl Network {
@@ -63,6 +65,7 @@ impl Network {
             channels,
             contacts,
             refused_by: Arc::default(),
+            unreachable: Arc::default(),
         }
     }
 }
@@ -104,7 +107,40 @@ enum Rpc {
 }
 
 impl Peer {
+    /// Logs a change of this peer's reachability (only the change).
+    fn reachable(&self, yes: bool, why: &str) {
+        let mut down = self
+            .net
+            .unreachable
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if yes && down.remove(&self.target) {
+            tracing::info!(voter = self.target, "controller voter reachable again");
+        } else if !yes && down.insert(self.target) {
+            tracing::warn!(voter = self.target, "controller voter unreachable: {why}");
+        }
+    }
+
     async fn call<Req, Resp, E>(
+        &self,
+        rpc: Rpc,
+        req: &Req,
+        option: &RPCOption,
+    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let r = self.exchange(rpc, req, option).await;
+        match &r {
+            Err(RPCError::Unreachable(e)) => self.reachable(false, &e.to_string()),
+            _ => self.reachable(true, ""),
+        }
+        r
+    }
+
+    async fn exchange<Req, Resp, E>(
         &self,
         rpc: Rpc,
         req: &Req,
