@@ -4,9 +4,9 @@
 //!
 //! Only the *active* controller (the Raft leader, while a majority acknowledges it) decides.
 //! Every decision follows the protocol in `controller/mod.rs`, with Raft in the middle:
-//! decide on the applied image → `client_write` one entry → a majority has fsynced it →
-//! every voter applies it (records get their offsets) → answer. Decisions are serialized by one
-//! async lock, so each sees the replay of the whole committed log.
+//! decide → propose one entry → a majority has fsynced it → every voter applies it (records get
+//! their offsets) → answer. Decisions are ordered by one async lock and made on the applied
+//! image plus this leader's own proposals still in flight, so they pipeline (see `decide`).
 //!
 //! On becoming active, a controller first waits until it has applied everything committed
 //! before its term, then gives every registered broker one full session timeout of grace
@@ -14,7 +14,6 @@
 //! Any other voter answers NOT_CONTROLLER naming the active one, so brokers redirect at once.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -52,10 +51,9 @@ pub struct ControllerHost {
     state: Arc<Mutex<MetaState>>,
     /// The applied metadata log end, for long-polling FetchMetadata.
     end: watch::Receiver<i64>,
-    /// Serializes decide → commit.
-    write: tokio::sync::Mutex<()>,
-    /// The Raft term in which this voter last started broker sessions (`u64::MAX`: never).
-    sessions_term: AtomicU64,
+    /// While this voter is the active controller: the state it decides on (see `decide`). The
+    /// lock orders decisions and their proposals.
+    leader: tokio::sync::Mutex<Option<Speculation>>,
     contacts: Contacts,
     config: BrokerConfig,
     request_timeout: Duration,
@@ -109,8 +107,7 @@ impl ControllerHost {
             voters,
             state,
             end,
-            write: tokio::sync::Mutex::new(()),
-            sessions_term: AtomicU64::new(u64::MAX),
+            leader: tokio::sync::Mutex::new(None),
             contacts,
             config: config.clone(),
             request_timeout: Duration::from_millis(config.quorum_request_timeout_ms),
@@ -237,62 +234,82 @@ impl ControllerHost {
     }
 
     /// Runs one decision on the active controller and commits its records through the quorum.
+    ///
+    /// Decisions are pipelined: each is made on the leader's *speculative* controller (the
+    /// applied image plus every entry this leader proposed and has not seen applied yet, and
+    /// the broker sessions), proposed in decision order under the lock, and awaited outside it.
+    /// So a burst of registrations costs about one commit round, not one each. If an entry does
+    /// not apply (leadership moved, a timeout), the speculation is dropped and the next decision
+    /// starts again from the applied image — the apply-side `first_offset` check guarantees
+    /// that nothing decided on a wrong image is ever applied.
     async fn decide<T>(
         &self,
         f: impl FnOnce(&mut Controller, i64) -> Result<(Vec<Record>, T), BrokerError>,
     ) -> Result<T, BrokerError> {
-        let _turn = self.write.lock().await;
+        let mut leader = self.leader.lock().await;
         if !self.is_active() {
             return Err(self.not_controller());
         }
         let term = self.raft.metrics().borrow().current_term;
-        if self.sessions_term.load(Ordering::Acquire) != term {
+        if leader.as_ref().is_none_or(|l| l.term != term) {
             // Everything committed before this term must be applied before deciding anything.
             tokio::time::timeout(self.request_timeout, self.raft.ensure_linearizable())
                 .await
                 .map_err(|_| timed_out("catching up with the metadata log"))?
                 .map_err(|_| self.not_controller())?;
-            self.lock().controller.start(now_ms());
-            self.sessions_term.store(term, Ordering::Release);
-            tracing::info!(node_id = self.me, term, "became the active controller");
+            let mut controller = self.lock().controller.clone();
+            controller.start(now_ms());
+            tracing::info!(
+                node_id = self.me,
+                term,
+                "active controller: deciding on the applied metadata"
+            );
+            *leader = Some(Speculation { term, controller });
         }
-        let (cmd, out) = {
-            let mut st = self.lock();
-            let first_offset = st.controller.image().next_offset;
-            let (records, out) = f(&mut st.controller, now_ms())?;
-            let records = records
-                .into_iter()
-                .map(|record| {
-                    MetadataRecord {
-                        offset: 0,
-                        record: Some(record),
-                    }
-                    .encode_to_vec()
-                })
-                .collect::<Vec<_>>();
-            (
-                MetadataCommand {
-                    first_offset,
-                    records,
-                },
-                out,
-            )
+        let Some(spec) = leader.as_mut() else {
+            return Err(self.not_controller());
         };
-        if cmd.records.is_empty() {
+        let first_offset = spec.controller.image().next_offset;
+        let (records, out) = f(&mut spec.controller, now_ms())?;
+        if records.is_empty() {
             return Ok(out);
         }
-        let written = tokio::time::timeout(self.request_timeout, self.raft.client_write(cmd))
-            .await
-            .map_err(|_| timed_out("a majority of the controller quorum to commit"))?;
-        match written {
-            Ok(r) if r.data.applied => Ok(out),
-            Ok(_) => Err(BrokerError::new(
+        let stamped = spec.controller.stamp(records);
+        for r in &stamped {
+            spec.controller.replay(r);
+        }
+        let cmd = MetadataCommand {
+            first_offset,
+            records: stamped
+                .into_iter()
+                .map(|mut r| {
+                    r.offset = 0;
+                    r.encode_to_vec()
+                })
+                .collect(),
+        };
+        let pending = match self.raft.client_write_ff(cmd).await {
+            Ok(rx) => rx,
+            Err(e) => {
+                *leader = None;
+                return Err(BrokerError::Storage(format!("metadata quorum: {e}")));
+            }
+        };
+        drop(leader);
+        let written = tokio::time::timeout(self.request_timeout, pending).await;
+        let result = match written {
+            Err(_) => Err(timed_out("a majority of the controller quorum to commit")),
+            Ok(Err(_)) => Err(self.not_controller()),
+            Ok(Ok(Ok(r))) if r.data.applied => return Ok(out),
+            Ok(Ok(Ok(_))) => Err(BrokerError::new(
                 ErrorCode::NotController,
                 "the decision raced a controller change; retry",
             )),
-            Err(openraft::error::RaftError::APIError(_)) => Err(self.not_controller()),
-            Err(e) => Err(BrokerError::Storage(format!("metadata quorum: {e}"))),
-        }
+            Ok(Ok(Err(_))) => Err(self.not_controller()),
+        };
+        // The speculation no longer matches what the quorum applies: start over from it.
+        self.leader.lock().await.take_if(|l| l.term == term);
+        result
     }
 
     /// Periodic, on the active controller: fence brokers whose session expired.
@@ -486,6 +503,13 @@ impl ControllerHost {
             answered_by: i32::try_from(self.me).unwrap_or(-1),
         }
     }
+}
+
+/// The active controller's decision state: the applied image plus its own proposals in flight,
+/// and the broker sessions (volatile, so they live only here).
+struct Speculation {
+    term: u64,
+    controller: Controller,
 }
 
 impl std::fmt::Debug for ControllerHost {
