@@ -185,7 +185,7 @@ async fn an_isolated_controller_changes_nothing_and_follows_after_heal() {
         frozen,
         "the minority committed metadata"
     );
-    let described = host.describe();
+    let described = host.describe().await;
     assert_ne!(described.leader_id, old);
 
     cluster.heal().await.unwrap();
@@ -231,6 +231,20 @@ async fn with_two_of_three_voters_down_metadata_is_refused_but_produce_goes_on()
         .unwrap();
 
     let survivor = active(&cluster).await;
+    // DescribeQuorum: three voters, the leader caught up, brokers 4 and 5 as observers.
+    let q = admin.describe_quorum().await.unwrap();
+    let ids =
+        |r: &[brook::proto::v1::QuorumReplica]| r.iter().map(|v| v.node_id).collect::<Vec<_>>();
+    assert_eq!(q.leader_id, survivor, "{q:?}");
+    assert_eq!(ids(&q.voters), [1, 2, 3], "{q:?}");
+    assert_eq!(ids(&q.observers), [4, 5], "{q:?}");
+    assert!(q.high_watermark > 0 && q.leader_epoch > 0, "{q:?}");
+    let leader = q.voters.iter().find(|v| v.node_id == survivor).unwrap();
+    assert_eq!(leader.status, "Leader");
+    assert!(
+        q.observers.iter().all(|o| o.last_fetch_timestamp > 0),
+        "{q:?}"
+    );
     for id in (1..=3).filter(|id| *id != survivor) {
         cluster.kill(id).await.unwrap();
     }

@@ -3,9 +3,10 @@
 //! `leader-election`, `topics`, `produce`, `consume`) against a running `brook::Cluster`, and
 //! the tools' answers to bad input.
 //!
-//! The cluster has 4 brokers so that the RF 3 partition can live on {2, 3, 4}: broker 1 hosts
-//! the only controller, and the scenario must crash the leader and cut followers off it without
-//! touching the controller or the followers' links to it.
+//! The cluster has 4 brokers (all controller voters) so that the RF 3 partition can live on
+//! {2, 3, 4} while broker 1 stays out of it: crashing the leader and cutting the followers off it
+//! then still leaves a majority of the voters (1, 3, 4) connected, so the controller keeps
+//! working through the whole procedure.
 
 #[path = "common/isr.rs"]
 mod isr;
@@ -529,6 +530,25 @@ fn bad_input_names_the_kafka_error_and_exits_non_zero() {
     let r = configs(&[&topic[..], &["t", "--describe"]].concat());
     assert!(r.ok, "{}", r.err);
     assert_eq!(r.out, "Dynamic configs for topic t are:\n");
+
+    // The cluster-wide dynamic broker default (kafka-configs --entity-type brokers
+    // --entity-default): the unclean-election switch for every topic without its own.
+    let brokers = ["--entity-type", "brokers", "--entity-default", "--alter"];
+    let r = configs(&[&brokers[..], &["--add-config", &format!("{UNCLEAN}=true")]].concat());
+    assert!(r.ok, "{}", r.err);
+    assert_eq!(
+        r.out,
+        "Completed updating default config for brokers in the cluster.\n"
+    );
+    let r = configs(&[&brokers[..], &["--delete-config", UNCLEAN]].concat());
+    assert!(r.ok, "{}", r.err);
+    let r = configs(&[&brokers[..], &["--add-config", "log.retention.ms=1"]].concat());
+    assert!(!r.ok, "{}", r.out);
+    assert!(
+        r.err.contains("INVALID_CONFIG") && r.err.contains("not a dynamic"),
+        "{}",
+        r.err
+    );
 
     let elect = |ty: &str, topic: &str| {
         run(&[

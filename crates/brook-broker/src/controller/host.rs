@@ -379,6 +379,43 @@ impl ControllerHost {
         .await
     }
 
+    /// AlterConfigs on the cluster-wide dynamic broker defaults (Kafka's `--entity-type brokers
+    /// --entity-default`). Only keys the controller reads at run time may be set:
+    /// `unclean.leader.election.enable` (below each topic's own override).
+    pub async fn alter_broker_defaults(
+        &self,
+        set: &BTreeMap<String, String>,
+        delete: &[String],
+        validate_only: bool,
+    ) -> Result<(), BrokerError> {
+        for k in set.keys().chain(delete) {
+            if k != super::UNCLEAN_KEY {
+                return Err(BrokerError::new(
+                    ErrorCode::InvalidConfig,
+                    format!(
+                        "'{k}' is not a dynamic cluster-wide broker config (only {} is)",
+                        super::UNCLEAN_KEY
+                    ),
+                ));
+            }
+        }
+        if let Some(v) = set
+            .get(super::UNCLEAN_KEY)
+            .filter(|v| *v != "true" && *v != "false")
+        {
+            return Err(BrokerError::new(
+                ErrorCode::InvalidConfig,
+                format!("{}: '{v}' is not true or false", super::UNCLEAN_KEY),
+            ));
+        }
+        self.admin(|c| {
+            let records =
+                c.alter_configs(ConfigResourceType::ConfigResourceBroker, "", set, delete)?;
+            Ok((if validate_only { Vec::new() } else { records }, ()))
+        })
+        .await
+    }
+
     pub async fn elect_leaders(
         &self,
         req: &ElectLeadersRequest,
@@ -426,7 +463,37 @@ impl ControllerHost {
 
     /// The quorum as this voter sees it (Kafka's DescribeQuorum). Per-voter log ends and last
     /// contact are known on the leader only.
-    pub fn describe(&self) -> DescribeQuorumResponse {
+    pub async fn describe(&self) -> DescribeQuorumResponse {
+        // Observers: registered brokers that are not voters, with their last heartbeat as the
+        // active controller saw it (brokers pull metadata records, not Raft entries, so they have
+        // no Raft log end).
+        let observers = {
+            let leader = self.leader.lock().await;
+            let image = self.image();
+            image
+                .brokers
+                .keys()
+                .filter(|id| u64::try_from(**id).is_ok_and(|id| !self.voters.0.contains_key(&id)))
+                .map(|&node_id| {
+                    let last = leader
+                        .as_ref()
+                        .filter(|_| self.is_active())
+                        .and_then(|l| l.controller.session(node_id))
+                        .map_or(-1, |s| s.last_heartbeat_ms);
+                    QuorumReplica {
+                        node_id,
+                        log_end_offset: -1,
+                        last_fetch_timestamp: last,
+                        last_caught_up_timestamp: -1,
+                        status: "Observer".to_string(),
+                    }
+                })
+                .collect()
+        };
+        self.describe_voters(observers)
+    }
+
+    fn describe_voters(&self, observers: Vec<QuorumReplica>) -> DescribeQuorumResponse {
         let m = self.raft.metrics().borrow().clone();
         let leader_end = m.last_log_index.map_or(0, |i| to_i64(i) + 1);
         let contacts = self
@@ -499,7 +566,7 @@ impl ControllerHost {
             max_follower_lag: if is_leader { max_lag } else { -1 },
             max_follower_lag_time_ms: if is_leader { max_lag_time } else { -1 },
             voters,
-            observers: Vec::new(),
+            observers,
             answered_by: i32::try_from(self.me).unwrap_or(-1),
         }
     }

@@ -237,9 +237,18 @@ impl Admin for Service {
                     host.alter_topic_config(&r.resource_name, &set, &r.delete, req.validate_only)
                         .await
                 }
+                Ok(ConfigResourceType::ConfigResourceBroker) if r.resource_name.is_empty() => {
+                    let set: BTreeMap<String, String> = r.set.clone().into_iter().collect();
+                    host.alter_broker_defaults(&set, &r.delete, req.validate_only)
+                        .await
+                }
+                Ok(ConfigResourceType::ConfigResourceBroker) => Err(BrokerError::new(
+                    ErrorCode::InvalidRequest,
+                    "per-broker dynamic configs are not supported; use the cluster-wide default (empty name)",
+                )),
                 _ => Err(BrokerError::new(
                     ErrorCode::InvalidRequest,
-                    "only topic configs can be altered at run time",
+                    "only topic configs and the cluster-wide broker defaults can be altered at run time",
                 )),
             };
             let (error_code, error_message) =
@@ -289,7 +298,7 @@ impl Admin for Service {
         // Ask the active controller (it alone knows every voter's progress); if none answers,
         // a voter says what it knows itself.
         if let Route::Local(host) = route(&self.0, &req)? {
-            return Ok(Response::new(host.describe()));
+            return Ok(Response::new(host.describe().await));
         }
         let wait = self.0.controller_link.request_timeout();
         let asked = self
@@ -302,7 +311,7 @@ impl Admin for Service {
             .await;
         match (asked, self.0.controller()) {
             (Ok(r), _) => Ok(r),
-            (Err(_), Some(host)) => Ok(Response::new(host.describe())),
+            (Err(_), Some(host)) => Ok(Response::new(host.describe().await)),
             (Err(e), None) => Err(e),
         }
     }
