@@ -6,6 +6,7 @@
 //! - `with_two_of_three_voters_down_metadata_is_refused_but_produce_goes_on`
 //! - `restarting_every_voter_keeps_the_metadata_from_snapshot_and_log`
 //! - `a_voter_with_a_different_voter_set_refuses_to_start`
+//! - `a_voter_that_missed_the_purged_log_catches_up_from_a_snapshot`
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -381,5 +382,50 @@ async fn a_voter_with_a_different_voter_set_refuses_to_start() {
     assert!(
         text.contains("controller.quorum.voters") && text.contains("1,2,3"),
         "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_voter_that_missed_the_purged_log_catches_up_from_a_snapshot() {
+    let cluster = Cluster::builder()
+        .brokers(3)
+        // Snapshot every 5 entries and keep only 5 after it: a voter down for longer than that
+        // can only catch up by installing the leader's snapshot.
+        .broker_config("metadata.log.max.entries.between.snapshots", "5")
+        .startup_timeout(WAIT)
+        .start()
+        .await
+        .unwrap();
+    let old = active(&cluster).await;
+    let behind = (1..=3).find(|id| *id != old).unwrap();
+    cluster.kill(behind).await.unwrap();
+    for i in 0..15 {
+        cluster.create_topic(&format!("t{i}"), 1, 2).await.unwrap();
+    }
+    cluster.restart(behind).await.unwrap();
+    let broker = cluster.broker(behind).await.unwrap();
+    let host = broker.controller().unwrap().clone();
+    let deadline = Instant::now() + WAIT;
+    while !(0..15).all(|i| host.image().topics.contains_key(&format!("t{i}"))) {
+        assert!(
+            Instant::now() < deadline,
+            "voter {behind} did not catch up: {:?}",
+            host.image().topics.keys().collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let q = host.describe().await;
+    assert!(q.high_watermark > 15, "{q:?}");
+    // The entries it lacked were purged on the leader: they came as one snapshot.
+    assert!(
+        host.snapshots_installed() >= 1,
+        "voter {behind} caught up without installing a snapshot"
+    );
+    assert!(
+        cluster
+            .data_dir(behind)
+            .unwrap()
+            .join("quorum-snapshot")
+            .exists()
     );
 }

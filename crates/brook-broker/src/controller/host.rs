@@ -55,6 +55,8 @@ pub struct ControllerHost {
     /// lock orders decisions and their proposals.
     leader: tokio::sync::Mutex<Option<Speculation>>,
     contacts: Contacts,
+    /// Snapshots installed from a leader (see `snapshots_installed`).
+    snapshots_installed: Arc<std::sync::atomic::AtomicU64>,
     config: BrokerConfig,
     request_timeout: Duration,
     /// A leader that has not heard from a majority for this long stops acting as controller.
@@ -81,6 +83,7 @@ impl ControllerHost {
             .map_err(storage)?;
         let state = sm.shared();
         let end = sm.end();
+        let snapshots_installed = sm.installed();
         let contacts = Contacts::default();
         let network = Network::new(me, &voters, channels, contacts.clone());
         let election = config.quorum_election_timeout_ms;
@@ -109,6 +112,7 @@ impl ControllerHost {
             end,
             leader: tokio::sync::Mutex::new(None),
             contacts,
+            snapshots_installed,
             config: config.clone(),
             request_timeout: Duration::from_millis(config.quorum_request_timeout_ms),
             lease: Duration::from_millis(election),
@@ -171,6 +175,13 @@ impl ControllerHost {
                 Err(e) => tracing::debug!("quorum bootstrap not needed: {e}"),
             }
         });
+    }
+
+    /// How many metadata snapshots this voter installed from a leader because the entries it
+    /// lacked were already purged there.
+    pub fn snapshots_installed(&self) -> u64 {
+        self.snapshots_installed
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The Raft node (for the `Quorum` gRPC service).

@@ -13,6 +13,7 @@
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use brook_log::io::FileSystem;
@@ -112,6 +113,8 @@ struct Inner {
     end: watch::Sender<i64>,
     /// Bytes of the current snapshot (as in the file).
     current: Mutex<Option<(SnapshotMeta<NodeId, BasicNode>, Vec<u8>)>>,
+    /// Snapshots received from a leader and installed (for learners and tests).
+    installed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for StateMachine {
@@ -146,6 +149,7 @@ impl StateMachine {
                 path,
                 end,
                 current: Mutex::new(current),
+                installed: Arc::default(),
             }),
         })
     }
@@ -153,6 +157,11 @@ impl StateMachine {
     /// The state the controller host decides on.
     pub fn shared(&self) -> Arc<Mutex<MetaState>> {
         self.inner.state.clone()
+    }
+
+    /// How many snapshots this voter installed from a leader (shared counter).
+    pub fn installed(&self) -> Arc<AtomicU64> {
+        self.inner.installed.clone()
     }
 
     /// The applied metadata log end, watchable.
@@ -282,6 +291,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         *self.state() = restored(&self.inner.config, meta, records);
         *self.current() = Some((meta.clone(), bytes));
         self.publish_end();
+        self.inner.installed.fetch_add(1, Ordering::Relaxed);
         tracing::info!(snapshot = %meta.snapshot_id, "installed a metadata snapshot from the leader");
         Ok(())
     }

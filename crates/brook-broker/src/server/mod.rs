@@ -205,6 +205,14 @@ impl BrokerHandle {
 
     fn abort(&self) {
         self.killed.send_replace(true);
+        // A dead process's Raft node must not go on voting or leading through its outgoing
+        // connections. (Outside a runtime, at process exit, there is nothing left to stop.)
+        if let (Some(host), Ok(rt)) = (
+            self.broker.controller().cloned(),
+            tokio::runtime::Handle::try_current(),
+        ) {
+            rt.spawn(async move { host.shutdown().await });
+        }
         self.server.abort();
         self.housekeeping.abort();
         for t in &self.background {
