@@ -1,7 +1,8 @@
 //! ISR maintenance, elections and fencing on the embedded 3-broker cluster (SPEC §4, §5;
 //! reference §3 F1–F9, §4 E1–E3, scenarios T5, T6, T10, T11).
 //!
-//! Broker 1 hosts the only controller, so every scenario keeps broker 1 out of the faults: the
+//! These clusters have one controller voter, broker 1 (`start_cluster`), so every scenario keeps
+//! broker 1 out of the faults: the
 //! partitions under test are picked (and asserted) so that the broker cut off, slowed, killed or
 //! isolated is never broker 1, and so that cutting a leader from a follower does not also cut
 //! either from the controller.
@@ -15,6 +16,40 @@ mod isr;
 use isr::*;
 
 // ---- T5: ISR shrink timing --------------------------------------------------------------------
+
+/// F6: a follower whose broker the controller fenced (its session expired) stops holding the HW
+/// back at once — it is no longer an eligible caught-up replica — so an acks=all write completes
+/// after about one broker session timeout, long before `replica.lag.time.max.ms` (60 s here)
+/// would let the leader drop it on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fenced_follower_stops_holding_back_the_hw() {
+    let cluster = start_cluster(60_000).await;
+    create_topic(&cluster, "fenced", 1, 3, &[("min.insync.replicas", "2")]).await;
+    let leader = cluster.leader_of("fenced", 0).await.unwrap();
+    let victim = [2, 3].into_iter().find(|b| *b != leader).unwrap();
+    let producer = cluster
+        .producer()
+        .acks(Acks::All)
+        .request_timeout(Duration::from_secs(10))
+        .delivery_timeout(Duration::from_secs(12))
+        .build()
+        .await
+        .unwrap();
+    producer
+        .send_and_wait(ProducerRecord::new("fenced", "before").partition(0))
+        .await
+        .unwrap();
+    cluster.kill(victim).await.unwrap();
+    // The ISR still names the victim when this is sent; only its fencing can release the HW.
+    producer
+        .send_and_wait(ProducerRecord::new("fenced", "after").partition(0))
+        .await
+        .unwrap_or_else(|e| panic!("acks=all with follower {victim} fenced: {e}"));
+    let v = cluster.view().await;
+    assert!(!v.isr("fenced", 0).contains(&victim), "{}", v.summary());
+    assert_eq!(v.high_watermark("fenced", 0), Some(2), "{}", v.summary());
+    producer.close().await;
+}
 
 /// T5 (a), F2/F3: a follower cut off from the leader (but not from the controller) leaves the
 /// ISR once it has not caught up for `replica.lag.time.max.ms`: still in at lag/2, out by 2×lag.

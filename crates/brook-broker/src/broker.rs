@@ -239,7 +239,7 @@ impl Broker {
                     }
                     None => self.load_partition(&t.name, i, &topic_config)?,
                 };
-                if let Some((leader, epoch)) = part.apply_metadata(p)? {
+                if let Some((leader, epoch)) = part.apply_metadata(p, &image.brokers)? {
                     fetchers.push((part.clone(), leader, epoch));
                 }
                 if t.name == OFFSETS_TOPIC && part.state().is_leader() {

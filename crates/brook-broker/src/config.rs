@@ -90,8 +90,10 @@ pub struct BrokerConfig {
     /// the key was not given and this process is a controller: then it is the only voter, at its
     /// own listener (`brook serve` with no quorum config).
     pub controller_voters: Vec<(i32, String)>,
-    /// `controller.quorum.election.timeout.ms`: a follower that hears nothing from the active
-    /// controller for a random time in [t, 2t] starts an election (Kafka's rule).
+    /// `controller.quorum.election.timeout.ms` (t): a voter that hears nothing from the active
+    /// controller for a random time in [1.5t, 2t] starts an election (Kafka: [t, 2t]; openraft
+    /// adds a leader lease), and a leader that has not heard from a majority for t stops acting
+    /// as controller.
     pub quorum_election_timeout_ms: u64,
     /// `controller.quorum.request.timeout.ms`: how long a controller write or a broker's
     /// controller RPC may take before it counts as failed.

@@ -54,12 +54,20 @@ answer!(
     AllocateProducerIdsResponse
 );
 
+/// How long a voter that did not answer is not taken for the active controller on others' word:
+/// right after the active controller dies the other voters still name it until they elect.
+const DEAD_FOR: Duration = Duration::from_millis(500);
+
 /// The broker's view of the controller quorum.
 #[derive(Debug)]
 pub struct ControllerLink {
     voters: Vec<(i32, String)>,
     /// Index into `voters` of the current guess.
     current: AtomicUsize,
+    /// The voter last logged as the active controller (one line per change, not per redirect).
+    logged: std::sync::atomic::AtomicI32,
+    /// Voters that recently failed to answer, and when.
+    unanswered: std::sync::Mutex<std::collections::BTreeMap<i32, Instant>>,
     channels: Channels,
     request_timeout: Duration,
 }
@@ -72,6 +80,8 @@ impl ControllerLink {
         ControllerLink {
             voters,
             current: AtomicUsize::new(0),
+            logged: std::sync::atomic::AtomicI32::new(-1),
+            unanswered: std::sync::Mutex::default(),
             channels,
             request_timeout,
         }
@@ -99,23 +109,45 @@ impl ControllerLink {
         Ok((i, ch))
     }
 
-    /// After a NOT_CONTROLLER answer from voter index `from`: go to `hint` if it names a voter,
-    /// else to the next voter. A concurrent move by someone else wins.
-    pub fn redirect(&self, from: usize, hint: i32) {
-        let to = self
-            .voters
-            .iter()
-            .position(|(id, _)| *id == hint)
-            .unwrap_or((from + 1) % self.voters.len().max(1));
-        if to != from
-            && self
+    /// After a NOT_CONTROLLER answer from voter index `from`: go to `hint` if it names a voter
+    /// that answered lately, else to the next voter. Returns whether it followed the hint. A
+    /// concurrent move by someone else wins.
+    pub fn redirect(&self, from: usize, hint: i32) -> bool {
+        let hint = if self.recently_unanswered(hint) {
+            -1
+        } else {
+            hint
+        };
+        let hinted = self.voters.iter().position(|(id, _)| *id == hint);
+        let to = hinted.unwrap_or((from + 1) % self.voters.len().max(1));
+        if to != from {
+            let _ = self
                 .current
-                .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            && hint >= 0
-        {
+                .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire);
+        }
+        if hinted.is_some() && self.logged.swap(hint, Ordering::AcqRel) != hint {
             tracing::info!(controller = hint, "following the active controller");
         }
+        hinted.is_some()
+    }
+
+    /// Voter index `from` did not answer at all.
+    fn unanswered(&self, from: usize) {
+        if let Some((id, _)) = self.voters.get(from) {
+            self.unanswered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(*id, Instant::now());
+        }
+        self.redirect(from, -1);
+    }
+
+    fn recently_unanswered(&self, id: i32) -> bool {
+        self.unanswered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .is_some_and(|t| t.elapsed() < DEAD_FOR)
     }
 
     /// Calls the active controller, following redirects and trying the other voters, until it
@@ -143,11 +175,10 @@ impl ControllerLink {
                             if ErrorCode::from_wire(r.error_code()) != ErrorCode::NotController {
                                 return Ok(r);
                             }
-                            self.redirect(i, r.active_controller_id());
-                            (i, r.active_controller_id() >= 0)
+                            (i, self.redirect(i, r.active_controller_id()))
                         }
                         _ => {
-                            self.redirect(i, -1);
+                            self.unanswered(i);
                             (i, false)
                         }
                     }
@@ -207,31 +238,36 @@ impl ControllerLink {
     {
         let link = self;
         let until = Instant::now() + deadline;
-        let mut pause = Duration::from_millis(10);
+        let mut pause = MIN_PAUSE;
         loop {
             let (from, client) = link
                 .admin()
                 .map_err(|e| Status::unavailable(e.to_string()))?;
-            let hint = match tokio::time::timeout(link.request_timeout(), call(client)).await {
+            let hinted = match tokio::time::timeout(link.request_timeout(), call(client)).await {
                 Ok(Ok(r)) => return Ok(r),
-                Ok(Err(status)) if status.message().starts_with("NOT_CONTROLLER") => status
-                    .metadata()
-                    .get(ACTIVE)
-                    .and_then(|v| v.to_str().ok()?.parse::<i32>().ok())
-                    .unwrap_or(-1),
+                Ok(Err(status)) if status.message().starts_with("NOT_CONTROLLER") => {
+                    let hint = status
+                        .metadata()
+                        .get(ACTIVE)
+                        .and_then(|v| v.to_str().ok()?.parse::<i32>().ok())
+                        .unwrap_or(-1);
+                    link.redirect(from, hint)
+                }
                 Ok(Err(status)) if status.code() != tonic::Code::Unavailable => return Err(status),
-                _ => -1,
+                _ => {
+                    link.unanswered(from);
+                    false
+                }
             };
-            link.redirect(from, hint);
             if Instant::now() >= until {
                 return Err(Status::unavailable(
                     "NOT_CONTROLLER: no active controller answered before the request's deadline \
                  (is a majority of controller.quorum.voters up?)",
                 ));
             }
-            if hint < 0 {
+            if !hinted {
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(250));
+                pause = (pause * 2).min(MAX_PAUSE);
             }
         }
     }

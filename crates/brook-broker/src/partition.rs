@@ -20,6 +20,7 @@ use crate::config::TopicConfig;
 use crate::error::{BrokerError, Result};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::metadata::PartitionMeta;
+use crate::metadata_log::now_ms;
 use crate::producer_state::{BatchMetadata, ProducerStateManager, Verdict};
 use crate::replica_state::{FollowerFetch, LeaderAssignment, LeaderReplication};
 
@@ -160,10 +161,6 @@ struct Inner {
     epochs: LeaderEpochCache,
 }
 
-pub(crate) fn now_ms() -> i64 {
-    crate::metadata_log::now_ms()
-}
-
 impl Partition {
     pub fn new(
         topic: &str,
@@ -262,7 +259,11 @@ impl Partition {
 
     /// Applies the controller's view of the partition. Returns the leader this broker must
     /// follow now (`Some((leader, epoch))` when a fetcher must (re)start), `None` otherwise.
-    pub fn apply_metadata(&self, meta: &PartitionMeta) -> Result<Option<(i32, i32)>> {
+    pub fn apply_metadata(
+        &self,
+        meta: &PartitionMeta,
+        brokers: &std::collections::BTreeMap<i32, crate::metadata::BrokerMeta>,
+    ) -> Result<Option<(i32, i32)>> {
         let mut inner = self.inner();
         let now = now_ms();
         let leo = self.leo();
@@ -322,6 +323,7 @@ impl Partition {
         st.leader_epoch = meta.leader_epoch;
         st.isr = meta.isr.clone();
         if let Role::Leader(l) = &mut st.role {
+            l.observe_brokers(&meta.replicas, brokers);
             l.maybe_increment_hw(leo, now, st.lag_max_ms);
             st.high_watermark = st.high_watermark.max(l.high_watermark);
         }

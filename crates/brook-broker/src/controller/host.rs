@@ -89,11 +89,16 @@ impl ControllerHost {
         let election = config.quorum_election_timeout_ms;
         let raft_config = openraft::Config {
             cluster_name: "brook".into(),
-            election_timeout_min: election,
-            election_timeout_max: election * 2,
+            // openraft waits its leader lease (= election_timeout_max) *plus* a random
+            // election timeout after the last heartbeat before it campaigns. [t/2, t] makes that
+            // [1.5t, 2t] — Kafka's [t, 2t] shifted by half a timeout, and always after this
+            // voter's own lease (t, `is_active`) has run out on a cut-off leader.
+            election_timeout_min: (election / 2).max(2),
+            election_timeout_max: election,
             // openraft also uses this as the deadline of a heartbeat RPC: a third of the
-            // election timeout leaves room for a loaded machine.
-            heartbeat_interval: (election / 3).max(5),
+            // election timeout leaves room for a loaded machine (and stays below the minimum
+            // election timeout, t/2).
+            heartbeat_interval: (election / 3).max(1),
             install_snapshot_timeout: config.quorum_request_timeout_ms,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.metadata_snapshot_entries),
             max_in_snapshot_log_to_keep: config.metadata_snapshot_entries.min(100),

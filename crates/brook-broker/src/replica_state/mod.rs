@@ -282,6 +282,27 @@ impl LeaderReplication {
         true
     }
 
+    /// Records the metadata image's view of each replica's broker. A fenced broker's follower
+    /// then no longer holds the HW back as a caught-up replica about to join (Kafka's
+    /// isReplicaIsrEligible), so the HW moves on as soon as the fencing is applied, not only once
+    /// `replica.lag.time.max.ms` has passed.
+    pub fn observe_brokers(
+        &mut self,
+        replicas: &[i32],
+        brokers: &BTreeMap<i32, crate::metadata::BrokerMeta>,
+    ) {
+        for id in replicas {
+            if let Some(b) = brokers.get(id) {
+                let view = BrokerView {
+                    broker_epoch: b.broker_epoch,
+                    fenced: b.fenced,
+                    in_controlled_shutdown: false,
+                };
+                self.set_broker_view(*id, view);
+            }
+        }
+    }
+
     /// Records the controller's view of a broker (for F6 eligibility and fetch fencing).
     pub fn set_broker_view(&mut self, broker_id: i32, view: BrokerView) {
         self.brokers.insert(broker_id, view);
