@@ -92,9 +92,16 @@ pub async fn bench(plan: &Plan, dirs: &Dirs) -> BenchResult<Vec<Summary>> {
          request timeout 1 s)"
     );
     println!(
-        "  A partition the killed broker led moves only once its broker session expires on the \
-         new controller, which starts every session afresh when it takes over: expect the write \
-         at ≈ election (t..2t) + broker.session.timeout.ms."
+        "  With t = controller.quorum.election.timeout.ms, Kafka's rule is an election after t..2t \
+         without the leader; openraft 0.9 campaigns only after its leader lease (election max = \
+         2t) plus its election timeout (t..2t), checked every 0.3t: expect a new controller at \
+         ≈ 3t..4.3t."
+    );
+    println!(
+        "  A partition the killed broker led moves only once the killed broker's session expires \
+         on the new controller, which starts every session afresh when it takes over (checked \
+         every broker.heartbeat.interval.ms / 2): expect the write at ≈ new controller + \
+         broker.session.timeout.ms (+ up to heartbeat / 2)."
     );
     let mut out = Vec::new();
     for s in &settings {
