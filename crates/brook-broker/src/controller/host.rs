@@ -267,20 +267,30 @@ impl ControllerHost {
             return Err(self.not_controller());
         }
         let term = self.raft.metrics().borrow().current_term;
-        if leader.as_ref().is_none_or(|l| l.term != term) {
-            // Everything committed before this term must be applied before deciding anything.
+        let fresh = leader.as_ref().is_none_or(|l| l.term != term);
+        if fresh || leader.as_ref().is_some_and(|l| l.stale) {
+            // Everything committed before must be applied before deciding anything.
             tokio::time::timeout(self.request_timeout, self.raft.ensure_linearizable())
                 .await
                 .map_err(|_| timed_out("catching up with the metadata log"))?
                 .map_err(|_| self.not_controller())?;
-            let mut controller = self.lock().controller.clone();
-            controller.start(now_ms());
-            tracing::info!(
-                node_id = self.me,
-                term,
-                "active controller: deciding on the applied metadata"
-            );
-            *leader = Some(Speculation { term, controller });
+            let applied = self.lock().controller.clone();
+            match leader.as_mut().filter(|_| !fresh) {
+                Some(spec) => {
+                    spec.controller.rebase_on(&applied);
+                    spec.stale = false;
+                }
+                None => {
+                    let mut controller = applied;
+                    controller.start(now_ms());
+                    tracing::info!(node_id = self.me, term, "became the active controller");
+                    *leader = Some(Speculation {
+                        term,
+                        controller,
+                        stale: false,
+                    });
+                }
+            }
         }
         let Some(spec) = leader.as_mut() else {
             return Err(self.not_controller());
@@ -307,7 +317,7 @@ impl ControllerHost {
         let pending = match self.raft.client_write_ff(cmd).await {
             Ok(rx) => rx,
             Err(e) => {
-                *leader = None;
+                spec.stale = true;
                 return Err(BrokerError::Storage(format!("metadata quorum: {e}")));
             }
         };
@@ -324,7 +334,9 @@ impl ControllerHost {
             Ok(Ok(Err(_))) => Err(self.not_controller()),
         };
         // The speculation no longer matches what the quorum applies: start over from it.
-        self.leader.lock().await.take_if(|l| l.term == term);
+        if let Some(spec) = self.leader.lock().await.as_mut().filter(|l| l.term == term) {
+            spec.stale = true;
+        }
         result
     }
 
@@ -593,6 +605,8 @@ impl ControllerHost {
 struct Speculation {
     term: u64,
     controller: Controller,
+    /// An entry it proposed did not apply: rebase on the applied image before deciding again.
+    stale: bool,
 }
 
 impl std::fmt::Debug for ControllerHost {

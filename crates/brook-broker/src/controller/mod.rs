@@ -165,6 +165,13 @@ impl Controller {
         self.image.apply(rec);
     }
 
+    /// Replaces the image with `applied`'s and keeps this controller's sessions: a leader whose
+    /// speculative decisions did not all apply starts again from what did, without granting
+    /// every broker a fresh session (that grace is for a new controller only).
+    pub fn rebase_on(&mut self, applied: &Controller) {
+        self.image = applied.image.clone();
+    }
+
     /// Gives `records` the offsets they will get when appended now.
     pub fn stamp(&self, records: Vec<Record>) -> Vec<MetadataRecord> {
         records
