@@ -378,3 +378,87 @@ fn read_file(fs: &dyn FileSystem, path: &Path) -> Result<Option<Vec<u8>>> {
     file.read_exact_at(&mut buf, 0).map_err(err)?;
     Ok(Some(buf))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brook_proto::v1::RegisterBrokerRecord;
+    use brook_proto::v1::metadata_record::Record;
+
+    fn register(node_id: i32) -> Vec<u8> {
+        MetadataRecord {
+            offset: 0,
+            record: Some(Record::RegisterBroker(RegisterBrokerRecord {
+                node_id,
+                broker_epoch: 0,
+                incarnation_id: "i".into(),
+                host: "h".into(),
+                port: 1,
+                rack: String::new(),
+            })),
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn a_command_decided_on_another_image_is_skipped_and_changes_nothing() {
+        let mut st = MetaState::empty(ControllerConfig::default());
+        let first = MetadataCommand {
+            first_offset: 0,
+            records: vec![register(1), register(2)],
+        };
+        assert_eq!(
+            st.apply_command(&first),
+            CommandOutcome {
+                applied: true,
+                next_offset: 2
+            }
+        );
+        // Decided when the log ended at 1 (a deposed leader's leftover): skipped.
+        let stale = MetadataCommand {
+            first_offset: 1,
+            records: vec![register(3)],
+        };
+        assert!(!st.apply_command(&stale).applied);
+        assert_eq!(st.controller.image().next_offset, 2);
+        assert!(!st.controller.image().brokers.contains_key(&3));
+        // The records got the offsets of the log, not of the command's encoding.
+        assert_eq!(
+            st.records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        let undecodable = MetadataCommand {
+            first_offset: 2,
+            records: vec![register(4), vec![0xff, 0xff]],
+        };
+        assert!(!st.apply_command(&undecodable).applied);
+        assert_eq!(st.records.len(), 2, "an undecodable entry is skipped whole");
+    }
+
+    #[test]
+    fn snapshots_round_trip_and_damaged_ones_are_refused() {
+        let mut st = MetaState::empty(ControllerConfig::default());
+        st.apply_command(&MetadataCommand {
+            first_offset: 0,
+            records: vec![register(1)],
+        });
+        let meta = SnapshotMeta {
+            last_log_id: None,
+            last_membership: StoredMembership::default(),
+            snapshot_id: "s".into(),
+        };
+        let bytes = encode_snapshot(&meta, &st.records).unwrap();
+        let (back, records) = decode_snapshot(&bytes).unwrap();
+        assert_eq!(back, meta);
+        assert_eq!(records, st.records);
+        for cut in [0, 3, 10, bytes.len() - 1] {
+            assert!(
+                decode_snapshot(&bytes[..cut]).is_err(),
+                "a snapshot cut at {cut} was accepted"
+            );
+        }
+        let mut bad = bytes.clone();
+        bad[5] ^= 0xff;
+        assert!(decode_snapshot(&bad).is_err());
+    }
+}
