@@ -7,6 +7,7 @@
 //! - `restarting_every_voter_keeps_the_metadata_from_snapshot_and_log`
 //! - `a_voter_with_a_different_voter_set_refuses_to_start`
 //! - `a_voter_that_missed_the_purged_log_catches_up_from_a_snapshot`
+//! - `a_slow_active_controller_resigns_and_is_replaced`
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -428,4 +429,27 @@ async fn a_voter_that_missed_the_purged_log_catches_up_from_a_snapshot() {
             .join("quorum-snapshot")
             .exists()
     );
+}
+
+/// A gray failure: every link of the active controller gets 200 ms of latency each way, more than
+/// half its lease. Its heartbeats still arrive (so, without check-quorum, the others would never
+/// elect) but no answer comes back in time: it resigns and a healthy voter takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_active_controller_resigns_and_is_replaced() {
+    let cluster = three_voters().await;
+    let slow = active(&cluster).await;
+    cluster
+        .slow(slow, Duration::from_millis(200))
+        .await
+        .unwrap();
+    let replaced = cluster
+        .wait_until(|v| v.active_controller().is_some_and(|c| c != slow), WAIT)
+        .await;
+    cluster.slow(slow, Duration::ZERO).await.unwrap();
+    let v =
+        replaced.unwrap_or_else(|e| panic!("no voter replaced the slow controller {slow}: {e}"));
+    let new = v.active_controller().unwrap();
+    // The cluster works under the new controller: a topic can be created.
+    cluster.create_topic("after", 1, 3).await.unwrap();
+    assert_ne!(new, slow);
 }

@@ -35,6 +35,7 @@ use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::group_coordinator::OFFSETS_TOPIC;
 use crate::metadata_log::now_ms;
+use crate::quorum::check_quorum::{Action, CheckQuorum, majority_heard_at};
 use crate::quorum::log_store::LogStore;
 use crate::quorum::network::{Contacts, Network};
 use crate::quorum::state_machine::{MetaState, StateMachine};
@@ -468,6 +469,44 @@ impl ControllerHost {
         let start = usize::try_from(from.max(0)).unwrap_or(usize::MAX);
         let records = st.records.iter().skip(start).take(max).cloned().collect();
         (records, st.controller.image().next_offset)
+    }
+
+    /// Runs check-quorum (`quorum/check_quorum.rs`) every quarter lease until the host is
+    /// dropped: a leader that hears from no majority for a lease stops its heartbeats, so the
+    /// others elect.
+    pub fn spawn_check_quorum(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        let every = (self.lease / 4).max(Duration::from_millis(1));
+        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
+        tokio::spawn(async move {
+            let mut check = CheckQuorum::new(lease);
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(host) = weak.upgrade() else { return };
+                let m = host.raft.metrics().borrow().clone();
+                let leading = (m.state == ServerState::Leader).then_some(m.current_term);
+                let now = now_ms();
+                let peers: Vec<Option<i64>> = {
+                    let contacts = host.contacts.lock().unwrap_or_else(|p| p.into_inner());
+                    let voters = host.voters.0.keys().filter(|id| **id != host.me);
+                    voters.map(|id| contacts.get(id).copied()).collect()
+                };
+                let heard = majority_heard_at(now, &peers, host.voters.majority());
+                match check.step(now, leading, heard) {
+                    Action::Nothing => {}
+                    Action::StopHeartbeats => {
+                        tracing::warn!(
+                            node_id = host.me,
+                            term = m.current_term,
+                            "no majority of the controller voters heard within the lease: \
+                             resigning (heartbeats stopped, so the others elect)"
+                        );
+                        host.raft.runtime_config().heartbeat(false);
+                    }
+                    Action::ResumeHeartbeats => host.raft.runtime_config().heartbeat(true),
+                }
+            }
+        })
     }
 
     /// Runs the periodic tick until the host is dropped.

@@ -20,6 +20,8 @@
 //!   (the replay of the metadata records) and snapshots the committed metadata log.
 //! - [`network`]: the Raft RPCs over Brook's gRPC listener and connection layer (`Quorum`
 //!   service), so `isolate` and `partition` cut them like any other traffic.
+//! - [`check_quorum`]: a leader that hears from no majority within its lease resigns (KRaft's
+//!   check-quorum), so a slow or half-cut active controller is replaced.
 //! - `controller/host.rs` drives it: only the Raft leader decides, every decision is one entry.
 //!
 //! One entry carries the records of one controller decision ([`MetadataCommand`]) and the
@@ -29,6 +31,7 @@
 
 // openraft's storage traits fix the error type (`StorageError`, a large enum); boxing it
 // would only add conversions at every trait boundary.
+pub mod check_quorum;
 #[allow(clippy::result_large_err)]
 pub mod log_store;
 pub mod network;

@@ -136,6 +136,7 @@ impl BrokerHandle {
             let every =
                 Duration::from_millis((broker.config.broker_heartbeat_interval_ms / 2).max(10));
             background.push(host.spawn_ticker(every));
+            background.push(host.spawn_check_quorum());
             // A lone voter is its own quorum: be ready when we return (registered, and every
             // partition we host loaded from the metadata we already have). With several voters
             // readiness needs the others, so the caller waits for it (`Cluster` does).
