@@ -543,7 +543,7 @@ impl Broker {
                 }],
             }],
         };
-        let resp = self.replicas.produce(req).await;
+        let resp = self.replicas.produce(req, self.config.node_id).await;
         let code = resp
             .topics
             .first()

@@ -131,6 +131,9 @@ pub struct Appended {
     pub duplicate: bool,
     /// The flush policy wants this on disk before it is acknowledged.
     pub flush_required: bool,
+    /// The leader epoch this broker led the partition in when it accepted the batch (for a
+    /// duplicate: the epoch it answers in).
+    pub leader_epoch: i32,
 }
 
 /// An ISR change the leader wants the controller to make.
@@ -395,6 +398,7 @@ impl Partition {
                     last_offset: meta.last_offset,
                     duplicate: true,
                     flush_required: false,
+                    leader_epoch: inner.state.leader_epoch,
                 });
             }
         }
@@ -429,6 +433,7 @@ impl Partition {
             last_offset: info.last_offset,
             duplicate: false,
             flush_required: info.flush_required,
+            leader_epoch: epoch,
         })
     }
 
