@@ -23,7 +23,10 @@ async fn a_slow_active_controller_is_replaced() {
         .unwrap()
         .active_controller()
         .unwrap();
-    cluster.slow(slow, Duration::from_millis(200)).await.unwrap();
+    cluster
+        .slow(slow, Duration::from_millis(200))
+        .await
+        .unwrap();
     let replaced = cluster
         .wait_until(
             |v| v.active_controller().is_some_and(|c| c != slow),
