@@ -131,8 +131,7 @@ pub struct Appended {
     pub duplicate: bool,
     /// The flush policy wants this on disk before it is acknowledged.
     pub flush_required: bool,
-    /// The leader epoch this broker led the partition in when it accepted the batch (for a
-    /// duplicate: the epoch it answers in).
+    /// The leader epoch the batch was accepted (a duplicate: answered) in.
     pub leader_epoch: i32,
 }
 
