@@ -1,8 +1,10 @@
 //! `brook dev [--brokers 3] [--data-dir DIR]`: a local replicated cluster for trying Brook
 //! (SPEC §10). It runs the embedded `brook::Cluster` in this process, prints the bootstrap
-//! servers and each broker's address, and stops cleanly on Ctrl-C. While it runs it reads fault
-//! commands on stdin (`kill 2`, `restart 2`, `isolate 3`, `heal`, … — `help` lists them) so a
-//! learner can watch leaders move and ISRs shrink with `brook topics describe`.
+//! servers and each broker's address, and stops cleanly on Ctrl-C. Every broker is also a
+//! controller voter (the metadata quorum). While it runs it reads fault commands on stdin
+//! (`kill 2`, `restart 2`, `isolate 3`, `heal`, `controller`, … — `help` lists them), which work
+//! on any broker, the active controller included, so a learner can watch leaders move, ISRs
+//! shrink and the controller fail over with `brook topics describe` and `controller`.
 
 use std::path::PathBuf;
 
@@ -10,7 +12,7 @@ use brook::Cluster;
 
 #[derive(clap::Args)]
 pub struct DevArgs {
-    /// Number of brokers (broker 1 is also the controller).
+    /// Number of brokers (every one also a controller voter).
     #[arg(long, default_value_t = 3)]
     brokers: usize,
     /// Keep the data in DIR/b<id> (kept after exit) instead of a temp dir removed on exit.
@@ -27,11 +29,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     // Scripts wait for the bootstrap line: once it is printed, every broker is registered.
     println!("bootstrap servers: {}", cluster.bootstrap_servers());
     for id in cluster.broker_ids() {
-        let role = if id == 1 {
-            "broker, controller"
-        } else {
-            "broker"
-        };
+        let role = "broker, controller voter";
         println!(
             "  broker {id}: {} ({role}) data in {}",
             cluster.addr(id)?,
@@ -43,8 +41,10 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
         args.brokers,
         cluster.startup_time().as_millis()
     );
+    println!("{}", controller_line(&cluster).await);
     println!(
-        "type `help` for fault commands (kill, crash, stop, restart, isolate, partition, slow, heal)"
+        "type `help` for fault commands (kill, crash, stop, restart, isolate, partition, slow, \
+         heal) and `controller`"
     );
     let mut lines =
         tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin()));
@@ -75,7 +75,10 @@ const HELP: &str = "commands:
   isolate N       cut every link to and from broker N
   partition A B   cut the link between brokers A and B
   slow N MS       delay every read on links to and from broker N
-  heal            undo every network fault";
+  heal            undo every network fault
+  controller      which broker is the active controller now
+Every command works on any broker, the active controller included: the other voters elect a
+new one (while a majority of them is up and connected).";
 
 async fn command(cluster: &Cluster, line: &str) -> anyhow::Result<()> {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -101,10 +104,24 @@ async fn command(cluster: &Cluster, line: &str) -> anyhow::Result<()> {
                 .await?
         }
         Some("heal") => cluster.heal().await?,
+        Some("controller") => {
+            println!("{}", controller_line(cluster).await);
+            return Ok(());
+        }
         Some(other) => anyhow::bail!("unknown command `{other}`; `help` lists them"),
     }
     if !words.is_empty() && words[0] != "help" {
         println!("ok: {line}");
     }
     Ok(())
+}
+
+/// `active controller: broker N`, or why there is none.
+async fn controller_line(cluster: &Cluster) -> String {
+    match cluster.active_controller().await {
+        Some(id) => format!("active controller: broker {id}"),
+        None => "no active controller right now (an election is under way, or a majority of \
+                 the voters is down or cut off)"
+            .to_string(),
+    }
 }

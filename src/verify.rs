@@ -40,9 +40,15 @@ enum VerifyCommand {
     LeaderHardKill(ScenarioArgs),
     /// Shut the leader of a partition down cleanly and restart it (V8 clean bounce).
     LeaderCleanBounce(ScenarioArgs),
-    /// Kill (power loss) the controller (broker 1) and restart it.
+    /// Crash the active controller and restart it after a pause (a voter may take over).
     ControllerRestart(ScenarioArgs),
-    /// Restart every non-controller broker cleanly, one at a time (V10).
+    /// Power-loss the active controller and leave it down for the round: another voter takes
+    /// over, its partitions get new leaders, the producer carries on.
+    ControllerHardKill(ScenarioArgs),
+    /// Cut the active controller off: its side changes no metadata, the majority elects,
+    /// after the heal it follows; never two leaders acknowledging in one leader epoch.
+    ControllerIsolation(ScenarioArgs),
+    /// Restart every broker cleanly, the active controller included, one at a time (V10).
     RollingRestart(ScenarioArgs),
     /// Force an out-of-sync replica back first, with unclean election on and off (V11).
     UncleanElection(ScenarioArgs),
@@ -59,7 +65,7 @@ enum VerifyCommand {
 /// Options of the fault scenarios (`brook verify SCENARIO`).
 #[derive(clap::Args, Clone)]
 struct ScenarioArgs {
-    /// Where the brokers run: in this process, or as `brook serve` processes (not supported yet).
+    /// Where the brokers run: in this process, or as `brook serve` processes.
     #[arg(long, value_enum, default_value = "inprocess")]
     mode: ModeArg,
     /// Producer acks: all or 1 (0 is accepted; it promises nothing about loss).
@@ -175,6 +181,8 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<()> {
         VerifyCommand::LeaderHardKill(a) => scenarios(Some(Scenario::LeaderHardKill), &a),
         VerifyCommand::LeaderCleanBounce(a) => scenarios(Some(Scenario::LeaderCleanBounce), &a),
         VerifyCommand::ControllerRestart(a) => scenarios(Some(Scenario::ControllerRestart), &a),
+        VerifyCommand::ControllerHardKill(a) => scenarios(Some(Scenario::ControllerHardKill), &a),
+        VerifyCommand::ControllerIsolation(a) => scenarios(Some(Scenario::ControllerIsolation), &a),
         VerifyCommand::RollingRestart(a) => scenarios(Some(Scenario::RollingRestart), &a),
         VerifyCommand::UncleanElection(a) => scenarios(Some(Scenario::UncleanElection), &a),
         VerifyCommand::LeaderIsolation(a) => scenarios(Some(Scenario::LeaderIsolation), &a),

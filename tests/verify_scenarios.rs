@@ -2,8 +2,10 @@
 //! through the library API (`brook::scenario`), and the configuration Brook recommends — acks=all,
 //! min.insync.replicas=2, clean election, idempotence — must lose nothing and duplicate nothing.
 //! Loss that a weaker configuration allows (acks=1) must be reported as expected, not as a
-//! failure. Two scenarios also run in process mode (`brook serve` children: SIGKILL, and network
-//! faults sent to every child). The long soak is `brook verify all --rounds 20` in both modes.
+//! failure. Every broker is a controller voter, and the faults may hit the active controller.
+//! Four scenarios also run in process mode (`brook serve` children: SIGKILL, power loss, and
+//! network faults sent to every child). The long soak is `brook verify all --rounds 20` in both
+//! modes.
 
 use brook::Acks;
 use brook::scenario::{self, Mode, Scenario, ScenarioOptions, ScenarioReport};
@@ -53,8 +55,25 @@ async fn safe_with(s: Scenario, options: &ScenarioOptions) -> Vec<ScenarioReport
             r.name,
             r.recovery
         );
+        // Every acknowledgement named its broker and leader epoch, and no epoch had two.
+        assert_eq!(r.check.acked_with_leader, r.check.acked, "{}", r.name);
+        assert_eq!(r.check.split_brain.count, 0, "{}", r.name);
     }
     reports
+}
+
+/// A controller fault moved leadership: some partition was acknowledged in more than one
+/// leader epoch (a partition the lost controller led got a new leader). With one round on a
+/// fresh cluster every broker leads one partition, the active controller included.
+fn some_partition_changed_leader(r: &ScenarioReport) {
+    let partitions = r.check.partitions.len() as u64;
+    assert!(
+        r.check.leader_epochs > partitions,
+        "{}: {} (partition, epoch) pairs over {partitions} partitions: no new leader? {:?}",
+        r.name,
+        r.check.leader_epochs,
+        r.notes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,6 +89,27 @@ async fn leader_clean_bounce() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_restart() {
     safe(Scenario::ControllerRestart).await;
+}
+
+/// The active controller loses power and stays down for the round: another voter takes over,
+/// its partitions get new leaders, and the producer loses and duplicates nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_hard_kill() {
+    for r in safe_with(Scenario::ControllerHardKill, &short()).await {
+        assert!(r.promises.no_loss, "{}", r.name);
+        some_partition_changed_leader(&r);
+    }
+}
+
+/// The active controller is cut off: its side changes no metadata (the scenario fails if it
+/// does), the majority elects another controller, and no two brokers acknowledge one partition
+/// in one leader epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_isolation() {
+    for r in safe_with(Scenario::ControllerIsolation, &short()).await {
+        assert!(r.promises.no_loss, "{}", r.name);
+        some_partition_changed_leader(&r);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,19 +140,39 @@ async fn leader_isolation_processes() {
     safe_processes(Scenario::LeaderIsolation).await;
 }
 
-async fn safe_processes(s: Scenario) {
+/// Process mode: the active controller child cuts its files back to their last fsync and exits,
+/// and stays down for the round.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_hard_kill_processes() {
+    for r in safe_processes(Scenario::ControllerHardKill).await {
+        some_partition_changed_leader(&r);
+    }
+}
+
+/// Process mode: every child cuts its links to the active controller child (and it its own),
+/// which keeps running, cut off, until the heal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_isolation_processes() {
+    for r in safe_processes(Scenario::ControllerIsolation).await {
+        some_partition_changed_leader(&r);
+    }
+}
+
+async fn safe_processes(s: Scenario) -> Vec<ScenarioReport> {
     let options = ScenarioOptions {
         mode: Mode::Process,
         brook_binary: Some(env!("CARGO_BIN_EXE_brook").into()),
         ..short()
     };
-    for r in safe_with(s, &options).await {
+    let reports = safe_with(s, &options).await;
+    for r in &reports {
         assert!(
             r.promises.no_loss,
             "{}: the safe configuration promises no loss",
             r.name
         );
     }
+    reports
 }
 
 /// flush.messages=1 must survive a whole-cluster power loss; with flush never the loss is

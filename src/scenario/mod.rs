@@ -19,21 +19,25 @@
 //! child's dialer, and power loss (files cut back to their last fsync, then exit).
 
 mod capture;
+mod controller_faults;
 mod faults;
 mod report;
+mod run;
+mod workload;
 
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
 use brook_client::Acks;
-use brook_proto::net::Channels;
 use brook_verify::checker::{self, Promises};
-use brook_verify::{consumer, producer};
+use brook_verify::producer;
 use tokio::time::Instant;
 
 pub use capture::{Capture, CaptureWriter};
 pub use report::{RunConfig, ScenarioReport, table};
+pub(crate) use run::{Rng, Run};
+use workload::{availability, final_read, spawn_consumer};
 
 use crate::{Cluster, ClusterError};
 
@@ -43,6 +47,8 @@ pub enum Scenario {
     LeaderHardKill,
     LeaderCleanBounce,
     ControllerRestart,
+    ControllerHardKill,
+    ControllerIsolation,
     RollingRestart,
     UncleanElection,
     LeaderIsolation,
@@ -51,10 +57,12 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::LeaderHardKill,
         Scenario::LeaderCleanBounce,
         Scenario::ControllerRestart,
+        Scenario::ControllerHardKill,
+        Scenario::ControllerIsolation,
         Scenario::RollingRestart,
         Scenario::UncleanElection,
         Scenario::LeaderIsolation,
@@ -67,6 +75,8 @@ impl Scenario {
             Scenario::LeaderHardKill => "leader-hard-kill",
             Scenario::LeaderCleanBounce => "leader-clean-bounce",
             Scenario::ControllerRestart => "controller-restart",
+            Scenario::ControllerHardKill => "controller-hard-kill",
+            Scenario::ControllerIsolation => "controller-isolation",
             Scenario::RollingRestart => "rolling-restart",
             Scenario::UncleanElection => "unclean-election",
             Scenario::LeaderIsolation => "leader-isolation",
@@ -157,6 +167,8 @@ pub(crate) struct Variant {
     pub unclean: bool,
     pub flush_messages: Option<u64>,
     pub brokers: usize,
+    /// Controller voters (brokers 1..=n); `None`: every broker votes.
+    pub voters: Option<usize>,
 }
 
 fn variants(scenario: Scenario, options: &ScenarioOptions) -> Vec<Variant> {
@@ -165,12 +177,23 @@ fn variants(scenario: Scenario, options: &ScenarioOptions) -> Vec<Variant> {
         scenario,
         unclean: false,
         flush_messages: options.flush_messages,
-        // Unclean election needs a partition without broker 1 (the controller must stay up).
-        brokers: if scenario == Scenario::UncleanElection {
-            4
-        } else {
-            3
+        // Every broker is a controller voter, and every fault may hit the active controller,
+        // except where a scenario must keep a majority of voters up. Unclean election stops
+        // all three replicas of a partition at once: with every broker voting that is a
+        // majority of 3, 4 or 5 voters, and nothing could be elected, so it runs on 5 brokers
+        // of which 1–3 vote, on a partition that has 4 and 5 among its replicas (at most one
+        // voter: two of three voters stay up, and the one that goes down may be the active
+        // controller).
+        brokers: 3,
+        voters: None,
+    };
+    let base = match scenario {
+        Scenario::UncleanElection => Variant {
+            brokers: 5,
+            voters: Some(UNCLEAN_VOTERS),
+            ..base
         },
+        _ => base,
     };
     let with = |name: String, unclean: bool, flush: Option<u64>| Variant {
         name,
@@ -221,8 +244,10 @@ fn promises(variant: &Variant, options: &ScenarioOptions) -> Promises {
 }
 
 const MIN_INSYNC: u32 = 2;
+/// Controller voters of the unclean-election cluster (see [`variants`]).
+const UNCLEAN_VOTERS: usize = 3;
 const REPLICATION_FACTOR: i32 = 3;
-/// Bound on every wait for the cluster (leader elected, ISR back to full).
+/// Bound on every wait for the cluster (leader elected, ISR back to full, a controller failover).
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
 /// The consumer is done when it saw every acked value, or saw nothing new for this long.
 const DRAIN_IDLE: Duration = Duration::from_secs(3);
@@ -259,105 +284,13 @@ pub async fn run_all(options: &ScenarioOptions) -> Result<Vec<ScenarioReport>, S
     Ok(out)
 }
 
-/// A deterministic generator for the fault schedule (splitmix64): the same seed picks the same
-/// partitions, followers and pauses, so a failing run can be replayed.
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, salt: &str) -> Rng {
-        let mut h = seed ^ 0x9e37_79b9_7f4a_7c15;
-        for b in salt.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-        Rng(h)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// One of `items` (which must not be empty).
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[(self.next_u64() % items.len() as u64) as usize]
-    }
-
-    /// A pause in `[lo, hi)` ms.
-    pub fn jitter(&mut self, lo: u64, hi: u64) -> Duration {
-        Duration::from_millis(lo + self.next_u64() % (hi - lo).max(1))
-    }
-}
-
-/// The state of one run the fault schedules work with.
-pub(crate) struct Run {
-    pub cluster: Cluster,
-    pub topic: String,
-    pub partitions: i32,
-    pub rng: Rng,
-    pub produced: Capture,
-    /// When each fault was injected (recovery is measured from these).
-    pub faults: Vec<Instant>,
-    pub notes: Vec<String>,
-}
-
-impl Run {
-    /// Waits until every partition of the topic has a serving leader and a full ISR, and every
-    /// broker is registered and unfenced.
-    pub async fn wait_healthy(&self) -> Result<(), ClusterError> {
-        let (topic, n) = (self.topic.as_str(), self.partitions);
-        let ids = self.cluster.broker_ids();
-        self.cluster
-            .wait_until(
-                |v| {
-                    v.lists_unfenced(1, &ids)
-                        && (0..n).all(|p| {
-                            v.serving_leader(topic, p)
-                                && v.isr(topic, p).len() == REPLICATION_FACTOR as usize
-                        })
-                },
-                WAIT,
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Waits for `n` more acknowledgements than there are now (the producer makes progress).
-    pub async fn wait_acks(&self, n: usize, timeout: Duration) -> bool {
-        let target = self.produced.state().acks.len() + n;
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.produced.state().acks.len() >= target {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        false
-    }
-
-    pub fn mark_fault(&mut self) {
-        self.faults.push(Instant::now());
-    }
-
-    pub fn note(&mut self, s: String) {
-        self.notes.push(s);
-    }
-}
-
-/// A client's connections: through the fault model in process, plain TCP to process brokers.
-fn channels(cluster: &Cluster) -> Channels {
-    cluster.client_channels()
-}
-
 async fn start_cluster(
     variant: &Variant,
     options: &ScenarioOptions,
 ) -> Result<Cluster, ClusterError> {
     let mut builder = Cluster::builder()
         .brokers(variant.brokers)
+        .controller_voters(variant.voters.unwrap_or(variant.brokers))
         .broker_config("broker.session.timeout.ms", "1000")
         .broker_config("replica.lag.time.max.ms", "500")
         .broker_config("replica.fetch.wait.max.ms", "100")
@@ -375,8 +308,9 @@ async fn start_cluster(
     builder.start().await
 }
 
-/// Creates the topic; for unclean election, tries names until some partition avoids broker 1
-/// (replica assignment is a function of the name, so this is deterministic).
+/// Creates the topic; for unclean election, tries names until some partition has at most one
+/// controller voter among its replicas (replica assignment is a function of the name, so this
+/// is deterministic).
 async fn create_topic(
     cluster: &Cluster,
     variant: &Variant,
@@ -400,13 +334,19 @@ async fn create_topic(
             return Ok((topic, partitions));
         }
         let view = cluster.view().await;
-        if (0..partitions).any(|p| !view.replicas(&topic, p).contains(&1)) {
+        if (0..partitions).any(|p| voters_among(variant, &view.replicas(&topic, p)) <= 1) {
             return Ok((topic, partitions));
         }
     }
     Err(ClusterError::UnknownTopic(
-        "no topic name gave a partition without broker 1".into(),
+        "no topic name gave a partition with at most one controller voter".into(),
     ))
+}
+
+/// How many of `replicas` are controller voters in `variant`'s cluster.
+pub(crate) fn voters_among(variant: &Variant, replicas: &[i32]) -> usize {
+    let voters = variant.voters.unwrap_or(variant.brokers) as i32;
+    replicas.iter().filter(|r| **r <= voters).count()
 }
 
 async fn run_variant(
@@ -445,7 +385,7 @@ async fn run_variant(
     ];
     let producer_stop = p_opts.stop.clone();
     let producer_task = tokio::spawn({
-        let (channels, mut w) = (channels(&run.cluster), run.produced.writer());
+        let (channels, mut w) = (run.cluster.client_channels(), run.produced.writer());
         async move { producer::run_with_channels(&p_opts, channels, &mut w).await }
     });
 
@@ -572,6 +512,7 @@ async fn run_variant(
             rounds: options.rounds,
             seed: options.seed,
             brokers: variant.brokers,
+            voters: variant.voters.unwrap_or(variant.brokers),
         },
         promises,
         expected,
@@ -584,85 +525,4 @@ async fn run_variant(
     // Dropping the cluster kills its brokers; a clean shutdown is not what is being tested.
     drop(run);
     Ok(report)
-}
-
-type ConsumerTask =
-    tokio::task::JoinHandle<Result<consumer::ConsumerSummary, brook_verify::tool::ToolError>>;
-
-/// Starts a verbose verifiable consumer of the run's topic in group `<topic>-<group>`, from the
-/// beginning when the group has no offsets, capturing its events until stopped.
-fn spawn_consumer(
-    run: &Run,
-    group: &str,
-    capture: &Capture,
-) -> (consumer::StopSignal, ConsumerTask) {
-    let bootstrap = run.cluster.bootstrap_servers();
-    let group = format!("{}-{group}", run.topic);
-    let mut opts = consumer::ConsumerOptions::new(&run.topic, &bootstrap, group);
-    opts.verbose = true;
-    opts.idle_timeout = None;
-    opts.poll_timeout = Duration::from_millis(100);
-    opts.consumer_config = vec![("request.timeout.ms".into(), "2000".into())];
-    let stop = opts.stop.clone();
-    let task = tokio::spawn({
-        let (channels, mut w) = (channels(&run.cluster), capture.writer());
-        async move { consumer::run_with_channels(&opts, channels, &mut w).await }
-    });
-    (stop, task)
-}
-
-/// Reads every partition from the beginning with a fresh group until every acked value was
-/// seen or nothing new came for `FINAL_READ_IDLE` (values that are gone never arrive).
-async fn final_read(run: &Run, acked: &HashSet<String>) -> Result<Capture, String> {
-    let capture = Capture::new();
-    let (stop, task) = spawn_consumer(run, "final-read", &capture);
-    let started = Instant::now();
-    loop {
-        let done = {
-            let state = capture.state();
-            let idle = state.last_consumed.unwrap_or(started).elapsed() >= FINAL_READ_IDLE;
-            state.unseen(acked) == 0 || idle || started.elapsed() >= DRAIN_MAX
-        };
-        if done || task.is_finished() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    stop.stop();
-    match task.await {
-        Ok(Ok(_)) => Ok(capture),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// The longest gap between acknowledgements, and per fault the time until the first
-/// acknowledgement of a value sent after it. The producer is throttled (value n is due at
-/// start + n / rate and never sent earlier), so values numbered above (fault − start) × rate were
-/// certainly sent after the fault: acks of records that were in flight do not count as recovery.
-fn availability(run: &Run, throughput: u64) -> (Duration, Vec<Option<Duration>>) {
-    let state = run.produced.state();
-    let mut times: Vec<Instant> = state.acks.iter().map(|a| a.0).collect();
-    times.sort();
-    let gap = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .max()
-        .unwrap_or_default();
-    let start = state.started.unwrap_or_else(Instant::now);
-    let recovery = run
-        .faults
-        .iter()
-        .map(|&f| {
-            let first_after = (f.saturating_duration_since(start).as_secs_f64() * throughput as f64)
-                .ceil() as u64;
-            state
-                .acks
-                .iter()
-                .filter(|(t, _, n)| *t >= f && *n >= first_after && *n != u64::MAX)
-                .map(|(t, _, _)| *t - f)
-                .min()
-        })
-        .collect();
-    (gap, recovery)
 }

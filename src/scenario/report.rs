@@ -20,6 +20,8 @@ pub struct RunConfig {
     pub rounds: u32,
     pub seed: u64,
     pub brokers: usize,
+    /// Controller voters (brokers 1..=voters).
+    pub voters: usize,
 }
 
 /// The outcome of one scenario (one variant: unclean on/off and the power-loss flush policies
@@ -81,7 +83,7 @@ impl ScenarioReport {
                 "acks": c.acks, "enable.idempotence": c.idempotence,
                 "min.insync.replicas": c.min_insync, "unclean.leader.election.enable": c.unclean,
                 "flush.messages": c.flush_messages, "rounds": c.rounds, "seed": c.seed,
-                "brokers": c.brokers,
+                "brokers": c.brokers, "controller_voters": c.voters,
             },
             "promises": { "no_loss": self.promises.no_loss,
                           "no_duplicates": self.promises.no_duplicates },
@@ -92,6 +94,7 @@ impl ScenarioReport {
             "duplicated": self.check.duplicated.count,
             "reordered": self.check.reordered.count,
             "unknown": self.check.unknown,
+            "split_brain": self.check.split_brain.count,
             "unavailability_ms": ms(self.unavailability),
             "recovery_ms": self.recovery.iter().map(|r| r.map(ms)).collect::<Vec<_>>(),
             "max_recovery_ms": self.max_recovery().map(ms),
@@ -157,7 +160,7 @@ pub fn table(reports: &[ScenarioReport]) -> String {
         let _ = writeln!(
             out,
             "\n{}: acks={} idempotence={} min.insync.replicas={} unclean={} flush.messages={} \
-             brokers={} rounds={} seed={}",
+             brokers={} voters={} rounds={} seed={}",
             r.name,
             c.acks,
             c.idempotence,
@@ -165,6 +168,7 @@ pub fn table(reports: &[ScenarioReport]) -> String {
             c.unclean,
             flush,
             c.brokers,
+            c.voters,
             c.rounds,
             c.seed
         );
@@ -176,7 +180,14 @@ pub fn table(reports: &[ScenarioReport]) -> String {
         };
         let _ = writeln!(
             out,
-            "  promises: {promised}; always: order, consistent offsets, no phantom/aborted reads"
+            "  promises: {promised}; always: order, consistent offsets, no phantom/aborted \
+             reads, one acknowledging broker per (partition, leader epoch)"
+        );
+        let _ = writeln!(
+            out,
+            "  checked    {} acks named their broker and leader epoch: {} (partition, epoch) \
+             pairs, {} acknowledged by two brokers",
+            r.check.acked_with_leader, r.check.leader_epochs, r.check.split_brain.count
         );
         for n in &r.notes {
             let _ = writeln!(out, "  note       {n}");

@@ -212,7 +212,17 @@ impl Broker {
                 image.apply(r);
             }
         }
-        let fetchers = self.reconcile(&image)?;
+        // A restarted broker may have lost its log's unflushed tail, and the metadata before its
+        // registration may still name it leader in its old epoch: acting on that would serve
+        // (and have followers truncate to) the shortened log. The controller moves it out of
+        // leaderships in the same commit as the registration record, whose offset is the broker
+        // epoch, so partitions follow the image only once it holds that record.
+        let registered = self.broker_epoch.load(Ordering::Acquire);
+        let fetchers = if registered >= 0 && image.next_offset > registered {
+            self.reconcile(&image)?
+        } else {
+            Vec::new()
+        };
         let next = image.next_offset;
         *self.image.write().unwrap_or_else(|p| p.into_inner()) = image;
         self.applied.send_replace(next);
@@ -544,7 +554,7 @@ impl Broker {
                 }],
             }],
         };
-        let resp = self.replicas.produce(req).await;
+        let resp = self.replicas.produce(req, self.config.node_id).await;
         let code = resp
             .topics
             .first()

@@ -19,6 +19,8 @@ use crate::replication::{self, Fetchers};
 const BACKOFF: Duration = Duration::from_millis(50);
 /// The longest pause between registration attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
+/// How often the metadata poller checks whether the broker has registered (start-up only).
+const REGISTRATION_POLL: Duration = Duration::from_millis(1);
 
 /// Starts the registration/heartbeat loop, the metadata poller and the ISR checks.
 pub fn spawn(broker: Arc<Broker>, fetchers: Arc<Fetchers>) -> Vec<JoinHandle<()>> {
@@ -125,6 +127,12 @@ async fn metadata_poller(broker: Arc<Broker>, fetchers: Arc<Fetchers>) {
     // The long poll must end well inside one request timeout, or a healthy but quiet
     // controller would look dead to the link.
     let wait = (link.request_timeout() / 2).min(Duration::from_millis(1000));
+    // Partitions follow the metadata only from this incarnation's registration on (see
+    // `Broker::apply_metadata`), so the first fetch waits for it: it then returns everything up
+    // to the registration record at least, and the roles follow at once.
+    while broker.broker_epoch.load(Ordering::Acquire) < 0 {
+        tokio::time::sleep(REGISTRATION_POLL).await;
+    }
     loop {
         let req = FetchMetadataRequest {
             node_id: broker.config.node_id,

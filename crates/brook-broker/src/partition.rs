@@ -132,6 +132,8 @@ pub struct Appended {
     pub duplicate: bool,
     /// The flush policy wants this on disk before it is acknowledged.
     pub flush_required: bool,
+    /// The leader epoch the batch was accepted (a duplicate: answered) in.
+    pub leader_epoch: i32,
 }
 
 /// An ISR change the leader wants the controller to make.
@@ -397,6 +399,7 @@ impl Partition {
                     last_offset: meta.last_offset,
                     duplicate: true,
                     flush_required: false,
+                    leader_epoch: inner.state.leader_epoch,
                 });
             }
         }
@@ -431,6 +434,7 @@ impl Partition {
             last_offset: info.last_offset,
             duplicate: false,
             flush_required: info.flush_required,
+            leader_epoch: epoch,
         })
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use brook_proto::v1::{
-    FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse,
+    FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse, LeaderHint,
     ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
     ListOffsetsTopicResponse, PartitionProduceResponse, ProduceRequest, ProduceResponse,
     TopicProduceResponse,
@@ -77,7 +77,8 @@ impl ReplicaManager {
     }
 
     /// Produce (rules P1–P7). Appends happen in request order; waits (fsync, HW) run concurrently.
-    pub async fn produce(&self, req: ProduceRequest) -> ProduceResponse {
+    /// `me` is this broker's node id, named with the leader epoch in every acknowledgement.
+    pub async fn produce(&self, req: ProduceRequest, me: i32) -> ProduceResponse {
         let acks = req.acks;
         let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
         let mut pending = Vec::new();
@@ -116,12 +117,17 @@ impl ReplicaManager {
         let mut topics: Vec<TopicProduceResponse> = Vec::new();
         for (topic, partition, result) in results {
             let resp = match result {
-                Ok((base_offset, log_start_offset, durability)) => PartitionProduceResponse {
+                Ok(a) => PartitionProduceResponse {
                     partition,
-                    base_offset,
-                    log_start_offset,
+                    base_offset: a.base_offset,
+                    log_start_offset: a.log_start,
                     log_append_time_ms: -1,
-                    durability: durability as i32,
+                    durability: a.durability as i32,
+                    // Brook: on success too, who acknowledged and in which leader epoch.
+                    current_leader: Some(LeaderHint {
+                        leader_id: me,
+                        leader_epoch: a.leader_epoch,
+                    }),
                     ..Default::default()
                 },
                 Err(e) => PartitionProduceResponse {
@@ -337,6 +343,16 @@ async fn append_in_order(
     }
 }
 
+/// What a produce answers for one acknowledged batch.
+struct Acked {
+    base_offset: i64,
+    log_start: i64,
+    durability: Durability,
+    /// The leader epoch the batch was accepted in (answered with this broker's id as
+    /// `current_leader`, so that a verifier can tell who acknowledged what in which epoch).
+    leader_epoch: i32,
+}
+
 /// Everything after the append: the fsync the flush policy demands (group commit: waiting takes
 /// no thread, only the request whose turn it is to fsync runs it on a blocking thread), then for
 /// `acks=all` the wait for the high watermark (rule P7).
@@ -345,20 +361,22 @@ async fn complete(
     a: crate::partition::Appended,
     acks: i32,
     timeout: Duration,
-) -> Result<(i64, i64, Durability)> {
+) -> Result<Acked> {
+    let ack = |log_start: i64, durability: Durability| Acked {
+        base_offset: a.base_offset,
+        log_start,
+        durability,
+        leader_epoch: a.leader_epoch,
+    };
     if a.flush_required {
         part.flush(a.last_offset).await?;
     }
     let log_start = part.offsets().log_start;
     if acks == 0 {
-        return Ok((a.base_offset, log_start, Durability::None));
+        return Ok(ack(log_start, Durability::None));
     }
     if acks == 1 {
-        return Ok((
-            a.base_offset,
-            log_start,
-            part.durability_of(a.last_offset, false),
-        ));
+        return Ok(ack(log_start, part.durability_of(a.last_offset, false)));
     }
     let required = a.last_offset + 1;
     let mut rx = part.subscribe();
@@ -366,11 +384,7 @@ async fn complete(
     loop {
         if let Some(verdict) = part.commit_status(required) {
             verdict?;
-            return Ok((
-                a.base_offset,
-                log_start,
-                part.durability_of(a.last_offset, true),
-            ));
+            return Ok(ack(log_start, part.durability_of(a.last_offset, true)));
         }
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => continue,

@@ -165,3 +165,107 @@ async fn a_killed_broker_stops_answering_on_open_connections() {
         "a killed broker still answered on an existing connection"
     );
 }
+
+fn meta(offset: i64, record: metadata_record::Record) -> MetadataRecord {
+    MetadataRecord {
+        offset,
+        record: Some(record),
+    }
+}
+
+fn registration(offset: i64, node_id: i32) -> MetadataRecord {
+    meta(
+        offset,
+        metadata_record::Record::RegisterBroker(RegisterBrokerRecord {
+            node_id,
+            broker_epoch: offset,
+            incarnation_id: format!("{node_id}-{offset}"),
+            host: "127.0.0.1".into(),
+            port: 9,
+            rack: String::new(),
+        }),
+    )
+}
+
+/// A restarted broker may have lost its log's unflushed tail while the metadata before its new
+/// registration still names it leader in its old epoch. Its partitions follow the metadata only
+/// once the image holds this incarnation's registration record (the broker epoch is its
+/// offset), which comes in one commit with the controller moving it out of its leaderships.
+#[test]
+fn partitions_follow_the_metadata_only_from_this_incarnations_registration() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = BrokerConfig::from_pairs([
+        ("node.id", "2"),
+        ("process.roles", "broker"),
+        ("controller.quorum.voters", "1@127.0.0.1:9"),
+        ("listeners", "127.0.0.1:0"),
+        ("log.dirs", dir.path().to_str().unwrap()),
+    ])
+    .unwrap();
+    let broker =
+        brook_broker::Broker::open(config, "127.0.0.1:9".into(), Default::default()).unwrap();
+    // The previous incarnation's history: registered at 0, leader of t-0 in epoch 0.
+    let history = [
+        registration(0, 2),
+        meta(
+            1,
+            metadata_record::Record::Topic(TopicRecord {
+                name: "t".into(),
+                ..Default::default()
+            }),
+        ),
+        meta(
+            2,
+            metadata_record::Record::Partition(PartitionRecord {
+                topic: "t".into(),
+                partition: 0,
+                replicas: vec![2, 3],
+                isr: vec![2, 3],
+                leader: 2,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            }),
+        ),
+    ];
+    // Not registered yet: the image advances, the partitions do not.
+    assert!(broker.apply_metadata(&history).unwrap().is_empty());
+    assert_eq!(broker.applied_offset(), 3);
+    assert!(broker.replicas.get("t", 0).is_none());
+    // Registered at offset 3, but only the records before it have arrived: still nothing.
+    broker
+        .broker_epoch
+        .store(3, std::sync::atomic::Ordering::Release);
+    assert!(broker.apply_metadata(&history).unwrap().is_empty());
+    assert!(broker.replicas.get("t", 0).is_none());
+    // The registration and, in the same commit, leadership moved to broker 3 in epoch 1.
+    let registered = [
+        registration(3, 2),
+        meta(
+            4,
+            metadata_record::Record::PartitionChange(PartitionChangeRecord {
+                topic: "t".into(),
+                partition: 0,
+                isr: vec![3],
+                leader: 3,
+                leader_epoch: 1,
+                partition_epoch: 1,
+                unclean: false,
+            }),
+        ),
+    ];
+    let to_follow = broker.apply_metadata(&registered).unwrap();
+    let part = broker
+        .replicas
+        .get("t", 0)
+        .expect("t-0 loaded after the registration");
+    let state = part.state();
+    assert!(!state.is_leader(), "{state:?}");
+    assert_eq!(state.leader_epoch, 1);
+    assert_eq!(
+        to_follow
+            .iter()
+            .map(|(p, leader, epoch)| (p.index, *leader, *epoch))
+            .collect::<Vec<_>>(),
+        vec![(0, 3, 1)]
+    );
+}

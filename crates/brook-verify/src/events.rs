@@ -1,7 +1,8 @@
 //! The JSON-lines events of Kafka's `VerifiableProducer` and `VerifiableConsumer`
 //! (`tools/src/main/java/org/apache/kafka/tools/Verifiable*.java`), with Kafka's event names and
 //! field names, so that Kafka's own kafkatest parsers can read Brook's output. Brook adds
-//! `durability` to `producer_send_success` (what held when the write was acknowledged).
+//! `durability` to `producer_send_success` (what held when the write was acknowledged), and
+//! `leader` and `leader_epoch` (who acknowledged it, in which leader epoch).
 //!
 //! One event per line: `{"timestamp": 1700000000000, "name": "producer_send_success", ...}`.
 
@@ -54,6 +55,12 @@ pub enum Event {
         /// Brook: the durability level the acknowledgement reported (`ISR_FLUSHED`, …).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         durability: Option<String>,
+        /// Brook: the broker that acknowledged the write, as it named itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leader: Option<i32>,
+        /// Brook: the leader epoch that broker accepted the write in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        leader_epoch: Option<i32>,
     },
     /// A write that failed. `exception` carries the Kafka error name; a timeout
     /// (`REQUEST_TIMED_OUT`, `NETWORK_EXCEPTION`, …) means the outcome is unknown, not failed.
@@ -138,9 +145,12 @@ mod tests {
             key: None,
             value: "7".into(),
             durability: Some("ISR_FLUSHED".into()),
+            leader: Some(2),
+            leader_epoch: Some(4),
         };
         let line = e.to_line();
         assert!(line.contains(r#""name":"producer_send_success""#), "{line}");
+        assert!(line.contains(r#""leader":2,"leader_epoch":4"#), "{line}");
         assert_eq!(Event::from_line(&line).unwrap(), e);
         let c = Event::RecordsConsumed {
             timestamp: 1,
@@ -164,6 +174,8 @@ mod tests {
             Event::from_line(kafka).unwrap(),
             Event::ProducerSendSuccess {
                 durability: None,
+                leader: None,
+                leader_epoch: None,
                 ..
             }
         ));

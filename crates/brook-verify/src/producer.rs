@@ -268,6 +268,8 @@ fn report<W: Write>(
                 key,
                 value,
                 durability: Some(m.durability.name().to_string()),
+                leader: (m.leader_id >= 0).then_some(m.leader_id),
+                leader_epoch: (m.leader_id >= 0).then_some(m.leader_epoch),
             }
         }
         Err(e) => {

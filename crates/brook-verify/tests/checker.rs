@@ -16,6 +16,8 @@ fn ack(partition: i32, offset: i64, value: &str) -> Event {
         key: None,
         value: value.into(),
         durability: None,
+        leader: None,
+        leader_epoch: None,
     }
 }
 
@@ -88,6 +90,7 @@ fn only(report: &Report, anomaly: &str) {
         ("inconsistent", report.inconsistent.count),
         ("phantom", report.phantom.count),
         ("aborted read", report.aborted_read.count),
+        ("split brain", report.split_brain.count),
     ];
     for (name, count) in counts {
         if name == anomaly {
@@ -140,6 +143,7 @@ fn clean_run_has_no_violations() {
         "inconsistent",
         "phantom",
         "aborted reads",
+        "split brain",
     ] {
         assert!(table.contains(row), "{table}");
     }
@@ -158,6 +162,7 @@ fn clean_run_has_no_violations() {
         "inconsistent",
         "phantom",
         "aborted_read",
+        "split_brain",
         "partitions",
     ] {
         assert!(json.get(key).is_some(), "{key} missing from {json}");
@@ -359,6 +364,73 @@ fn aborted_read_is_detected() {
     assert_eq!(r.aborted_read.examples, vec!["4"]);
     // Always a violation, whatever the configuration promises.
     assert_eq!(r.violations(&NONE).len(), 1);
+}
+
+/// An acknowledgement that names its broker and leader epoch.
+fn ack_by(partition: i32, offset: i64, value: &str, leader: i32, epoch: i32) -> Event {
+    match ack(partition, offset, value) {
+        Event::ProducerSendSuccess {
+            timestamp,
+            topic,
+            partition,
+            offset,
+            key,
+            value,
+            durability,
+            ..
+        } => Event::ProducerSendSuccess {
+            timestamp,
+            topic,
+            partition,
+            offset,
+            key,
+            value,
+            durability,
+            leader: Some(leader),
+            leader_epoch: Some(epoch),
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn two_brokers_acknowledging_one_partition_in_one_epoch_is_split_brain() {
+    // Partition 0: broker 1 in epoch 3, then broker 2 in epoch 4 (a failover: fine). Partition
+    // 1: brokers 2 and 3 both in epoch 5 (two leaders of one epoch: split brain).
+    let producer = vec![
+        ack_by(0, 0, "0", 1, 3),
+        ack_by(0, 1, "2", 2, 4),
+        ack_by(1, 0, "1", 2, 5),
+        ack_by(1, 1, "3", 3, 5),
+    ];
+    let consumer = vec![
+        rec(0, 0, "0"),
+        rec(0, 1, "2"),
+        rec(1, 0, "1"),
+        rec(1, 1, "3"),
+    ];
+    let r = check(producer, consumer);
+    assert_eq!((r.acked_with_leader, r.leader_epochs), (4, 3));
+    only(&r, "split brain");
+    let s = &r.split_brain.examples[0];
+    assert_eq!(
+        (s.partition, s.leader_epoch, s.leaders.clone()),
+        (1, 5, vec![2, 3])
+    );
+    // Always a violation, whatever the configuration promises.
+    assert_eq!(r.violations(&NONE).len(), 1);
+    // The same broker in one epoch, and a failover to a new epoch, are not.
+    let producer = vec![
+        ack_by(0, 0, "0", 1, 3),
+        ack_by(0, 1, "2", 1, 3),
+        ack_by(0, 2, "4", 2, 4),
+    ];
+    let consumer = vec![rec(0, 0, "0"), rec(0, 1, "2"), rec(0, 2, "4")];
+    let r = check(producer, consumer);
+    assert!(
+        r.split_brain.is_empty() && r.violations(&ALL).is_empty(),
+        "{r:#?}"
+    );
 }
 
 #[test]

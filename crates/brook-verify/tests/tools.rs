@@ -171,6 +171,8 @@ async fn produce_then_consume_every_value_exactly_once_and_resume() {
             key,
             value,
             durability,
+            leader,
+            leader_epoch,
             ..
         } = e
         else {
@@ -185,6 +187,9 @@ async fn produce_then_consume_every_value_exactly_once_and_resume() {
             "two values at one offset"
         );
         assert!(durability.is_some());
+        // The acknowledging broker names itself and its leader epoch (the split-brain check).
+        assert_eq!(*leader, Some(b.broker.config.node_id), "{e:?}");
+        assert!(leader_epoch.is_some_and(|e| e >= 0), "{e:?}");
     }
     assert_eq!(acked_values, (0..1000).collect());
 

@@ -40,7 +40,7 @@ impl Brook for Service {
                     None => true,
                 });
         }
-        let mut resp = self.0.replicas.produce(req).await;
+        let mut resp = self.0.replicas.produce(req, self.0.config.node_id).await;
         for (t, p, why) in offline {
             let r = PartitionProduceResponse {
                 partition: p,

@@ -87,8 +87,16 @@ impl ProducerBatch {
     }
 
     /// Completes every record successfully. `base_offset` -1 means unknown (acks=0, or a
-    /// legacy DUPLICATE_SEQUENCE_NUMBER answer).
-    pub fn succeed(self, base_offset: i64, log_append_time: i64, durability: Durability) {
+    /// legacy DUPLICATE_SEQUENCE_NUMBER answer); `leader` is the acknowledging broker and its
+    /// leader epoch, when the answer named them.
+    pub fn succeed(
+        self,
+        base_offset: i64,
+        log_append_time: i64,
+        durability: Durability,
+        leader: Option<(i32, i32)>,
+    ) {
+        let (leader_id, leader_epoch) = leader.unwrap_or((-1, -1));
         for (i, r) in self.records.into_iter().enumerate() {
             let offset = if base_offset >= 0 {
                 base_offset + i as i64
@@ -107,6 +115,8 @@ impl ProducerBatch {
                 offset,
                 timestamp,
                 durability,
+                leader_id,
+                leader_epoch,
             }));
         }
     }

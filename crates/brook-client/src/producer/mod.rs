@@ -83,7 +83,9 @@ impl ProducerRecord {
 }
 
 /// Where an acknowledged record landed. `offset` is -1 when unknown (acks=0, or a legacy
-/// DUPLICATE_SEQUENCE_NUMBER answer); `durability` is what the broker says held for its batch.
+/// DUPLICATE_SEQUENCE_NUMBER answer); `durability` is what the broker says held for its batch;
+/// `leader_id` and `leader_epoch` name the broker that acknowledged it and the leader epoch it
+/// accepted the batch in (-1 when unknown: acks=0, or a broker that does not say).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
     pub topic: String,
@@ -91,6 +93,8 @@ pub struct RecordMetadata {
     pub offset: i64,
     pub timestamp: i64,
     pub durability: Durability,
+    pub leader_id: i32,
+    pub leader_epoch: i32,
 }
 
 /// Resolves once the record is acknowledged or has failed for good.

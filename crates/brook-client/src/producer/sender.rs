@@ -477,7 +477,7 @@ impl Sender {
                     };
                     let n = batch.records.len();
                     if cfg.acks == Acks::None {
-                        batch.succeed(-1, -1, Durability::None);
+                        batch.succeed(-1, -1, Durability::None, None);
                     } else {
                         let offset = if code == ErrorCode::None {
                             r.base_offset
@@ -486,7 +486,11 @@ impl Sender {
                         };
                         let durability =
                             Durability::try_from(r.durability).unwrap_or(Durability::None);
-                        batch.succeed(offset, r.log_append_time_ms, durability);
+                        let leader = r
+                            .current_leader
+                            .filter(|h| h.leader_id >= 0)
+                            .map(|h| (h.leader_id, h.leader_epoch));
+                        batch.succeed(offset, r.log_append_time_ms, durability, leader);
                     }
                     self.shared.records_done(n, false);
                     return;

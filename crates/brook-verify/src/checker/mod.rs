@@ -16,7 +16,10 @@
 //! * **inconsistent** — two different values at one (topic, partition, offset), from the producer's
 //!   acknowledgements and the consumer's records together (Jepsen's inconsistent offsets);
 //! * **phantom** — a consumed value that was never sent;
-//! * **aborted read** — a consumed value whose send *definitely* failed (Jepsen's G1a).
+//! * **aborted read** — a consumed value whose send *definitely* failed (Jepsen's G1a);
+//! * **split brain** — two different brokers acknowledged writes to one partition in one leader
+//!   epoch (from Brook's `leader` and `leader_epoch` on `producer_send_success`; acks without
+//!   them, as Kafka's tool writes them, are not part of this check).
 //!
 //! A send error whose outcome is unknown (timeouts, `NETWORK_EXCEPTION`,
 //! `NOT_ENOUGH_REPLICAS_AFTER_APPEND`, `CLIENT_CLOSED`; see [`outcome_unknown`]) counts as
@@ -211,6 +214,9 @@ pub struct Checker {
     session: HashMap<Tp, usize>,
     /// Values a read of the whole log from the beginning found after the run, if one was made.
     final_log: Option<HashSet<String>>,
+    /// (partition, leader epoch) → every broker that acknowledged a write in it.
+    acked_by: BTreeMap<(Tp, i32), BTreeSet<i32>>,
+    acked_with_leader: u64,
 }
 
 impl Checker {
@@ -228,12 +234,21 @@ impl Checker {
                 partition,
                 offset,
                 value,
+                leader,
+                leader_epoch,
                 ..
             } => {
                 self.sent += 1;
                 self.acked += 1;
                 self.note_prefix(value);
                 let tp = (topic.clone(), *partition);
+                if let (Some(leader), Some(epoch)) = (leader, leader_epoch) {
+                    self.acked_with_leader += 1;
+                    self.acked_by
+                        .entry((tp.clone(), *epoch))
+                        .or_default()
+                        .insert(*leader);
+                }
                 let entry = self.acked_per_tp.entry(tp.clone()).or_default();
                 entry.0 += 1;
                 if *offset >= 0 {
@@ -479,6 +494,19 @@ impl Checker {
         sort_values(&mut phantom);
         sort_values(&mut aborted);
 
+        // Split brain: one partition, one leader epoch, acknowledgements from several brokers.
+        let split_brain: Vec<SplitBrain> = self
+            .acked_by
+            .iter()
+            .filter(|(_, leaders)| leaders.len() > 1)
+            .map(|((tp, epoch), leaders)| SplitBrain {
+                topic: tp.0.clone(),
+                partition: tp.1,
+                leader_epoch: *epoch,
+                leaders: leaders.iter().copied().collect(),
+            })
+            .collect();
+
         // Per partition.
         let tps: BTreeSet<&Tp> = self
             .acked_per_tp
@@ -522,6 +550,9 @@ impl Checker {
             inconsistent: Finding::from_all(inconsistent),
             phantom: Finding::from_all(phantom),
             aborted_read: Finding::from_all(aborted),
+            split_brain: Finding::from_all(split_brain),
+            acked_with_leader: self.acked_with_leader,
+            leader_epochs: self.acked_by.len() as u64,
             partitions,
         }
     }

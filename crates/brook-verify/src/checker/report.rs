@@ -85,6 +85,16 @@ pub struct Inconsistency {
     pub values: Vec<String>,
 }
 
+/// Acknowledgements of one partition in one leader epoch that came from different brokers: two
+/// brokers both accepted writes as leader of the same epoch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SplitBrain {
+    pub topic: String,
+    pub partition: i32,
+    pub leader_epoch: i32,
+    pub leaders: Vec<i32>,
+}
+
 /// Per-partition counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionSummary {
@@ -149,6 +159,12 @@ pub struct Report {
     pub inconsistent: Finding<Inconsistency>,
     pub phantom: Finding<String>,
     pub aborted_read: Finding<String>,
+    /// (partition, leader epoch) pairs acknowledged by more than one broker.
+    pub split_brain: Finding<SplitBrain>,
+    /// Acknowledgements that named their broker and leader epoch (what `split_brain` checks).
+    pub acked_with_leader: u64,
+    /// Distinct (partition, leader epoch) pairs among them.
+    pub leader_epochs: u64,
     pub partitions: Vec<PartitionSummary>,
 }
 
@@ -231,6 +247,25 @@ impl Report {
                 examples(&self.aborted_read.examples)
             ));
         }
+        if !self.split_brain.is_empty() {
+            let ex: Vec<String> = self
+                .split_brain
+                .examples
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}-{} epoch {} by brokers {:?}",
+                        s.topic, s.partition, s.leader_epoch, s.leaders
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "split brain: {} (partition, leader epoch) pairs acknowledged by two or more \
+                 brokers{}",
+                self.split_brain.count,
+                examples(&ex)
+            ));
+        }
         out
     }
 
@@ -284,7 +319,7 @@ impl Report {
 
     /// A readable table: the summary rows, then one line per partition.
     pub fn summary_table(&self) -> String {
-        let rows: [(&str, u64, String); 11] = [
+        let rows: [(&str, u64, String); 12] = [
             ("sent", self.sent, String::new()),
             ("acked", self.acked, String::new()),
             ("failed", self.failed, String::new()),
@@ -347,6 +382,18 @@ impl Report {
                 "aborted reads",
                 self.aborted_read.count,
                 self.aborted_read.examples.join(", "),
+            ),
+            (
+                "split brain",
+                self.split_brain.count,
+                if self.acked_with_leader > 0 {
+                    format!(
+                        "{} acks named their leader, in {} (partition, epoch) pairs",
+                        self.acked_with_leader, self.leader_epochs
+                    )
+                } else {
+                    "not checked: no ack named its leader".to_string()
+                },
             ),
         ];
         let mut out = String::new();

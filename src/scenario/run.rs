@@ -1,0 +1,110 @@
+//! The state of one scenario run that the fault schedules work with ([`Run`]), its seeded
+//! generator ([`Rng`]), and the waits every schedule shares: the cluster healthy again, the
+//! producer acknowledged again, an active controller.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{Capture, REPLICATION_FACTOR, WAIT};
+use crate::{Cluster, ClusterError};
+
+/// A deterministic generator for the fault schedule (splitmix64): the same seed picks the same
+/// partitions, followers and pauses, so a failing run can be replayed.
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64, salt: &str) -> Rng {
+        let mut h = seed ^ 0x9e37_79b9_7f4a_7c15;
+        for b in salt.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        Rng(h)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// One of `items` (which must not be empty).
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.next_u64() % items.len() as u64) as usize]
+    }
+
+    /// A pause in `[lo, hi)` ms.
+    pub fn jitter(&mut self, lo: u64, hi: u64) -> Duration {
+        Duration::from_millis(lo + self.next_u64() % (hi - lo).max(1))
+    }
+}
+
+/// The state of one run the fault schedules work with.
+pub(crate) struct Run {
+    pub cluster: Cluster,
+    pub topic: String,
+    pub partitions: i32,
+    pub rng: Rng,
+    pub produced: Capture,
+    /// When each fault was injected (recovery is measured from these).
+    pub faults: Vec<Instant>,
+    pub notes: Vec<String>,
+}
+
+impl Run {
+    /// Waits until there is an active controller that lists every broker registered and
+    /// unfenced, and every partition of the topic has a serving leader and a full ISR.
+    pub async fn wait_healthy(&self) -> Result<(), ClusterError> {
+        let (topic, n) = (self.topic.as_str(), self.partitions);
+        let ids = self.cluster.broker_ids();
+        self.cluster
+            .wait_until(
+                |v| {
+                    v.active_controller()
+                        .is_some_and(|c| v.lists_unfenced(c, &ids))
+                        && (0..n).all(|p| {
+                            v.serving_leader(topic, p)
+                                && v.isr(topic, p).len() == REPLICATION_FACTOR as usize
+                        })
+                },
+                WAIT,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The active controller, waiting (bounded) for one.
+    pub async fn active_controller(&self) -> Result<i32, String> {
+        let view = self
+            .cluster
+            .wait_until(|v| v.active_controller().is_some(), WAIT)
+            .await
+            .map_err(|e| format!("no active controller: {e}"))?;
+        view.active_controller()
+            .ok_or_else(|| "no active controller".to_string())
+    }
+
+    /// Waits for `n` more acknowledgements than there are now (the producer makes progress).
+    pub async fn wait_acks(&self, n: usize, timeout: Duration) -> bool {
+        let target = self.produced.state().acks.len() + n;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.produced.state().acks.len() >= target {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    pub fn mark_fault(&mut self) {
+        self.faults.push(Instant::now());
+    }
+
+    pub fn note(&mut self, s: String) {
+        self.notes.push(s);
+    }
+}
