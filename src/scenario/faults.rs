@@ -263,15 +263,9 @@ fn acks_on(run: &Run, p: i32) -> usize {
 }
 
 /// V9: a follower's links are slowed past `replica.lag.time.max.ms`; the ISR must shrink
-/// without it, and re-expand once it is fast again.
-///
-/// The follower is never the active controller. That is a workaround for a quorum liveness
-/// bug, not a rule of the scenario: when every link of the active controller gets a latency
-/// above half the lease (`controller.quorum.election.timeout.ms`), it stays Raft leader (the
-/// delayed heartbeats keep resetting the other voters' election timers) but is no longer
-/// active (no majority acknowledgement within the lease), so nobody is active and no ISR can
-/// shrink for as long as the slowness lasts. The partition leader and the other follower may
-/// still be the controller.
+/// without it, and re-expand once it is fast again. The follower may be the active controller:
+/// slowed past its lease, it resigns (check-quorum) and the other voters elect another one,
+/// which then takes the ISR change.
 async fn slow_follower(run: &mut Run, round: u32) -> Result<()> {
     let (p, leader) = pick_partition(run).await?;
     let topic = run.topic.clone();
@@ -280,15 +274,17 @@ async fn slow_follower(run: &mut Run, round: u32) -> Result<()> {
     let followers: Vec<i32> = view
         .replicas(&topic, p)
         .into_iter()
-        .filter(|r| *r != leader && Some(*r) != controller)
+        .filter(|r| *r != leader)
         .collect();
     if followers.is_empty() {
-        return Err(format!(
-            "partition {p} has no follower but the active controller {controller:?}"
-        ));
+        return Err(format!("partition {p} has no follower"));
     }
     let f = run.rng.pick(&followers);
-    let was = controller.map_or_else(String::new, |c| format!(" (active controller {c})"));
+    let was = if controller == Some(f) {
+        " (the active controller)".to_string()
+    } else {
+        String::new()
+    };
     run.mark_fault();
     run.cluster
         .slow(f, Duration::from_millis(1000))

@@ -19,14 +19,14 @@ use crate::replication::{self, Fetchers};
 const BACKOFF: Duration = Duration::from_millis(50);
 /// The longest pause between registration attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
-/// How often the metadata poller checks whether the broker has registered (start-up only).
-const REGISTRATION_POLL: Duration = Duration::from_millis(1);
 
 /// Starts the registration/heartbeat loop, the metadata poller and the ISR checks.
 pub fn spawn(broker: Arc<Broker>, fetchers: Arc<Fetchers>) -> Vec<JoinHandle<()>> {
+    // The heartbeat loop announces each registration's broker epoch to the metadata poller.
+    let (registered, registration) = tokio::sync::watch::channel(-1i64);
     vec![
-        tokio::spawn(heartbeats(broker.clone())),
-        tokio::spawn(metadata_poller(broker.clone(), fetchers)),
+        tokio::spawn(heartbeats(broker.clone(), registered)),
+        tokio::spawn(metadata_poller(broker.clone(), fetchers, registration)),
         tokio::spawn(replication::run_isr_checks(broker)),
     ]
 }
@@ -82,12 +82,13 @@ async fn register(broker: &Broker) -> i64 {
     }
 }
 
-async fn heartbeats(broker: Arc<Broker>) {
+async fn heartbeats(broker: Arc<Broker>, registered: tokio::sync::watch::Sender<i64>) {
     let interval = Duration::from_millis(broker.config.broker_heartbeat_interval_ms);
     let mut applied = broker.subscribe_metadata();
     loop {
         let epoch = register(&broker).await;
         broker.broker_epoch.store(epoch, Ordering::Release);
+        registered.send_replace(epoch);
         loop {
             let req = BrokerHeartbeatRequest {
                 node_id: broker.config.node_id,
@@ -122,7 +123,11 @@ async fn heartbeats(broker: Arc<Broker>) {
     }
 }
 
-async fn metadata_poller(broker: Arc<Broker>, fetchers: Arc<Fetchers>) {
+async fn metadata_poller(
+    broker: Arc<Broker>,
+    fetchers: Arc<Fetchers>,
+    mut registration: tokio::sync::watch::Receiver<i64>,
+) {
     let link = &broker.controller_link;
     // The long poll must end well inside one request timeout, or a healthy but quiet
     // controller would look dead to the link.
@@ -130,8 +135,8 @@ async fn metadata_poller(broker: Arc<Broker>, fetchers: Arc<Fetchers>) {
     // Partitions follow the metadata only from this incarnation's registration on (see
     // `Broker::apply_metadata`), so the first fetch waits for it: it then returns everything up
     // to the registration record at least, and the roles follow at once.
-    while broker.broker_epoch.load(Ordering::Acquire) < 0 {
-        tokio::time::sleep(REGISTRATION_POLL).await;
+    if registration.wait_for(|epoch| *epoch >= 0).await.is_err() {
+        return; // the heartbeat loop is gone: so is this broker
     }
     loop {
         let req = FetchMetadataRequest {
