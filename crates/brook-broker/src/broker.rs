@@ -359,10 +359,11 @@ impl Broker {
             };
             let link = &self.controller_link;
             let resp = link
-                .call("AllocateProducerIds", link.request_timeout(), |mut c| {
-                    let req = req.clone();
-                    async move { c.allocate_producer_ids(req).await }
-                })
+                .call(
+                    "AllocateProducerIds",
+                    link.request_timeout(),
+                    |mut c| async move { c.allocate_producer_ids(req).await },
+                )
                 .await
                 .map_err(|e| BrokerError::new(ErrorCode::CoordinatorNotAvailable, e.message()))?;
             let code = ErrorCode::from_wire(resp.error_code);

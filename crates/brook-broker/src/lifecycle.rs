@@ -98,10 +98,11 @@ async fn heartbeats(broker: Arc<Broker>) {
             };
             let link = &broker.controller_link;
             let stale = match link
-                .call("BrokerHeartbeat", link.request_timeout(), |mut c| {
-                    let req = req.clone();
-                    async move { c.broker_heartbeat(req).await }
-                })
+                .call(
+                    "BrokerHeartbeat",
+                    link.request_timeout(),
+                    |mut c| async move { c.broker_heartbeat(req).await },
+                )
                 .await
             {
                 Ok(r) => ErrorCode::from_wire(r.error_code) == ErrorCode::StaleBrokerEpoch,
@@ -140,10 +141,11 @@ async fn metadata_poller(broker: Arc<Broker>, fetchers: Arc<Fetchers>) {
             max_wait_ms: i32::try_from(wait.as_millis()).unwrap_or(1000),
         };
         let resp = match link
-            .call("FetchMetadata", link.request_timeout(), |mut c| {
-                let req = req.clone();
-                async move { c.fetch_metadata(req).await }
-            })
+            .call(
+                "FetchMetadata",
+                link.request_timeout(),
+                |mut c| async move { c.fetch_metadata(req).await },
+            )
             .await
         {
             Ok(r) => r,

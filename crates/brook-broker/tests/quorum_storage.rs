@@ -31,6 +31,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Bui
 }
 
 #[test]
-fn openraft_storage_conformance_suite() -> Result<(), StorageError<NodeId>> {
-    Suite::test_all(Builder)
+fn openraft_storage_conformance_suite() {
+    if let Err(e) = Suite::test_all(Builder) {
+        panic!("openraft storage suite failed: {e}");
+    }
 }

@@ -33,6 +33,9 @@ pub const SNAPSHOT_FILE: &str = "quorum-snapshot";
 
 type Result<T> = std::result::Result<T, StorageError<NodeId>>;
 
+/// A snapshot's metadata and its bytes (as in the file).
+type StoredSnapshot = (SnapshotMeta<NodeId, BasicNode>, Vec<u8>);
+
 /// What the applied metadata log amounts to. Shared with the controller host, which decides on
 /// `controller` under the same lock.
 #[derive(Debug)]
@@ -111,7 +114,7 @@ struct Inner {
     /// The metadata log end, for long polls.
     end: watch::Sender<i64>,
     /// Bytes of the current snapshot (as in the file).
-    current: Mutex<Option<(SnapshotMeta<NodeId, BasicNode>, Vec<u8>)>>,
+    current: Mutex<Option<StoredSnapshot>>,
 }
 
 impl std::fmt::Debug for StateMachine {
@@ -164,7 +167,7 @@ impl StateMachine {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn current(&self) -> MutexGuard<'_, Option<(SnapshotMeta<NodeId, BasicNode>, Vec<u8>)>> {
+    fn current(&self) -> MutexGuard<'_, Option<StoredSnapshot>> {
         self.inner.current.lock().unwrap_or_else(|p| p.into_inner())
     }
 
