@@ -19,7 +19,8 @@ pub struct VerifyArgs {
 #[derive(clap::Subcommand)]
 enum VerifyCommand {
     /// Compare a verifiable producer's events with a verifiable consumer's (`--verbose`
-    /// `record_data`): lost, duplicated, reordered, inconsistent, phantom and aborted reads.
+    /// `record_data`): lost, duplicated, reordered, inconsistent, phantom and aborted reads, and
+    /// split brain (two brokers acknowledging one partition in one leader epoch).
     Check {
         /// The producer's JSON lines (`brook verifiable-producer … > PRODUCER.jsonl`).
         producer: PathBuf,
