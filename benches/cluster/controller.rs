@@ -93,9 +93,9 @@ pub async fn bench(plan: &Plan, dirs: &Dirs) -> BenchResult<Vec<Summary>> {
     );
     println!(
         "  With t = controller.quorum.election.timeout.ms, Kafka's rule is an election after t..2t \
-         without the leader; openraft 0.9 campaigns only after its leader lease (election max = \
-         2t) plus its election timeout (t..2t), checked every 0.3t: expect a new controller at \
-         ≈ 3t..4.3t."
+         without the leader; openraft 0.9 campaigns only after its leader lease plus its election \
+         timeout, which Brook sets to t and t/2..t, checked every 0.3t: expect a new controller \
+         at ≈ 1.5t..2.3t."
     );
     println!(
         "  A partition the killed broker led moves only once the killed broker's session expires \

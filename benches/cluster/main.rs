@@ -246,8 +246,8 @@ fn print_targets(plan: &Plan, r: &Results) {
             c.label,
             c.elected,
             c.write,
-            3 * c.election_ms,
-            c.election_ms * 43 / 10,
+            c.election_ms * 3 / 2,
+            c.election_ms * 23 / 10,
             c.session_ms
         );
     }

@@ -7,6 +7,7 @@
 //! broker.rs           one broker: storage, metadata, admin, producer ids, housekeeping
 //! replica_manager.rs  produce (acks, group commit, HW waits) and long-poll fetch
 //! partition.rs        one partition: append as leader, HW rules, durability, reads
+//! partition_state.rs  its replication state as plain data, and the checks made on it
 //! producer_state.rs   idempotent producer dedupe window and snapshots
 //! group_coordinator.rs committed offsets in __consumer_offsets
 //! metadata.rs         the metadata image (deterministic replay of metadata records)
@@ -30,6 +31,7 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod metadata_log;
 pub mod partition;
+pub mod partition_state;
 pub mod producer_state;
 pub mod quorum;
 pub mod replica_manager;
