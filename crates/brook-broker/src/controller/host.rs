@@ -1,6 +1,6 @@
 //! The controller's I/O shell on a voter: the [`Controller`] state machine replicated by the
-//! metadata quorum (`quorum/`), the gRPC `Controller` service brokers talk to, and the admin
-//! operations brokers forward.
+//! metadata quorum (`quorum/`), and the admin operations brokers forward (the gRPC `Controller`
+//! service brokers talk to is in `service.rs`).
 //!
 //! Only the *active* controller (the Raft leader, while a majority acknowledges it) decides.
 //! Every decision follows the protocol in `controller/mod.rs`, with Raft in the middle:
@@ -11,7 +11,8 @@
 //! On becoming active, a controller first waits until it has applied everything committed
 //! before its term, then gives every registered broker one full session timeout of grace
 //! (`Controller::start`): it cannot know when the previous controller last heard from them.
-//! Any other voter answers NOT_CONTROLLER naming the active one, so brokers redirect at once.
+//! Any other voter answers NOT_CONTROLLER naming the active one, so brokers redirect at once
+//! (`service.rs` is the gRPC face).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,13 +22,11 @@ use brook_log::SharedLog;
 use brook_log::io::FileSystem;
 use brook_proto::ErrorCode;
 use brook_proto::net::Channels;
-use brook_proto::v1::controller_server::Controller as ControllerRpc;
 use brook_proto::v1::metadata_record::Record;
 use brook_proto::v1::*;
 use openraft::{ServerState, SnapshotPolicy};
 use prost::Message;
 use tokio::sync::watch;
-use tonic::{Request, Response, Status};
 
 use super::{AdminError, Controller, ControllerConfig};
 use crate::broker::NewTopic;
@@ -259,7 +258,7 @@ impl ControllerHost {
     /// not apply (leadership moved, a timeout), the speculation is dropped and the next decision
     /// starts again from the applied image — the apply-side `first_offset` check guarantees
     /// that nothing decided on a wrong image is ever applied.
-    async fn decide<T>(
+    pub(super) async fn decide<T>(
         &self,
         f: impl FnOnce(&mut Controller, i64) -> Result<(Vec<Record>, T), BrokerError>,
     ) -> Result<T, BrokerError> {
@@ -670,136 +669,4 @@ fn timed_out(what: &str) -> BrokerError {
         ErrorCode::RequestTimedOut,
         format!("timed out waiting for {what} (is a majority of controller.quorum.voters up?)"),
     )
-}
-
-/// The gRPC face of the controller.
-#[derive(Debug, Clone)]
-pub struct ControllerService(pub Arc<ControllerHost>);
-
-fn internal(e: impl std::fmt::Display) -> Status {
-    Status::internal(e.to_string())
-}
-
-/// An error code for a response whose other fields are left at their defaults, or a gRPC error
-/// for failures no response field can carry.
-fn code_of(e: &BrokerError) -> Result<i32, Status> {
-    match e.code() {
-        ErrorCode::NotController | ErrorCode::RequestTimedOut => Ok(e.code() as i32),
-        _ => Err(internal(e)),
-    }
-}
-
-#[tonic::async_trait]
-impl ControllerRpc for ControllerService {
-    async fn register_broker(
-        &self,
-        req: Request<RegisterBrokerRequest>,
-    ) -> Result<Response<RegisterBrokerResponse>, Status> {
-        let req = req.into_inner();
-        let r = self
-            .0
-            .decide(|c, now| match c.register_broker(&req, now) {
-                Ok((records, epoch)) => Ok((records, (0, epoch))),
-                Err(code) => Ok((Vec::new(), (code as i32, -1))),
-            })
-            .await;
-        let (error_code, broker_epoch) = match r {
-            Ok(x) => x,
-            Err(e) => (code_of(&e)?, -1),
-        };
-        Ok(Response::new(RegisterBrokerResponse {
-            error_code,
-            broker_epoch,
-            active_controller_id: self.0.active_controller_id(),
-        }))
-    }
-
-    async fn broker_heartbeat(
-        &self,
-        req: Request<BrokerHeartbeatRequest>,
-    ) -> Result<Response<BrokerHeartbeatResponse>, Status> {
-        let req = req.into_inner();
-        let r = self.0.decide(|c, now| Ok(c.heartbeat(&req, now))).await;
-        let mut resp = match r {
-            Ok(resp) => resp,
-            Err(e) => BrokerHeartbeatResponse {
-                error_code: code_of(&e)?,
-                is_fenced: true,
-                ..Default::default()
-            },
-        };
-        resp.metadata_end_offset = self.0.image().next_offset;
-        resp.active_controller_id = self.0.active_controller_id();
-        Ok(Response::new(resp))
-    }
-
-    async fn fetch_metadata(
-        &self,
-        req: Request<FetchMetadataRequest>,
-    ) -> Result<Response<FetchMetadataResponse>, Status> {
-        let req = req.into_inner();
-        if !self.0.is_active() {
-            return Ok(Response::new(FetchMetadataResponse {
-                error_code: ErrorCode::NotController as i32,
-                active_controller_id: self.0.active_controller_id(),
-                ..Default::default()
-            }));
-        }
-        let max = if req.max_records <= 0 {
-            10_000
-        } else {
-            req.max_records as usize
-        };
-        let wait = Duration::from_millis(req.max_wait_ms.clamp(0, 30_000) as u64);
-        let (records, end_offset) = self.0.fetch_metadata(req.from_offset, max, wait).await;
-        Ok(Response::new(FetchMetadataResponse {
-            error_code: 0,
-            records,
-            end_offset,
-            active_controller_id: self.0.active_controller_id(),
-        }))
-    }
-
-    async fn alter_partition(
-        &self,
-        req: Request<AlterPartitionRequest>,
-    ) -> Result<Response<AlterPartitionResponse>, Status> {
-        let req = req.into_inner();
-        let r = self.0.decide(|c, _| Ok(c.alter_partition(&req))).await;
-        let mut resp = match r {
-            Ok(resp) => resp,
-            Err(e) => AlterPartitionResponse {
-                error_code: code_of(&e)?,
-                ..Default::default()
-            },
-        };
-        resp.active_controller_id = self.0.active_controller_id();
-        Ok(Response::new(resp))
-    }
-
-    async fn allocate_producer_ids(
-        &self,
-        req: Request<AllocateProducerIdsRequest>,
-    ) -> Result<Response<AllocateProducerIdsResponse>, Status> {
-        let req = req.into_inner();
-        let r = self
-            .0
-            .decide(
-                |c, _| match c.allocate_producer_ids(req.node_id, req.broker_epoch) {
-                    Ok((records, start, len)) => Ok((records, (0, start, len))),
-                    Err(code) => Ok((Vec::new(), (code as i32, -1, 0))),
-                },
-            )
-            .await;
-        let (error_code, producer_id_start, producer_id_len) = match r {
-            Ok(x) => x,
-            Err(e) => (code_of(&e)?, -1, 0),
-        };
-        Ok(Response::new(AllocateProducerIdsResponse {
-            error_code,
-            producer_id_start,
-            producer_id_len,
-            active_controller_id: self.0.active_controller_id(),
-        }))
-    }
 }

@@ -25,6 +25,7 @@
 pub mod assignment;
 pub mod election;
 pub mod host;
+pub mod service;
 #[cfg(test)]
 mod tests;
 

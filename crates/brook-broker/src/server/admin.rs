@@ -13,7 +13,7 @@ use brook_proto::v1::admin_server::Admin;
 use brook_proto::v1::*;
 use tonic::{Request, Response, Status};
 
-use super::forward::{Route, deadline, route};
+use super::forward::{Route, on_active, route};
 use crate::broker::{Broker, NewTopic};
 use crate::controller::host::ControllerHost;
 use crate::controller_link::forwarded;
@@ -36,22 +36,14 @@ impl Admin for Service {
         &self,
         req: Request<CreateTopicsRequest>,
     ) -> Result<Response<CreateTopicsResponse>, Status> {
-        let host = match route(&self.0, &req)? {
-            Route::Local(host) => host,
-            Route::Forward => {
-                let req = req.into_inner();
-                let wait = deadline(req.timeout_ms, &self.0);
-                return self
-                    .0
-                    .controller_link
-                    .forward(wait, |mut c| {
-                        let r = forwarded(self.0.config.node_id, req.clone());
-                        async move { c.create_topics(r).await }
-                    })
-                    .await;
-            }
+        let timeout_ms = req.get_ref().timeout_ms;
+        let call = |mut c: AdminClient<tonic::transport::Channel>, r| async move {
+            c.create_topics(r).await
         };
-        let req = req.into_inner();
+        let (host, req) = match on_active(&self.0, req, timeout_ms, call).await? {
+            Ok(local) => local,
+            Err(answer) => return Ok(answer),
+        };
         let mut topics = Vec::new();
         for t in req.topics {
             let name = t.name.clone();
@@ -86,23 +78,16 @@ impl Admin for Service {
         &self,
         req: Request<DeleteTopicsRequest>,
     ) -> Result<Response<DeleteTopicsResponse>, Status> {
-        let host = match route(&self.0, &req)? {
-            Route::Local(host) => host,
-            Route::Forward => {
-                let req = req.into_inner();
-                let wait = deadline(req.timeout_ms, &self.0);
-                return self
-                    .0
-                    .controller_link
-                    .forward(wait, |mut c| {
-                        let r = forwarded(self.0.config.node_id, req.clone());
-                        async move { c.delete_topics(r).await }
-                    })
-                    .await;
-            }
+        let timeout_ms = req.get_ref().timeout_ms;
+        let call = |mut c: AdminClient<tonic::transport::Channel>, r| async move {
+            c.delete_topics(r).await
+        };
+        let (host, req) = match on_active(&self.0, req, timeout_ms, call).await? {
+            Ok(local) => local,
+            Err(answer) => return Ok(answer),
         };
         let mut topics = Vec::new();
-        for n in req.into_inner().names {
+        for n in req.names {
             let r = host.delete_topic(&n).await;
             topics.push(topic_result(n, r));
         }
@@ -213,22 +198,14 @@ impl Admin for Service {
         &self,
         req: Request<AlterConfigsRequest>,
     ) -> Result<Response<AlterConfigsResponse>, Status> {
-        let host = match route(&self.0, &req)? {
-            Route::Local(host) => host,
-            Route::Forward => {
-                let req = req.into_inner();
-                let wait = deadline(0, &self.0);
-                return self
-                    .0
-                    .controller_link
-                    .forward(wait, |mut c| {
-                        let r = forwarded(self.0.config.node_id, req.clone());
-                        async move { c.alter_configs(r).await }
-                    })
-                    .await;
-            }
+        let timeout_ms = 0;
+        let call = |mut c: AdminClient<tonic::transport::Channel>, r| async move {
+            c.alter_configs(r).await
         };
-        let req = req.into_inner();
+        let (host, req) = match on_active(&self.0, req, timeout_ms, call).await? {
+            Ok(local) => local,
+            Err(answer) => return Ok(answer),
+        };
         let mut results = Vec::new();
         for r in req.resources {
             let result = match ConfigResourceType::try_from(r.resource_type) {
@@ -268,23 +245,16 @@ impl Admin for Service {
         &self,
         req: Request<ElectLeadersRequest>,
     ) -> Result<Response<ElectLeadersResponse>, Status> {
-        let host = match route(&self.0, &req)? {
-            Route::Local(host) => host,
-            Route::Forward => {
-                let req = req.into_inner();
-                let wait = deadline(req.timeout_ms, &self.0);
-                return self
-                    .0
-                    .controller_link
-                    .forward(wait, |mut c| {
-                        let r = forwarded(self.0.config.node_id, req.clone());
-                        async move { c.elect_leaders(r).await }
-                    })
-                    .await;
-            }
+        let timeout_ms = req.get_ref().timeout_ms;
+        let call = |mut c: AdminClient<tonic::transport::Channel>, r| async move {
+            c.elect_leaders(r).await
+        };
+        let (host, req) = match on_active(&self.0, req, timeout_ms, call).await? {
+            Ok(local) => local,
+            Err(answer) => return Ok(answer),
         };
         let resp = host
-            .elect_leaders(req.get_ref())
+            .elect_leaders(&req)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         catch_up(&self.0, &host).await;

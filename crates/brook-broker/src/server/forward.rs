@@ -3,14 +3,17 @@
 //! [`ControllerLink::forward`](crate::controller_link::ControllerLink::forward), which follows
 //! NOT_CONTROLLER redirects and tries the other voters until the request's deadline.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::{Request, Status};
+use brook_proto::v1::admin_client::AdminClient;
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
 
 use crate::broker::Broker;
 use crate::controller::host::ControllerHost;
-use crate::controller_link::{ACTIVE, FORWARDED};
+use crate::controller_link::{ACTIVE, FORWARDED, forwarded};
 
 /// Where an admin change must run, as seen by the broker that received it.
 pub(super) enum Route {
@@ -40,10 +43,39 @@ pub(super) fn route<T>(b: &Broker, req: &Request<T>) -> Result<Route, Status> {
     Ok(Route::Forward)
 }
 
+/// Where a change received in `req` runs: `Ok(Ok((host, req)))` when this process is the
+/// active controller (run it on `host`), else it is forwarded with `call` and `Ok(Err(answer))`
+/// is the active controller's answer, to pass on as it is.
+#[allow(clippy::type_complexity)]
+pub(super) async fn on_active<Req, R, F, Fut>(
+    b: &Broker,
+    req: Request<Req>,
+    timeout_ms: i32,
+    call: F,
+) -> Result<Result<(Arc<ControllerHost>, Req), Response<R>>, Status>
+where
+    Req: Clone,
+    F: Fn(AdminClient<Channel>, Request<Req>) -> Fut,
+    Fut: Future<Output = Result<Response<R>, Status>>,
+{
+    match route(b, &req)? {
+        Route::Local(host) => Ok(Ok((host, req.into_inner()))),
+        Route::Forward => {
+            let msg = req.into_inner();
+            let me = b.config.node_id;
+            let wait = deadline(timeout_ms, b);
+            b.controller_link
+                .forward(wait, |c| call(c, forwarded(me, msg.clone())))
+                .await
+                .map(Err)
+        }
+    }
+}
+
 /// A request's `timeout_ms` as a forwarding deadline: three quarters of it, so that the broker
 /// answers (with the reason) before the client gives up on the same clock; 30 s when the
 /// request names none.
-pub(super) fn deadline(timeout_ms: i32, _b: &Broker) -> Duration {
+fn deadline(timeout_ms: i32, _b: &Broker) -> Duration {
     let asked = if timeout_ms > 0 {
         Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(30_000))
     } else {

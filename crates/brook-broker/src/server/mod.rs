@@ -18,7 +18,7 @@ use tokio_stream::StreamExt;
 
 use crate::broker::{Broker, BrokerEnv};
 use crate::config::BrokerConfig;
-use crate::controller::host::ControllerService;
+use crate::controller::service::ControllerService;
 use crate::error::{BrokerError, Result};
 use crate::lifecycle;
 use crate::quorum::network::QuorumService;
