@@ -14,8 +14,9 @@
 //! metadata_log.rs     the metadata log's name and shared helpers
 //! config.rs           broker and topic configuration
 //! controller/         the controller as a deterministic state machine (no I/O); host.rs runs
-//!                     it on the quorum and serves the Controller RPCs
-//! quorum/             the metadata quorum: Raft (openraft) log store, state machine, RPCs
+//!                     it on the quorum, service.rs serves the Controller RPCs
+//! quorum/             the metadata quorum: Raft (openraft) log store, state machine, RPCs,
+//!                     check-quorum
 //! controller_link.rs  which voter a broker talks to; following the active controller
 //! lifecycle.rs        register, heartbeat and pull metadata from the active controller
 //! ```
