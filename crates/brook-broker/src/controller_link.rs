@@ -225,8 +225,10 @@ pub fn forwarded<T>(node_id: i32, msg: T) -> Request<T> {
     r
 }
 
-/// Sends a change to the active controller, following redirects until `deadline`.
 impl ControllerLink {
+    /// Sends an admin request to the active controller (`call` builds it on a client of the
+    /// voter believed active), following NOT_CONTROLLER redirects and trying the other voters
+    /// until `deadline`; an answer that is not a redirect is passed back as it is.
     pub async fn forward<R, F, Fut>(
         &self,
         deadline: Duration,
