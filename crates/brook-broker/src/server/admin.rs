@@ -25,6 +25,9 @@ use super::service::{Service, broker_info, err_fields, topic_result};
 /// After a change the local (active) controller accepted, wait (briefly) until this broker has
 /// applied it, so a client that creates a topic and then asks this broker about it sees it.
 async fn catch_up(b: &Broker, host: &ControllerHost) {
+    if !b.config.roles.broker {
+        return; // a controller-only node applies no metadata as a broker
+    }
     let end = host.image().next_offset;
     b.wait_for_metadata(end, std::time::Duration::from_secs(5))
         .await;

@@ -131,7 +131,13 @@ impl BrokerHandle {
             }
         });
         let fetchers = Arc::new(Fetchers::default());
-        let mut background = lifecycle::spawn(broker.clone(), fetchers.clone());
+        // A controller-only node (`process.roles=controller`) never registers as a broker, so it
+        // hosts no partitions and is not offered to clients.
+        let mut background = if broker.config.roles.broker {
+            lifecycle::spawn(broker.clone(), fetchers.clone())
+        } else {
+            Vec::new()
+        };
         if let Some(host) = &controller {
             let every =
                 Duration::from_millis((broker.config.broker_heartbeat_interval_ms / 2).max(10));
@@ -140,7 +146,7 @@ impl BrokerHandle {
             // A lone voter is its own quorum: be ready when we return (registered, and every
             // partition we host loaded from the metadata we already have). With several voters
             // readiness needs the others, so the caller waits for it (`Cluster` does).
-            if host.voters().0.len() == 1 {
+            if host.voters().0.len() == 1 && broker.config.roles.broker {
                 let me = broker.config.node_id;
                 let mut applied = broker.subscribe_metadata();
                 let ready = tokio::time::timeout(Duration::from_secs(10), async {
