@@ -1,33 +1,12 @@
 //! The `brook` binary end to end: `serve` is ready when it prints its address; `topics`,
 //! `produce` and `consume` move records through it; errors exit non-zero naming the Kafka error.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 #[path = "common/serve.rs"]
 mod serve;
-use serve::{BROOK, serve};
+use serve::serve;
 
 fn brook(args: &[&str], stdin: &str) -> (bool, String, String) {
-    let mut child = Command::new(BROOK)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    serve::run_brook(args, stdin)
 }
 
 #[test]

@@ -13,9 +13,6 @@ mod isr;
 #[path = "common/serve.rs"]
 mod serve;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use isr::*;
 
 const UNCLEAN: &str = "unclean.leader.election.enable";
@@ -30,31 +27,14 @@ struct Run {
 /// Runs `brook ARGS` with `stdin`, echoing the command line and its output (the transcript).
 fn brook_sync<S: AsRef<str>>(args: &[S], stdin: &str) -> Run {
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
-    let mut child = Command::new(serve::BROOK)
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let run = Run {
-        ok: output.status.success(),
-        out: String::from_utf8_lossy(&output.stdout).into_owned(),
-        err: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let (ok, out, err) = serve::run_brook(&args, stdin);
+    let run = Run { ok, out, err };
     eprintln!(
         "$ brook {}\n{}{}[exit {}]",
         args.join(" "),
         run.out,
         run.err,
-        output.status.code().unwrap_or(-1)
+        if run.ok { "0" } else { "non-zero" }
     );
     run
 }

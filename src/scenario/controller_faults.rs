@@ -70,17 +70,7 @@ pub(crate) async fn hard_kill(run: &mut Run, round: u32) -> Result<()> {
         )
         .await
         .map_err(|e| format!("partitions {led:?} of killed controller {old} not led: {e}"))?;
-    let moved: Vec<String> = led
-        .iter()
-        .map(|p| format!("{p}→{}", view.leader(&topic, *p).unwrap_or(-1)))
-        .collect();
-    if !run.wait_acks(PROGRESS_ACKS, WAIT).await {
-        return Err(format!(
-            "no progress: fewer than {PROGRESS_ACKS} acknowledgements within {WAIT:?} with \
-             controller {old} down"
-        ));
-    }
-    tokio::time::sleep(run.rng.jitter(100, 600)).await;
+    let moved = progress_without(run, &view, &topic, &led, old, "down").await?;
     run.note(format!(
         "round {}: power loss of active controller {old}; broker {new} active after {} ms; \
          partitions it led: [{}]; producer acknowledged without it; restarted",
@@ -108,6 +98,30 @@ struct Image {
 }
 
 /// Broker `id`'s image of the topic (`None` if it did not answer both describes).
+/// The new leaders of the partitions the old controller led (`p→leader`), once the producer has
+/// made progress without it (`PROGRESS_ACKS` acknowledgements), then a random pause.
+async fn progress_without(
+    run: &mut Run,
+    view: &ClusterView,
+    topic: &str,
+    led: &[i32],
+    old: i32,
+    state: &str,
+) -> Result<Vec<String>> {
+    let moved = led
+        .iter()
+        .map(|p| format!("{p}→{}", view.leader(topic, *p).unwrap_or(-1)))
+        .collect();
+    if !run.wait_acks(PROGRESS_ACKS, WAIT).await {
+        return Err(format!(
+            "no progress: fewer than {PROGRESS_ACKS} acknowledgements within {WAIT:?} with \
+             controller {old} {state}"
+        ));
+    }
+    tokio::time::sleep(run.rng.jitter(100, 600)).await;
+    Ok(moved)
+}
+
 fn image_of(view: &ClusterView, id: i32, topic: &str, partitions: i32) -> Option<Image> {
     let parts = (0..partitions)
         .map(|p| {
@@ -189,17 +203,7 @@ pub(crate) async fn isolation(run: &mut Run, round: u32) -> Result<()> {
             },
         )
         .await?;
-    let moved: Vec<String> = led
-        .iter()
-        .map(|p| format!("{p}→{}", view.leader(&topic, *p).unwrap_or(-1)))
-        .collect();
-    if !run.wait_acks(PROGRESS_ACKS, WAIT).await {
-        return Err(format!(
-            "no progress: fewer than {PROGRESS_ACKS} acknowledgements within {WAIT:?} with \
-             controller {old} isolated"
-        ));
-    }
-    tokio::time::sleep(run.rng.jitter(100, 600)).await;
+    let moved = progress_without(run, &view, &topic, &led, old, "isolated").await?;
     // The last look before the heal: still nothing changed on the minority side.
     minority.wait(run, "a last look", |_| true).await?;
     let looks = minority.looks.load(Ordering::Relaxed);

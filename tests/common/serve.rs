@@ -1,10 +1,33 @@
 //! A `brook serve` child process for the tests that drive the real binary.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
 pub const BROOK: &str = env!("CARGO_BIN_EXE_brook");
+
+/// Runs `brook ARGS` to completion with `stdin`: (exit status 0, stdout, stderr).
+pub fn run_brook(args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(BROOK)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
 pub struct Server {
     child: Child,

@@ -121,6 +121,8 @@ impl Peer {
         }
     }
 
+    /// One RPC: encodes `req`, sends it on the link (through the fault model), decodes the
+    /// answer, and logs the link going away or coming back (once each).
     async fn call<Req, Resp, E>(
         &self,
         rpc: Rpc,
@@ -132,81 +134,72 @@ impl Peer {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let r = self.exchange(rpc, req, option).await;
+        let r = async {
+            let unreachable =
+                |why: String| RPCError::Unreachable(Unreachable::new(&LinkError(why)));
+            let body =
+                serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+            let channel = self
+                .net
+                .channels
+                .get(&self.addr)
+                .map_err(|e| unreachable(e.to_string()))?;
+            let mut client = QuorumClient::new(channel)
+                .max_decoding_message_size(usize::MAX)
+                .max_encoding_message_size(usize::MAX);
+            let request = RaftRequest {
+                from_node: i32::try_from(self.net.me).unwrap_or(-1),
+                voters: self.net.voters.clone(),
+                body: body.into(),
+            };
+            let call = async {
+                match rpc {
+                    Rpc::Append => client.append_entries(request).await,
+                    Rpc::Vote => client.vote(request).await,
+                    Rpc::Snapshot => client.install_snapshot(request).await,
+                }
+            };
+            let resp = match tokio::time::timeout(option.hard_ttl(), call).await {
+                Ok(Ok(r)) => r.into_inner(),
+                Ok(Err(status)) => return Err(unreachable(status.message().to_string())),
+                Err(_) => {
+                    return Err(unreachable(format!(
+                        "no answer within {:?}",
+                        option.hard_ttl()
+                    )));
+                }
+            };
+            if resp.error_code != 0 {
+                if self
+                    .net
+                    .refused_by
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(self.target)
+                {
+                    tracing::error!(
+                        peer = self.target,
+                        "controller voter refused us: {}",
+                        resp.error_message
+                    );
+                }
+                return Err(unreachable(resp.error_message));
+            }
+            self.net
+                .contacts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(self.target, crate::metadata_log::now_ms());
+            let answer: Result<Resp, RaftError<NodeId, E>> = serde_json::from_slice(&resp.body)
+                .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+            answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+        }
+        .await;
         match &r {
             Err(RPCError::Unreachable(e)) => self.reachable(false, &e.to_string()),
             _ => self.reachable(true, ""),
         }
         r
-    }
-
-    async fn exchange<Req, Resp, E>(
-        &self,
-        rpc: Rpc,
-        req: &Req,
-        option: &RPCOption,
-    ) -> Result<Resp, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
-    where
-        Req: Serialize,
-        Resp: DeserializeOwned,
-        E: std::error::Error + DeserializeOwned,
-    {
-        let unreachable = |why: String| RPCError::Unreachable(Unreachable::new(&LinkError(why)));
-        let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        let channel = self
-            .net
-            .channels
-            .get(&self.addr)
-            .map_err(|e| unreachable(e.to_string()))?;
-        let mut client = QuorumClient::new(channel)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
-        let request = RaftRequest {
-            from_node: i32::try_from(self.net.me).unwrap_or(-1),
-            voters: self.net.voters.clone(),
-            body: body.into(),
-        };
-        let call = async {
-            match rpc {
-                Rpc::Append => client.append_entries(request).await,
-                Rpc::Vote => client.vote(request).await,
-                Rpc::Snapshot => client.install_snapshot(request).await,
-            }
-        };
-        let resp = match tokio::time::timeout(option.hard_ttl(), call).await {
-            Ok(Ok(r)) => r.into_inner(),
-            Ok(Err(status)) => return Err(unreachable(status.message().to_string())),
-            Err(_) => {
-                return Err(unreachable(format!(
-                    "no answer within {:?}",
-                    option.hard_ttl()
-                )));
-            }
-        };
-        if resp.error_code != 0 {
-            if self
-                .net
-                .refused_by
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(self.target)
-            {
-                tracing::error!(
-                    peer = self.target,
-                    "controller voter refused us: {}",
-                    resp.error_message
-                );
-            }
-            return Err(unreachable(resp.error_message));
-        }
-        self.net
-            .contacts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(self.target, crate::metadata_log::now_ms());
-        let answer: Result<Resp, RaftError<NodeId, E>> = serde_json::from_slice(&resp.body)
-            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
 
