@@ -182,18 +182,8 @@ impl BatchHeader {
         if self.base_sequence == NO_SEQUENCE {
             return NO_SEQUENCE;
         }
-        let (seq, inc) = (
-            i64::from(self.base_sequence),
-            i64::from(self.last_offset_delta),
-        );
-        let max = i64::from(i32::MAX);
-        let next = if seq > max - inc {
-            inc - (max - seq) - 1
-        } else {
-            seq + inc
-        };
-        // In range for any parsed header (delta >= 0); truncation only affects hand-built ones.
-        next as i32
+        // In range for any parsed header (delta >= 0).
+        increment_sequence(self.base_sequence, self.last_offset_delta)
     }
 
     /// Appends the 61 header bytes, `crc` as stored in `self`.
@@ -358,3 +348,17 @@ impl Iterator for Batches<'_> {
 }
 
 impl std::iter::FusedIterator for Batches<'_> {}
+
+/// Kafka's `DefaultRecordBatch.incrementSequence`: the sequence `by` records after `seq`, wrapping
+/// from `i32::MAX` to 0 (not to `i32::MIN`, as `wrapping_add` would). The one implementation the
+/// broker's dedupe window, the producer and batch headers all use. Computed in `i64`, so a
+/// hand-built header with a negative `by` cannot overflow (the result is then truncated).
+pub fn increment_sequence(seq: i32, by: i32) -> i32 {
+    let (seq, by, max) = (i64::from(seq), i64::from(by), i64::from(i32::MAX));
+    let next = if seq > max - by {
+        by - (max - seq) - 1
+    } else {
+        seq + by
+    };
+    next as i32
+}

@@ -16,11 +16,17 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
+        unix_now_ms()
     }
+}
+
+/// The wall clock read directly: milliseconds since the Unix epoch (0 if the clock is before it).
+/// Everything in Brook that stamps wall time (record CreateTime, registration times, reports)
+/// reads this or a [`Clock`]; code that must be testable with moved time takes a [`Clock`].
+pub fn unix_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// A clock that only moves when told to.

@@ -124,12 +124,8 @@ impl Event {
     }
 }
 
-/// Milliseconds since the Unix epoch, for event timestamps.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+/// Wall-clock milliseconds since the Unix epoch: the timestamp on every event.
+pub use brook_log::clock::unix_now_ms as now_ms;
 
 #[cfg(test)]
 mod tests {

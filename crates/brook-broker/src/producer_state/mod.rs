@@ -121,7 +121,7 @@ impl ProducerEntry {
 /// The sequence after `seq`, wrapping from `i32::MAX` to 0 (Kafka's `incrementSequence`), not to
 /// `i32::MIN` as `wrapping_add` would.
 pub fn next_seq(seq: i32) -> i32 {
-    if seq == i32::MAX { 0 } else { seq + 1 }
+    brook_log::batch::increment_sequence(seq, 1)
 }
 
 /// The verdict on a client batch, before it is appended.

@@ -13,7 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use brook_log::record::Header;
 use brook_proto::net::Channels;
@@ -242,11 +242,7 @@ fn size_upper_bound(rec: &ProducerRecord) -> usize {
         + headers
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use brook_log::clock::unix_now_ms as now_ms;
 
 impl Producer {
     /// A producer over plain TCP connections.

@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use brook_log::batch::increment_sequence;
 use brook_proto::v1::{
     PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse,
     TopicProduceData,
@@ -89,14 +90,6 @@ struct Sender {
     leaderless: bool,
 }
 
-/// Kafka's `DefaultRecordBatch.incrementSequence`: sequences wrap from i32::MAX to 0.
-fn increment_sequence(seq: i32, by: i32) -> i32 {
-    if seq > i32::MAX - by {
-        by - (i32::MAX - seq) - 1
-    } else {
-        seq + by
-    }
-}
 
 pub(crate) async fn run(shared: Arc<Shared>) {
     let (tx, rx) = mpsc::unbounded_channel();
