@@ -344,6 +344,7 @@ async fn start_broker_on(
     let env = BrokerEnv {
         fs: Arc::new(fs.clone()),
         channels: Channels::new(network.dialer(Endpoint::Broker(id))),
+        ..BrokerEnv::default()
     };
     Ok(BrokerHandle::start_on(listener, config, env).await?)
 }
@@ -367,6 +368,7 @@ pub(super) async fn start_broker(
         let env = BrokerEnv {
             fs: Arc::new(fs.clone()),
             channels: Channels::new(network.dialer(Endpoint::Broker(id))),
+            ..BrokerEnv::default()
         };
         match BrokerHandle::start_with(config.clone(), env).await {
             Ok(handle) => return Ok(handle),
