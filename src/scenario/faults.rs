@@ -14,8 +14,10 @@ use std::time::Duration;
 use super::{Run, Scenario, Variant, WAIT, controller_faults, voters_among};
 use crate::ClusterError;
 
+/// A fault step's outcome; the error is the message the report lists as the round's violation.
 pub(crate) type Result<T> = std::result::Result<T, String>;
 
+/// A cluster error as a fault step's message.
 pub(crate) fn err(e: ClusterError) -> String {
     e.to_string()
 }
