@@ -19,6 +19,7 @@ mod log;
 mod log_dir;
 pub mod metrics;
 pub mod record;
+mod record_walk;
 mod recovery;
 pub mod segment;
 mod varint;

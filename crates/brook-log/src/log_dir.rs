@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::checkpoint;
+use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::log::{Log, LogOptions};
 use crate::recovery::{RecoveryReport, Shutdown};
@@ -120,7 +121,7 @@ impl LogDir {
     }
 
     /// Creates a new empty log named `name` (e.g. `orders-0`) with `config`.
-    pub fn create_log(&mut self, name: &str, config: crate::LogConfig) -> Result<SharedLog> {
+    pub fn create_log(&mut self, name: &str, config: LogConfig) -> Result<SharedLog> {
         if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
             return Err(LogError::InvalidConfig {
                 key: "name".into(),
