@@ -25,12 +25,12 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 use tracing::{debug, info};
 
-use crate::TopicPartition;
 use crate::backoff::Retrier;
 use crate::config::AdminConfig;
 use crate::error::{ClientError, Result, check};
 use crate::metadata::Metadata;
 use crate::rpc;
+use crate::topic_partition::TopicPartition;
 
 /// Which offset `list_offsets` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 
 use brook_proto::ErrorCode;
 
-use crate::TopicPartition;
+use crate::topic_partition::TopicPartition;
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 

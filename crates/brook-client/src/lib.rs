@@ -19,6 +19,7 @@ pub mod metadata;
 pub mod partitioner;
 pub mod producer;
 mod rpc;
+mod topic_partition;
 
 pub use admin::{Admin, NewTopic, OffsetSpec};
 pub use brook_proto::{Durability, ErrorCode};
@@ -27,25 +28,4 @@ pub use consumer::{Consumer, ConsumerRebalanceListener, ConsumerRecord, Subscrip
 pub use dlq::{DeadLetterProducer, DlqOutcome};
 pub use error::{ClientError, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerMetrics, ProducerRecord, RecordMetadata};
-
-/// A topic name and partition number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl std::fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+pub use topic_partition::TopicPartition;

@@ -21,11 +21,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::TopicPartition;
 use crate::backoff::Retrier;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
+use crate::topic_partition::TopicPartition;
 use fetcher::Outcome;
 use offsets::Coordinator;
 pub(crate) use offsets::list_offsets;

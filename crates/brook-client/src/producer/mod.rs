@@ -23,11 +23,11 @@ use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::TopicPartition;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
 use crate::partitioner::Partitioner;
+use crate::topic_partition::TopicPartition;
 use accumulator::Accumulator;
 
 /// A record to send. `partition: None` lets the partitioner choose (murmur2 of the key; sticky
