@@ -1,3 +1,5 @@
+#![warn(missing_docs)]
+
 //! brook-log: Brook's storage engine.
 //!
 //! A synchronous, single-writer library that knows nothing of networking or replication. It stores

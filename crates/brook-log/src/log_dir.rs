@@ -36,6 +36,9 @@ pub fn lock(log: &SharedLog) -> MutexGuard<'_, Log> {
     log.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// One log directory (a `log.dirs` entry) and the partition logs in it, opened together: it
+/// recovers each log as needed, keeps the ones that fail to open aside as offline, writes the
+/// directory's checkpoints and runs the background flusher. `close` is the clean shutdown.
 #[derive(Debug)]
 pub struct LogDir {
     path: PathBuf,
@@ -112,6 +115,7 @@ impl LogDir {
         Ok(dir)
     }
 
+    /// The directory's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -145,10 +149,13 @@ impl LogDir {
         Ok(log)
     }
 
+    /// The open log named `name` (`<topic>-<partition>`), if there is one. Offline logs are
+    /// not returned; see [`LogDir::offline`].
     pub fn log(&self, name: &str) -> Option<SharedLog> {
         self.registry().get(name).cloned()
     }
 
+    /// Names of the open logs, sorted.
     pub fn names(&self) -> Vec<String> {
         self.registry().keys().cloned().collect()
     }

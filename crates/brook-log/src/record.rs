@@ -20,17 +20,25 @@ use crate::varint;
 /// A record header: a non-null UTF-8 key and an optional value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The header's key (Kafka requires one; it may repeat within a record).
     pub key: String,
+    /// The header's value; `None` is a null value (length -1 on the wire).
     pub value: Option<Bytes>,
 }
 
 /// One decoded record, with its absolute offset and timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The record's offset in its partition: the batch's base offset plus its offset delta.
     pub offset: i64,
+    /// Milliseconds since the Unix epoch: the batch's base timestamp plus the record's delta
+    /// (CreateTime), or the batch's `max_timestamp` under LogAppendTime.
     pub timestamp: i64,
+    /// The record's key; `None` is a null key.
     pub key: Option<Bytes>,
+    /// The record's value; `None` is a null value (a tombstone in Kafka terms).
     pub value: Option<Bytes>,
+    /// The record's headers, in wire order.
     pub headers: Vec<Header>,
 }
 
@@ -173,6 +181,7 @@ impl BatchBuilder {
         usize::try_from(self.count).unwrap_or(0)
     }
 
+    /// True until the first `append`.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
