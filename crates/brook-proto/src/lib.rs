@@ -1,3 +1,5 @@
+#![warn(missing_docs)]
+
 //! Brook's wire contract, generated from `proto/brook.proto` at build time.
 //!
 //! `brook_proto::v1` holds the messages and the `brook`, `admin` and `controller` service
@@ -5,6 +7,9 @@
 //! sides share: Kafka names for error codes, which of them a client may retry, and the ordering of
 //! durability levels.
 
+/// The generated messages and enums of package `brook.v1` and the `Brook`, `Admin`,
+/// `Controller` and `Quorum` service clients and servers (generated code: its items carry the
+/// `.proto` comments only).
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("brook.v1");
