@@ -1,3 +1,5 @@
+#![warn(missing_docs)]
+
 //! brook-client: producer, consumer and admin clients for Brook.
 //!
 //! Owns everything between an application and the gRPC wire (SPEC §2): configuration by Kafka

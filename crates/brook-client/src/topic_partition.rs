@@ -3,14 +3,18 @@
 //! everything else, so that the crate root only declares modules and re-exports
 //! (`brook_client::TopicPartition` is the public path).
 
-/// A topic name and partition number.
+/// A topic name and partition number (Kafka's `TopicPartition`). Ordered by topic, then
+/// partition; displayed as `topic-partition` (`orders-0`), the name of the partition's log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
+    /// The topic's name.
     pub topic: String,
+    /// The partition number, from 0.
     pub partition: i32,
 }
 
 impl TopicPartition {
+    /// Partition `partition` of `topic`.
     pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
         TopicPartition {
             topic: topic.into(),
