@@ -1,3 +1,5 @@
+#![warn(missing_docs)]
+
 //! brook-verify: Brook proving its own promises (seed §7.6.1, SPEC §11).
 //!
 //! `events` is the JSON-lines vocabulary of Kafka's VerifiableProducer / VerifiableConsumer;
