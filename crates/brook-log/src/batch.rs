@@ -1,7 +1,8 @@
 //! The Kafka v2 `RecordBatch` envelope (rule S1, SPEC §3.1): the 61-byte big-endian header, its
 //! CRC-32C, full validation of a batch received from a client or a leader, in-place stamping of
-//! the leader-assigned fields, and iteration over concatenated batches (read results, segment
-//! files).
+//! the leader-assigned fields, iteration over concatenated batches (read results, segment
+//! files), and Kafka's sequence-number wrap (`increment_sequence`), the one implementation the
+//! producer and the broker's dedupe window share.
 //!
 //! The layout is byte-identical to Kafka's `DefaultRecordBatch` so that batches can pass between
 //! Kafka clients, Brook's segments and Kafka tools unchanged. Record bodies are parsed by the

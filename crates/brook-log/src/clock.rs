@@ -1,5 +1,6 @@
 //! Time as brook-log sees it. Segment age (`segment.ms`), retention (`retention.ms`) and the
 //! background flush (`flush.ms`) all read a [`Clock`], so tests can move time instead of sleeping.
+//! [`unix_now_ms`] is the one direct wall-clock read, shared with the client and the verifier.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1,4 +1,5 @@
-//! Opening a log directory and, after an unclean shutdown, recovering it (rule S6).
+//! Opening one partition's log ([`Log::open`]) and, after an unclean shutdown, recovering it
+//! (rule S6).
 //!
 //! Clean shutdown: segments are opened as they are (indexes sanity-checked). Unclean: every
 //! segment holding offsets at or above the recovery point is rescanned batch by batch (length and
