@@ -5,13 +5,6 @@
 //! `brook::client` (producer, consumer, admin), `brook::broker`, `brook::log`, `brook::proto`.
 
 pub mod bench;
-pub mod cluster;
 pub mod scenario;
 
-pub use brook_broker as broker;
-pub use brook_client as client;
-pub use brook_client::{Acks, Consumer, Producer, ProducerRecord, TopicPartition};
-pub use brook_log as log;
-pub use brook_proto as proto;
-pub use brook_proto::faults::Endpoint;
-pub use cluster::{Cluster, ClusterBuilder, ClusterError, ClusterView};
+pub use brook_cluster::*;
