@@ -4,18 +4,18 @@
 //!
 //! `--fault-injection` (hidden; for `brook::Cluster` with process brokers and `brook verify
 //! --mode process`) runs the broker over the fault-injecting disk and dialer and takes fault
-//! commands on stdin (`brook::cluster::fault_control`).
+//! commands on stdin (`brook_cluster::fault_control`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use std::sync::Arc;
 
-use brook::cluster::fault_control;
 use brook::log::io::FaultyFileSystem;
 use brook::proto::faults::{Endpoint, Network};
 use brook::proto::net::Channels;
 use brook_broker::{BrokerConfig, BrokerEnv, BrokerHandle};
+use brook_cluster::fault_control;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
