@@ -39,7 +39,7 @@ pub enum BenchError {
     #[error(transparent)]
     Client(#[from] brook_client::ClientError),
     #[error(transparent)]
-    Cluster(#[from] crate::ClusterError),
+    Cluster(#[from] brook_cluster::ClusterError),
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::BenchError;
 use super::matrix::Cell;
-use crate::Cluster;
+use brook_cluster::Cluster;
 
 /// How long a topic may take to get its leaders and a full ISR.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);

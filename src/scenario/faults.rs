@@ -70,7 +70,7 @@ async fn pick_partition(run: &mut Run) -> Result<(i32, i32)> {
 }
 
 /// " (the active controller)" when `id` is it in `view`, for the notes.
-pub(crate) fn role(view: &crate::ClusterView, id: i32) -> &'static str {
+pub(crate) fn role(view: &brook_cluster::ClusterView, id: i32) -> &'static str {
     if view.active_controller() == Some(id) {
         " (the active controller)"
     } else {
