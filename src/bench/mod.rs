@@ -8,6 +8,7 @@
 pub mod baseline;
 pub mod matrix;
 pub mod null_broker;
+pub mod numbers;
 pub mod plot;
 pub mod redis;
 pub mod report;
