@@ -13,6 +13,7 @@ mod leader_election;
 mod produce;
 mod quorum;
 mod serve;
+mod signal;
 mod topics;
 mod verifiable_consumer;
 mod verifiable_producer;

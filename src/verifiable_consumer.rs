@@ -11,7 +11,7 @@ use brook_client::OffsetReset;
 use brook_verify::consumer::{self, ConsumerOptions};
 use brook_verify::tool::load_properties;
 
-use crate::verifiable_producer::stop_on_signals;
+use crate::signal::stop_on_signals;
 
 #[derive(clap::Args)]
 pub struct VerifiableConsumerArgs {
