@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use brook_client::{Admin, AdminConfig};
+use brook_log::clock::unix_now_ms;
 use tokio::time::Instant;
 
 use super::BenchError;
@@ -85,12 +86,7 @@ impl Target {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         let brokers = cluster.brokers.iter().filter(|b| !b.fenced).count();
-        let run_id = format!(
-            "{:x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis())
-        );
+        let run_id = format!("{:x}", unix_now_ms());
         Ok(Target::External {
             bootstrap: bootstrap.to_string(),
             admin,
