@@ -102,7 +102,9 @@ struct ScenarioArgs {
 
 #[derive(clap::ValueEnum, Clone, Copy)]
 enum ModeArg {
+    /// Brokers in this process; faults at their disk and connection layers.
     Inprocess,
+    /// Brokers as `brook serve` child processes: real SIGKILL and SIGTERM.
     Process,
 }
 
