@@ -90,7 +90,6 @@ struct Sender {
     leaderless: bool,
 }
 
-
 pub(crate) async fn run(shared: Arc<Shared>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let pid_retry = Retrier::new(shared.config.backoff());
