@@ -1,5 +1,5 @@
-//! [`ClusterBuilder`]: brokers, racks and config, then `start()` — in-process nodes or `brook serve`
-//! children, ready when every broker lists all of them unfenced.
+//! [`ClusterBuilder`]: brokers, racks and config, then `start()` — in-process nodes or
+//! `brook serve` children, ready when every broker lists all of them unfenced.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -1,7 +1,8 @@
 //! [`Cluster`]: the running brokers (in this process or as `brook serve` children), stopping
 //! and restarting them, the network faults, and how the harness observes the cluster
-//! (`view`, `leader_of`, `describe`, `wait_until`). Building one is [`ClusterBuilder`](crate::ClusterBuilder)'s
-//! (`builder.rs`), the clients it hands out are `clients.rs`'s.
+//! (`view`, `leader_of`, `describe`, `wait_until`). Building one is
+//! [`ClusterBuilder`](crate::ClusterBuilder)'s (`builder.rs`), the clients it hands out are
+//! `clients.rs`'s.
 //!
 //! The harness observes the cluster over plain TCP, outside the fault model: a test must be able
 //! to look at an isolated broker. Clients made by `producer()`, `consumer()` and `admin()` go
@@ -91,8 +92,8 @@ enum Stop {
 }
 
 /// N brokers in this process (SPEC §9), or as `brook serve` children
-/// ([`ClusterBuilder::processes`](crate::ClusterBuilder::processes)). Dropping it stops them abruptly and removes the temp
-/// dir; [`Cluster::shutdown`] stops them cleanly.
+/// ([`ClusterBuilder::processes`](crate::ClusterBuilder::processes)). Dropping it stops them
+/// abruptly and removes the temp dir; [`Cluster::shutdown`] stops them cleanly.
 #[derive(Debug)]
 pub struct Cluster {
     pub(crate) nodes: BTreeMap<i32, Node>,
