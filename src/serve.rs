@@ -69,6 +69,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let env = BrokerEnv {
             fs: Arc::new(fs.clone()),
             channels: Channels::new(network.dialer(Endpoint::Broker(node_id))),
+            ..BrokerEnv::default()
         };
         let handle = BrokerHandle::start_with(config, env).await?;
         std::thread::spawn(move || fault_control::serve_stdin(network, fs));

@@ -1,7 +1,9 @@
 //! The machine's own ceilings, measured with no Brook code in the way: raw sequential buffered
 //! write (page cache), raw 4 KiB write+fdatasync back to back (one fsync per append), and the
 //! type of filesystem they ran on. `brook bench` prints every cell as a ratio to these, and
-//! `benches/storage.rs` uses the same functions, so both speak of the same baselines.
+//! `benches/storage.rs` uses the same functions, so both speak of the same baselines; the small
+//! statistics helpers (`micros`, `percentile`, `median`) also serve `benches/broker` and
+//! `benches/cluster`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -12,6 +14,10 @@ const MIB: u64 = 1 << 20;
 
 /// MB/s (10^6 bytes) of `chunk_len`-byte `write_all`s of `total` bytes into a fresh file,
 /// page cache only (no fsync). The file is removed afterwards.
+///
+/// # Errors
+///
+/// Any I/O error creating, writing or removing `path`.
 pub fn raw_sequential_write(path: &Path, total: u64, chunk_len: usize) -> std::io::Result<f64> {
     let chunk = vec![0xA5u8; chunk_len.max(1)];
     let count = total / chunk.len() as u64;
@@ -29,6 +35,10 @@ pub fn raw_sequential_write(path: &Path, total: u64, chunk_len: usize) -> std::i
 /// Writes and unlinks `total` bytes in `dir` (untimed), so that the next run's page-cache pages
 /// are backed by the host: on VMs with free-page reporting, memory left free for a few seconds is
 /// handed back and the next write that touches it runs ~10x slower while it faults back in.
+///
+/// # Errors
+///
+/// Any I/O error creating, writing or removing `dir/prime.bin`.
 pub fn prime(dir: &Path, total: u64) -> std::io::Result<()> {
     let path = dir.join("prime.bin");
     let chunk = vec![0x3Cu8; MIB as usize];
@@ -43,13 +53,21 @@ pub fn prime(dir: &Path, total: u64) -> std::io::Result<()> {
 /// The rate of one fsync per append.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FsyncRate {
+    /// 4 KiB write+fdatasync pairs completed per second.
     pub ops_per_sec: f64,
+    /// Median latency of one write+fdatasync, µs.
     pub p50_us: f64,
+    /// 99th-percentile latency of one write+fdatasync, µs.
     pub p99_us: f64,
 }
 
 /// 4 KiB appends each followed by `fdatasync`, for `run`. The file grows, as a log does, so every
-/// fdatasync also commits the new size. The file is removed afterwards.
+/// fdatasync also commits the new size. The file is removed afterwards. At least one append is
+/// timed, however short `run` is.
+///
+/// # Errors
+///
+/// Any I/O error opening, writing, syncing or removing `path`.
 pub fn raw_fsync_rate(path: &Path, run: Duration) -> std::io::Result<FsyncRate> {
     let block = [0x5Au8; 4096];
     let mut file = OpenOptions::new()

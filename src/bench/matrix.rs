@@ -8,17 +8,23 @@ use brook_client::Acks;
 
 use super::BenchError;
 
-/// A producer `acks` setting.
+/// A producer `acks` setting (Kafka's producer config `acks`), one dimension of a cell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AckMode {
+    /// `acks=0`: the producer does not wait for the leader's write.
     Zero,
+    /// `acks=1`: acknowledged once the leader has appended the batch.
     One,
+    /// `acks=all` (`-1`): acknowledged once every in-sync replica has it, and only while the
+    /// ISR has at least `min.insync.replicas` members.
     All,
 }
 
 impl AckMode {
+    /// Every setting, in the order of the matrix and the reports: 0, 1, all.
     pub const ALL: [AckMode; 3] = [AckMode::Zero, AckMode::One, AckMode::All];
 
+    /// The client's [`Acks`] for this setting.
     pub fn client(self) -> Acks {
         match self {
             AckMode::Zero => Acks::None,
@@ -27,6 +33,7 @@ impl AckMode {
         }
     }
 
+    /// The value as Kafka's `acks` config spells it and the reports print it: `0`, `1`, `all`.
     pub fn name(self) -> &'static str {
         match self {
             AckMode::Zero => "0",
@@ -48,12 +55,16 @@ pub enum FlushPolicy {
 }
 
 impl FlushPolicy {
+    /// Every policy, in the order of the matrix and the reports: never, `flush.ms=10`,
+    /// `flush.messages=1`.
     pub const ALL: [FlushPolicy; 3] = [
         FlushPolicy::Never,
         FlushPolicy::Ms10,
         FlushPolicy::EveryMessage,
     ];
 
+    /// The policy as the reports print it: `never`, or the topic config that sets it
+    /// (`flush.ms=10`, `flush.messages=1`).
     pub fn name(self) -> &'static str {
         match self {
             FlushPolicy::Never => "never",
@@ -62,7 +73,8 @@ impl FlushPolicy {
         }
     }
 
-    /// The topic configs that set this policy.
+    /// The topic configs that set this policy, as (key, value) pairs for topic creation: none
+    /// for `Never` (the broker default), else `flush.ms` or `flush.messages`.
     pub fn topic_configs(self) -> Vec<(String, String)> {
         match self {
             FlushPolicy::Never => Vec::new(),
@@ -72,22 +84,28 @@ impl FlushPolicy {
     }
 }
 
-/// One benchmark cell.
+/// One benchmark cell: one point of acks × flush policy × replication factor × record size,
+/// run on a topic of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cell {
+    /// The producers' `acks`.
     pub acks: AckMode,
+    /// The topic's flush policy (`flush.ms` / `flush.messages`).
     pub flush: FlushPolicy,
-    /// Replication factor: 1 or 3 (min.insync.replicas 2 with 3).
+    /// The topic's replication factor: 1 or 3 in the default matrix, any ≥ 1 from `--matrix`
+    /// (`min.insync.replicas` is then 2 from RF 3 up, else 1: see [`Cell::min_insync`]).
     pub rf: i32,
     /// Record value size in bytes.
     pub size: usize,
 }
 
 impl Cell {
+    /// The replication factors of the default matrix.
     pub const REPLICATION: [i32; 2] = [1, 3];
+    /// The record value sizes of the default matrix, in bytes (100 B and 1 KiB).
     pub const SIZES: [usize; 2] = [100, 1024];
 
-    /// `min.insync.replicas` for this cell's topic: 2 with RF 3, else 1.
+    /// `min.insync.replicas` for this cell's topic: 2 from RF 3 up, else 1.
     pub fn min_insync(&self) -> i32 {
         if self.rf >= 3 { 2 } else { 1 }
     }
@@ -97,7 +115,8 @@ impl Cell {
         size_label(self.size)
     }
 
-    /// A short identifier usable in file and topic names.
+    /// A short identifier usable in file and topic names, e.g. `acks1-never-rf3-1KiB`
+    /// (`never`, `ms10`, `msg1` for the flush policy).
     pub fn id(&self) -> String {
         let flush = match self.flush {
             FlushPolicy::Never => "never",
@@ -126,6 +145,7 @@ impl fmt::Display for Cell {
     }
 }
 
+/// A byte count as the reports print it: whole KiB as `1KiB`, anything else in bytes (`100B`).
 pub fn size_label(size: usize) -> String {
     if size >= 1024 && size % 1024 == 0 {
         format!("{}KiB", size / 1024)
@@ -134,7 +154,8 @@ pub fn size_label(size: usize) -> String {
     }
 }
 
-/// The full matrix in report order: RF, then flush policy, then acks, then size.
+/// The full default matrix (36 cells: acks 0/1/all × 3 flush policies × RF 1/3 × 100 B/1 KiB)
+/// in report order: RF, then flush policy, then acks, then size.
 pub fn full_matrix() -> Vec<Cell> {
     let mut cells = Vec::new();
     for rf in Cell::REPLICATION {
@@ -158,7 +179,13 @@ pub fn full_matrix() -> Vec<Cell> {
 /// separated by commas or spaces; keys are `acks` (0, 1, all), `flush` (never, ms10 or
 /// flush.ms=10, msg1 or flush.messages=1), `rf` (1, 3) and `size` (100, 1k, 1KiB, 1024, or any
 /// byte count). A dimension a spec leaves out keeps all its default values. Several specs are
-/// a union. No spec: the full matrix.
+/// a union, returned in report order without duplicates. No spec: the full matrix.
+///
+/// # Errors
+///
+/// [`BenchError::Matrix`] naming the first term or value that does not parse: a term without
+/// `=`, an unknown key, an empty value, acks other than 0/1/all, an unknown flush policy, an RF
+/// below 1, or a size outside 8 B..=1 MiB (the first 8 bytes carry the send time).
 pub fn select(specs: &[String]) -> Result<Vec<Cell>, BenchError> {
     if specs.is_empty() {
         return Ok(full_matrix());

@@ -3,7 +3,12 @@
 //! the machine's own ceilings measured in the same run (`baseline`: raw disk write, fsync rate;
 //! `null_broker`: bare tonic with the same client), plus the dedicated runs the SPEC §12 targets
 //! need and, on request, a Redis peer. Everything is measured here; `report` and `plot` only
-//! format, and `src/bench_cmd.rs` only parses flags and prints.
+//! format, `targets` only judges, and `src/bench_cmd.rs` only parses flags and prints.
+//!
+//! This module owns the options ([`BenchOptions`]), the error type ([`BenchError`]), the
+//! figures every report reads ([`Figures`], [`Percentiles`], [`Baselines`], [`TargetRuns`],
+//! [`CellResult`], [`BenchReport`]) and the order of the runs ([`run`]); the runs themselves are
+//! in the private `runs` module.
 
 pub mod baseline;
 pub mod matrix;
@@ -31,47 +36,83 @@ use target::Target;
 use workload::{Measured, Workload};
 
 /// Everything that can stop a benchmark run.
+///
+/// A failing matrix cell does not stop the run: its error becomes [`Outcome::Failed`]. Per-record
+/// produce errors do not either: they are counted in [`Figures::errors`].
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
+    /// A `--matrix` spec term that does not parse (see [`matrix::select`]).
     #[error("bad --matrix token `{token}`: {reason}")]
-    Matrix { token: String, reason: String },
+    Matrix {
+        /// The offending term or value, as given.
+        token: String,
+        /// What was expected instead (the valid keys or values).
+        reason: String,
+    },
+    /// The `--bootstrap-server` cluster did not answer a DescribeCluster (3 s request timeout).
     #[error("cannot reach the bootstrap server {servers}: {reason}")]
-    Unreachable { servers: String, reason: String },
+    Unreachable {
+        /// The bootstrap list as given (`HOST:PORT[,HOST:PORT…]`).
+        servers: String,
+        /// The client's error.
+        reason: String,
+    },
+    /// The Brook client failed outside a single record: building a producer, consumer or admin
+    /// from its config, a consumer poll, creating or describing a topic.
     #[error(transparent)]
     Client(#[from] brook_client::ClientError),
+    /// An in-process cluster failed to start or to create a cell's topic.
     #[error(transparent)]
     Cluster(#[from] brook_cluster::ClusterError),
+    /// A file, directory, socket or child-process operation failed.
     #[error("{what}: {source}")]
     Io {
+        /// The operation, for the message (`create the baseline directory`, `start
+        /// redis-server`, …).
         what: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// Anything else, as a message: a benchmark task that panicked, a baseline that
+    /// acknowledged nothing, a Redis server that did not start or broke the protocol, a plot
+    /// that could not be drawn.
     #[error("{0}")]
     Other(String),
 }
 
-/// What `brook bench` runs.
+/// What `brook bench` runs: one field per flag of `brook bench` (defaults in
+/// [`BenchOptions::new`]).
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
+    /// The matrix cells to run, in report order (`--matrix`, see [`matrix::select`]).
     pub cells: Vec<Cell>,
-    /// Measured window of each cell and baseline run.
+    /// Measured window of each cell and baseline run (`--duration`, default 2 s). Also bounds
+    /// the fsync baseline (at most 1 s).
     pub duration: Duration,
-    /// Untimed lead-in of each run.
+    /// Untimed lead-in of each run (`--warmup`, default 300 ms): connections, metadata, caches.
     pub warmup: Duration,
+    /// Concurrent producers per cell (`--producers`, default 4), each its own client and
+    /// connection.
     pub producers: usize,
+    /// Partitions of each cell's topic (`--partitions`, default 4).
     pub partitions: i32,
-    /// Fixed total rate (records/s) per cell instead of as fast as possible.
+    /// Fixed total rate in msg/s over all producers of a cell (`--rate`) instead of as fast as
+    /// possible; latency is then measured from each record's scheduled send time.
     pub rate: Option<f64>,
-    /// The producers' `linger.ms` in the matrix cells (the client's default: 5 ms).
+    /// The producers' `linger.ms` in the matrix cells (`--linger-ms`; default 5 ms, the
+    /// client's default).
     pub linger: Duration,
-    /// An external cluster instead of in-process ones.
+    /// An external cluster (`--bootstrap-server HOST:PORT[,…]`) instead of in-process ones;
+    /// each cell then gets its own topic there, deleted afterwards.
     pub bootstrap: Option<String>,
-    /// Where in-process clusters and the disk baselines write.
+    /// Where in-process clusters and the disk baselines write (`--data-dir`, default the
+    /// system temp dir; on tmpfs the fsync figures mean nothing).
     pub data_dir: PathBuf,
-    /// Run the Redis peer.
+    /// Run the Redis peer after the matrix (`--peer redis`).
     pub redis: bool,
-    /// Producers of the group-commit run (target: flush.messages=1 with 64 producers).
+    /// Closed-loop producers of the group-commit run (`--group-producers`, default 64; the
+    /// SPEC §12 target is `flush.messages=1` with 64 producers).
     pub group_producers: usize,
 }
 
@@ -105,12 +146,17 @@ impl BenchOptions {
     }
 }
 
-/// Latency percentiles in milliseconds.
+/// Latency percentiles in milliseconds, read from an HdrHistogram of microseconds (3
+/// significant digits).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Percentiles {
+    /// Median, ms.
     pub p50: f64,
+    /// 99th percentile, ms.
     pub p99: f64,
+    /// 99.9th percentile, ms.
     pub p999: f64,
+    /// Largest value recorded, ms.
     pub max: f64,
 }
 
@@ -133,20 +179,31 @@ impl Percentiles {
 /// What one run measured, reduced to what the reports print.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
+    /// Records completed without error in the measured window, per second (msg/s).
     pub msgs_per_sec: f64,
+    /// `msgs_per_sec` × record value size, in MB/s (10^6 bytes; keys and framing not counted).
     pub mb_per_sec: f64,
-    /// `None` with acks=0 (no acknowledgement to time).
+    /// Produce latency, intended send time to acknowledgement; `None` with acks=0 (no
+    /// acknowledgement to time) or when nothing was acknowledged.
     pub produce: Option<Percentiles>,
+    /// End-to-end latency, intended send time to the consumer's receipt; `None` when the run
+    /// had no consumer or it received nothing of the measured window.
     pub e2e: Option<Percentiles>,
     /// The weakest durability acknowledged; `None` with acks=0.
     pub durability: Option<Durability>,
+    /// Records of the measured window completed without error.
     pub acked: u64,
+    /// Records the consumer received over the whole run (warm-up included); 0 without one.
     pub consumed: u64,
+    /// Records that failed over the whole run (a send refused or a delivery error).
     pub errors: u64,
+    /// The first of those errors, as its message.
     pub first_error: Option<String>,
 }
 
 impl Figures {
+    /// Reduces a workload's [`Measured`] to figures; `acks` decides whether produce latency
+    /// and durability mean anything (not with acks=0).
     pub fn from_measured(m: &Measured, acks: AckMode) -> Figures {
         let acked = acks != AckMode::Zero;
         Figures {
@@ -166,18 +223,25 @@ impl Figures {
 /// A cell's outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
+    /// The cell ran; what it measured.
     Ran(Figures),
+    /// The cell was not run, and why (an external cluster with fewer brokers than its RF).
     Skipped(String),
+    /// The cell's run returned an error (preparing its topic, or the workload); its message.
     Failed(String),
 }
 
+/// One matrix cell and what became of it, in the order the cells ran.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CellResult {
+    /// The cell's acks, flush policy, RF and record size.
     pub cell: Cell,
+    /// Its figures, or why there are none.
     pub outcome: Outcome,
 }
 
 impl CellResult {
+    /// The figures when the cell ran ([`Outcome::Ran`]); `None` when skipped or failed.
     pub fn figures(&self) -> Option<&Figures> {
         match &self.outcome {
             Outcome::Ran(f) => Some(f),
@@ -189,18 +253,22 @@ impl CellResult {
 /// The machine's ceilings, measured in this run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Baselines {
+    /// The data directory the disk baselines wrote under (`--data-dir`).
     pub dir: PathBuf,
+    /// Its filesystem type from /proc/self/mounts (`ext4`, `tmpfs`, …; `unknown fs` when not
+    /// found).
     pub fs_type: String,
-    /// Raw sequential buffered write, MB/s.
+    /// Raw sequential buffered write (1 MiB writes, page cache, no fsync), MB/s (10^6 bytes).
     pub seq_write_mb: f64,
     /// Raw 4 KiB write+fdatasync, back to back.
     pub fsync: FsyncRate,
-    /// Bare tonic (null broker, same client, producers only): (record size, msgs/s, MB/s).
+    /// Bare tonic (null broker, same client, producers only): (record size in bytes, msg/s,
+    /// MB/s), one entry per record size of the matrix (100 B always: the mean of two runs).
     pub tonic: Vec<(usize, f64, f64)>,
 }
 
 impl Baselines {
-    /// The null broker's msgs/s at `size`, if measured.
+    /// The null broker's rate (msg/s) at record size `size` (bytes), if measured.
     pub fn tonic_rate(&self, size: usize) -> Option<f64> {
         self.tonic.iter().find(|t| t.0 == size).map(|t| t.1)
     }
@@ -223,15 +291,23 @@ pub struct TargetRuns {
     pub replication: Result<(f64, f64), String>,
 }
 
-/// Everything one `brook bench` run measured.
+/// Everything one `brook bench` run measured; what `report` and `plot` format.
 #[derive(Debug, Clone)]
 pub struct BenchReport {
+    /// The options the run used.
     pub options: BenchOptions,
+    /// Where the cells ran, for the reader (`in-process clusters (…)` or `external cluster
+    /// HOST:PORT (N brokers)`).
     pub target: String,
+    /// The machine's ceilings measured in this run.
     pub baselines: Baselines,
+    /// The dedicated runs behind the SPEC §12 targets.
     pub runs: TargetRuns,
+    /// Every requested cell, in the order of [`BenchOptions::cells`].
     pub cells: Vec<CellResult>,
+    /// The Redis peer's rows; `None` unless `--peer redis` was given.
     pub peer: Option<redis::PeerReport>,
+    /// Wall-clock time of the whole run.
     pub elapsed: Duration,
 }
 
@@ -247,6 +323,13 @@ pub fn steps(opts: &BenchOptions) -> u64 {
 /// Order: the disk baselines; the group-commit load on Brook and on bare tonic; the bare tonic
 /// baseline at 100 B with the single-broker run between two of its runs; the replication runs
 /// (A B B A); bare tonic at the other record sizes; the matrix; the peer.
+///
+/// # Errors
+///
+/// [`BenchError::Unreachable`] when `--bootstrap-server` does not answer; [`BenchError::Io`]
+/// when the data directory or a baseline file cannot be written; any error of the baseline and
+/// target runs (a failing matrix cell is not an error: it is reported as [`Outcome::Failed`],
+/// and the replication runs' failure is kept in [`TargetRuns::replication`]).
 pub async fn run(opts: BenchOptions, progress: &ProgressBar) -> Result<BenchReport, BenchError> {
     let started = std::time::Instant::now();
     let target = match &opts.bootstrap {

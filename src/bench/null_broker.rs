@@ -2,9 +2,9 @@
 //! answers success for every partition without storing anything; Fetch answers a prebuilt run
 //! of whole batches as large as the request allows; Metadata says this one server leads every
 //! partition of whatever topic is asked for, so the real `brook_client::Producer` runs against it
-//! unchanged. The client, the requests and the bytes on the wire are the same as against Brook,
-//! so the gap between the two is Brook's own work. Used by `brook bench` and
-//! `benches/broker`.
+//! unchanged; every other RPC answers `UNIMPLEMENTED`. The client, the requests and the bytes
+//! on the wire are the same as against Brook, so the gap between the two is Brook's own work.
+//! Used by `brook bench` and `benches/broker`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,7 +19,8 @@ use tonic::{Request, Response, Status};
 /// The largest fetch response a consumer asks for by default (1 MiB); the prebuilt fetch data
 /// is twice that.
 const FETCH_MAX: usize = 1 << 20;
-/// The same request limit as the broker sets from the default `message.max.bytes` + framing.
+/// The largest request the service decodes, in bytes: the broker's limit, from the default
+/// `message.max.bytes` (1048588) plus 64 KiB of request framing.
 pub const MAX_DECODE: usize = 1_048_588 + 64 * 1024;
 /// The node id the null broker answers metadata with.
 const NODE_ID: i32 = 1;
@@ -68,7 +69,8 @@ impl NullBroker {
         self
     }
 
-    /// The tonic service, with the broker's message size limits.
+    /// The tonic service, with the broker's message size limits ([`MAX_DECODE`] in, unbounded
+    /// out).
     pub fn into_service(self) -> BrookServer<NullBroker> {
         BrookServer::new(self)
             .max_decoding_message_size(MAX_DECODE)
@@ -78,6 +80,11 @@ impl NullBroker {
     /// Binds a fresh loopback port (TCP_NODELAY, as brook-broker's listener) and returns its
     /// address and the server future, which runs until `shutdown` resolves. Must be called
     /// inside a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// The I/O error of binding 127.0.0.1:0 or reading the bound address; the returned future
+    /// fails with tonic's transport error if serving fails.
     pub fn bind<F>(
         mut self,
         shutdown: F,

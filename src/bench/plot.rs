@@ -24,7 +24,12 @@ fn plot_error(e: impl std::fmt::Display) -> BenchError {
     BenchError::Other(format!("plot: {e}"))
 }
 
-/// Writes `throughput-vs-durability.svg` and `latency.svg` into `dir`; returns their paths.
+/// Writes `throughput-vs-durability.svg` and `latency.svg` into `dir` (which must exist);
+/// returns their paths.
+///
+/// # Errors
+///
+/// [`BenchError::Other`] (`plot: …`) when either file cannot be drawn or written.
 pub fn write_all(report: &BenchReport, dir: &Path) -> Result<Vec<PathBuf>, BenchError> {
     let a = dir.join("throughput-vs-durability.svg");
     throughput_vs_durability(report, &a)?;
@@ -53,7 +58,12 @@ fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
 }
 
 /// msg/s of every cell at the durability level it reported, one series per RF and record size,
-/// nudged sideways by flush policy.
+/// nudged sideways by flush policy, as a 1000×600 SVG at `path`. Cells that did not run are
+/// left out.
+///
+/// # Errors
+///
+/// [`BenchError::Other`] (`plot: …`) when the chart cannot be drawn or the file written.
 pub fn throughput_vs_durability(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
     let points: Vec<(f64, f64, i32, usize)> = report
         .cells
@@ -148,7 +158,12 @@ fn finish(
 /// Picks one percentile.
 type Pick = fn(&super::Percentiles) -> f64;
 
-/// p50 / p99 / p99.9 / max produce latency of every cell that has acknowledgements.
+/// p50 / p99 / p99.9 / max produce latency (ms, log axis) of every cell that has
+/// acknowledgements, one x position per cell id, as an SVG at `path`.
+///
+/// # Errors
+///
+/// [`BenchError::Other`] (`plot: …`) when the chart cannot be drawn or the file written.
 pub fn latency(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
     let cells: Vec<(String, super::Percentiles)> = report
         .cells

@@ -32,12 +32,17 @@ const INSTALL_HINT: &str = "install with `apt-get install redis-server`";
 /// What the peer did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerReport {
+    /// Whether it ran, and its rows.
     pub status: PeerStatus,
 }
 
+/// Whether the Redis peer ran.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PeerStatus {
+    /// Not run, and why: no `redis-server` on PATH (with an install hint), or no Brook cell
+    /// with a Redis equivalent was measured.
     Skipped(String),
+    /// One row per Redis setup whose Brook cell was measured, by record size then setup.
     Ran(Vec<PeerRow>),
 }
 
@@ -45,13 +50,18 @@ pub enum PeerStatus {
 /// to back (this machine's speed drifts within a run; the matrix cell may be a minute old).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeerRow {
+    /// The Redis setup, as the report prints it: `appendfsync no|everysec|always`, or
+    /// `appendfsync no + replica, WAIT 1`.
     pub redis_config: String,
+    /// The Brook cell of equal durability (acks=1 RF 1 with the matching flush policy, or
+    /// acks=all RF 3 flush never for the replica setup).
     pub brook_cell: Cell,
     /// Brook's cell, run again (producers only, like Redis) right before Redis; `None` when
     /// that run failed.
     pub brook: Option<Figures>,
     /// `None` when the Redis run failed (see `error`).
     pub figures: Option<Figures>,
+    /// Why the Redis run failed (with the last line of each server's log); `None` when it ran.
     pub error: Option<String>,
 }
 
@@ -115,7 +125,7 @@ impl Setup {
     }
 }
 
-/// `redis-server` on PATH, if any.
+/// The first `redis-server` file found in the directories of `PATH`, if any.
 pub fn find_redis_server() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -125,6 +135,9 @@ pub fn find_redis_server() -> Option<PathBuf> {
 
 /// Runs every Redis setup whose Brook counterpart was measured in `cells`, each right after
 /// that Brook cell is run again on `target`.
+///
+/// Never fails: a missing `redis-server` is [`PeerStatus::Skipped`], and a Redis run that fails
+/// is a row with its [`PeerRow::error`].
 pub async fn run_peer(opts: &BenchOptions, target: &Target, cells: &[CellResult]) -> PeerReport {
     let Some(binary) = find_redis_server() else {
         return PeerReport {

@@ -1,6 +1,7 @@
-//! The individual runs `brook bench` is made of: one matrix cell, the disk baselines, the bare
-//! tonic baseline, and the dedicated runs behind the targets (group commit, single broker,
-//! replication cost). Each returns figures; `run` in the parent module decides the order.
+//! The individual runs `brook bench` is made of: one matrix cell (with its consumer, or without
+//! it as Brook's half of a Redis pair), the disk baselines, the bare tonic baseline, and the
+//! dedicated runs behind the targets (group commit, single broker, replication cost). Each
+//! returns figures; `run` in the parent module decides the order.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,7 +17,9 @@ use super::target::Target;
 use super::workload::{self, Measured, Workload};
 use super::{BenchError, BenchOptions, Figures};
 
-/// Raw sequential write (primed, 256 MiB in 1 MiB writes) and the 4 KiB write+fdatasync rate.
+/// Raw sequential write (primed, 256 MiB in 1 MiB writes; 32 MiB when `--duration` is under
+/// 1 s) and the 4 KiB write+fdatasync rate (for `--duration`, at most 1 s), in a fresh
+/// directory under `--data-dir`. Returns (the data dir, its filesystem type, MB/s, fsync rate).
 pub(super) async fn disk_baselines(
     opts: &BenchOptions,
 ) -> Result<(PathBuf, String, f64, FsyncRate), BenchError> {

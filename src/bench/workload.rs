@@ -34,13 +34,20 @@ pub const WINDOW_BYTES: usize = 512 * 1024;
 /// Histogram range: 1 µs to 10 minutes, 3 significant digits.
 const HIST_MAX_US: u64 = 600_000_000;
 
-/// What to run.
+/// What to run: the load, the window, and whether a consumer reads it back.
 #[derive(Debug, Clone)]
 pub struct Workload {
+    /// The client's `bootstrap.servers` (`HOST:PORT[,HOST:PORT…]`).
     pub bootstrap: String,
+    /// The topic to produce to; it must exist with at least `partitions` partitions.
     pub topic: String,
+    /// Partitions the consumer is assigned (0..partitions); the producers' partitioner spreads
+    /// records over the topic's partitions itself.
     pub partitions: i32,
+    /// Concurrent producers, each its own [`Producer`] and connection (`client.id`
+    /// `brook-bench-N`, idempotence off).
     pub producers: usize,
+    /// The producers' `acks`.
     pub acks: Acks,
     /// Value size in bytes (at least 8: the first 8 carry the send time).
     pub size: usize,
@@ -50,18 +57,22 @@ pub struct Workload {
     pub duration: Duration,
     /// Fixed total rate in records/s over all producers; `None` = as fast as they go.
     pub rate: Option<f64>,
-    /// Records each producer may have unacknowledged (1 = closed loop: send, wait, repeat).
+    /// Records each producer may have unacknowledged (1 = closed loop: send, wait, repeat);
+    /// [`Workload::new`] sets [`WINDOW_BYTES`] / `size`, at least 16.
     pub window: usize,
-    /// The producer's `linger.ms`.
+    /// The producers' `linger.ms`: how long a batch waits for more records (0 sends at once).
     pub linger: Duration,
-    /// Run a consumer over every partition and measure end-to-end latency.
+    /// Run a consumer over every partition (from the earliest offset, no group commits) and
+    /// measure end-to-end latency.
     pub consume: bool,
     /// How long the consumer may take to catch up once the producers stop.
     pub drain: Duration,
 }
 
 impl Workload {
-    /// A throughput-mode workload with the defaults `brook bench` uses.
+    /// A throughput-mode workload with the defaults `brook bench` uses: 4 producers on 4
+    /// partitions, 300 ms warm-up, 2 s window, a [`WINDOW_BYTES`] window, `linger.ms` 5, a
+    /// consumer with 3 s to drain. `size` (bytes) is raised to 8 if smaller.
     pub fn new(bootstrap: &str, topic: &str, acks: Acks, size: usize) -> Workload {
         Workload {
             bootstrap: bootstrap.to_string(),
@@ -90,6 +101,7 @@ pub struct Measured {
     pub acked: u64,
     /// Records that failed (whole run).
     pub errors: u64,
+    /// The first failure's message.
     pub first_error: Option<String>,
     /// Length of the measured window, seconds.
     pub secs: f64,
@@ -101,10 +113,12 @@ pub struct Measured {
     pub consumed: u64,
     /// The weakest durability any acknowledgement in the window reported.
     pub durability: Option<Durability>,
+    /// Record value size in bytes (for MB/s).
     pub value_size: usize,
 }
 
 impl Measured {
+    /// Records acknowledged in the measured window per second (msg/s).
     pub fn msgs_per_sec(&self) -> f64 {
         self.acked as f64 / self.secs.max(1e-9)
     }
@@ -115,6 +129,7 @@ impl Measured {
     }
 }
 
+/// An empty latency histogram of microseconds: 1 µs to 10 minutes, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {
     // Constant bounds (1 µs to 10 min, 3 significant digits) that hdrhistogram always accepts:
     // no input can make this fail.
@@ -122,6 +137,8 @@ pub fn histogram() -> Histogram<u64> {
         .unwrap_or_else(|e| unreachable!("constant histogram bounds rejected: {e}"))
 }
 
+/// Records `d` in `h` in whole microseconds, at least 1 µs; values past the histogram's 10
+/// minutes are clamped to its range (saturating, never an error).
 pub fn record(h: &mut Histogram<u64>, d: Duration) {
     let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
     h.saturating_record(us);
@@ -140,6 +157,14 @@ struct ProducerStats {
 }
 
 /// Runs `w`: creates nothing (the topic must exist), returns what was measured.
+///
+/// A record that fails is counted in [`Measured::errors`], not returned.
+///
+/// # Errors
+///
+/// [`BenchError::Client`] when a producer or the consumer cannot be built from its config or a
+/// consumer poll fails; [`BenchError::Other`] when a producer or consumer task panics or the
+/// histograms cannot be merged.
 pub async fn run(w: &Workload) -> Result<Measured, BenchError> {
     let epoch = Instant::now();
     let start = epoch + Duration::from_millis(50);
@@ -262,6 +287,8 @@ pub async fn run(w: &Workload) -> Result<Measured, BenchError> {
     }
 }
 
+/// The weaker of two acknowledged durability levels (`NONE` < `LEADER_WRITTEN` <
+/// `LEADER_FLUSHED` < `ISR_REPLICATED` < `ISR_FLUSHED`); `None` only when both are.
 pub fn weakest(a: Option<Durability>, b: Option<Durability>) -> Option<Durability> {
     match (a, b) {
         (Some(a), Some(b)) => Some(if (a as i32) <= (b as i32) { a } else { b }),

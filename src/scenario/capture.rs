@@ -33,13 +33,18 @@ pub struct State {
     pub acks: Vec<(Instant, i32, u64)>,
     /// `producer_send_error` events.
     pub errors: u64,
+    /// Values of every `producer_send_success`.
     pub acked_values: HashSet<String>,
+    /// Distinct values of every `record_data` event.
     pub consumed_values: HashSet<String>,
+    /// `record_data` events, duplicates included.
     pub consumed: u64,
+    /// When the last `record_data` event arrived (the drain stops after a quiet spell).
     pub last_consumed: Option<Instant>,
 }
 
 impl Capture {
+    /// An empty capture with no events and no live facts.
     pub fn new() -> Capture {
         Capture::default()
     }

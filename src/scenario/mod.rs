@@ -44,19 +44,44 @@ use brook_cluster::{Cluster, ClusterError};
 /// The fault scenarios. `ALL` lists them in the order `brook verify all` runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scenario {
+    /// `leader-hard-kill`: a partition's leader (picked by the seed; it may be the active
+    /// controller) loses power while its followers lag 200 ms behind (still in the ISR); in
+    /// process mode it is SIGKILLed instead. Restarted after a pause.
     LeaderHardKill,
+    /// `leader-clean-bounce`: a partition's leader shuts down cleanly and restarts after a
+    /// pause.
     LeaderCleanBounce,
+    /// `controller-restart`: the active controller crashes and comes back after 300–1500 ms.
     ControllerRestart,
+    /// `controller-hard-kill`: the active controller loses power and stays down until another
+    /// voter is active, its partitions have new leaders and the producer is acknowledged again.
     ControllerHardKill,
+    /// `controller-isolation`: the active controller is cut off from every broker and client;
+    /// its metadata must not change while cut off, and it follows the new controller after the
+    /// heal.
     ControllerIsolation,
+    /// `rolling-restart` (V10): every broker in turn is shut down cleanly and restarted, the
+    /// cluster healthy again before the next.
     RollingRestart,
+    /// `unclean-election` (V11): the three replicas of a partition stop one by one and the one
+    /// that missed the latest writes comes back first; run twice, with
+    /// `unclean.leader.election.enable` on (its acks are lost: expected) and off (the partition
+    /// stays offline until an in-sync replica returns). 5 brokers, 3 controller voters.
     UncleanElection,
+    /// `leader-isolation`: every link of a partition's leader is cut (clients too), healed
+    /// after a pause.
     LeaderIsolation,
+    /// `slow-follower` (V9): a follower's links are slowed by 1000 ms, past
+    /// `replica.lag.time.max.ms` (500 ms here); the ISR must shrink without it and re-expand.
     SlowFollower,
+    /// `power-loss`: every broker loses power at once (unsynced data dropped everywhere), then
+    /// all restart; run with `flush.messages=1` and with never unless `--flush-messages` is
+    /// given.
     PowerLoss,
 }
 
 impl Scenario {
+    /// Every scenario, in the order `brook verify all` runs them.
     pub const ALL: [Scenario; 10] = [
         Scenario::LeaderHardKill,
         Scenario::LeaderCleanBounce,
@@ -70,6 +95,8 @@ impl Scenario {
         Scenario::PowerLoss,
     ];
 
+    /// The scenario's name on the command line (`brook verify NAME`) and in the reports;
+    /// [`FromStr`] parses it back.
     pub fn name(self) -> &'static str {
         match self {
             Scenario::LeaderHardKill => "leader-hard-kill",
@@ -102,8 +129,9 @@ pub enum Mode {
     /// `brook::Cluster` in this process (faults at its disk and connection layer).
     #[default]
     InProcess,
-    /// Real `brook serve` children killed with SIGKILL (a killed process's page cache survives,
-    /// so there is no power loss), stopped with SIGTERM.
+    /// Real `brook serve` children: crashes are SIGKILL (a killed process's page cache
+    /// survives), clean stops SIGTERM; network faults and power loss (files cut back to their
+    /// last fsync) reach them as commands on their stdin.
     Process,
 }
 
@@ -111,20 +139,31 @@ pub enum Mode {
 /// seed, which the CLI draws from the clock and prints).
 #[derive(Debug, Clone)]
 pub struct ScenarioOptions {
+    /// Where the brokers run (`--mode`, default in process).
     pub mode: Mode,
+    /// The producer's `acks` (`--acks`, default all). With acks=1 no loss is promised.
     pub acks: Acks,
+    /// The producer's `enable.idempotence` (`--idempotence`; default true, which requires
+    /// acks=all). Without it duplicates are allowed.
     pub idempotence: bool,
     /// The topic's `flush.messages`; `None` = never. For `power-loss`, `None` runs both
     /// `flush.messages=1` and never.
     pub flush_messages: Option<u64>,
+    /// Times the scenario's fault is injected, with a recovery between rounds (`--rounds`,
+    /// default 3).
     pub rounds: u32,
-    /// At least this many values are sent (more if the faults take longer).
+    /// At least this many values are sent (`--messages`, default 5000; more if the faults
+    /// take longer).
     pub messages: u64,
-    /// Producer throttle, messages/s (the recovery figure relies on a throttle).
+    /// Producer throttle in msg/s (`--throughput`, default 2000; the recovery figure relies on
+    /// a throttle).
     pub throughput: u64,
-    /// Seeds the fault schedule: which partition's leader, which follower, timing jitter.
+    /// Seeds the fault schedule (`--seed`): which partition's leader, which follower, timing
+    /// jitter; also the topic name and the producer's value prefix.
     pub seed: u64,
-    /// Write each run's producer and consumer event logs here (`NAME.producer.jsonl`, …).
+    /// Write each run's producer, consumer and final-read event logs here (`--dump-dir`;
+    /// `NAME.producer.jsonl`, `NAME.consumer.jsonl`, `NAME.final.jsonl`), for `brook verify
+    /// check`.
     pub dump_dir: Option<std::path::PathBuf>,
     /// The `brook` executable `Mode::Process` spawns (`None`: this executable, which is right
     /// for the CLI; tests pass `env!("CARGO_BIN_EXE_brook")`).
@@ -151,10 +190,17 @@ impl Default for ScenarioOptions {
 /// Why a scenario could not be run at all (a run that breaks a promise is a report, not this).
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
+    /// The options ask for a combination that cannot run (idempotence without acks=all, which
+    /// Kafka's producer refuses too); nothing was started.
     #[error("UNSUPPORTED: {0}")]
     Unsupported(String),
+    /// The embedded cluster did not start, the topic could not be created, or the cluster was
+    /// not healthy (every partition led, full ISR) within 30 s before the first fault.
     #[error("{0}")]
     Cluster(#[from] ClusterError),
+    /// An error of the verifiable producer or consumer tools (`brook_verify::tool`). The
+    /// scenario runner itself reports a tool that ends with an error as a violation in the
+    /// run's report instead, so this is only for callers converting with `?`.
     #[error("{0}")]
     Tool(#[from] brook_verify::tool::ToolError),
 }
@@ -162,10 +208,16 @@ pub enum ScenarioError {
 /// One concrete run of a scenario: the topic settings that differ between variants.
 #[derive(Debug, Clone)]
 pub(crate) struct Variant {
+    /// The report's name: the scenario's, with the variant in parentheses when there are
+    /// several (`unclean-election (unclean=on)`, `power-loss (flush=1)`).
     pub name: String,
+    /// The scenario whose fault the rounds inject.
     pub scenario: Scenario,
+    /// The topic's `unclean.leader.election.enable`.
     pub unclean: bool,
+    /// The topic's `flush.messages`; `None` = never.
     pub flush_messages: Option<u64>,
+    /// Brokers in the cluster (3; 5 for `unclean-election`).
     pub brokers: usize,
     /// Controller voters (brokers 1..=n); `None`: every broker votes.
     pub voters: Option<usize>,
@@ -257,7 +309,13 @@ const FINAL_READ_IDLE: Duration = Duration::from_secs(2);
 /// After the faults, the producer must be acknowledged again (V6: "still making progress").
 const PROGRESS_ACKS: usize = 5;
 
-/// Runs every variant of `scenario`.
+/// Runs every variant of `scenario` (two for `unclean-election`, two for `power-loss` without
+/// `flush_messages`, else one), each on a fresh cluster, and returns one report per variant.
+///
+/// # Errors
+///
+/// [`ScenarioError`] when a run cannot happen at all; a run that breaks a promise or does not
+/// recover is a report with [`ScenarioReport::violations`], not an error.
 pub async fn run(
     scenario: Scenario,
     options: &ScenarioOptions,
@@ -275,7 +333,12 @@ pub async fn run(
     Ok(out)
 }
 
-/// Runs every scenario in turn (`brook verify all`).
+/// Runs every scenario in turn (`brook verify all`), in [`Scenario::ALL`] order.
+///
+/// # Errors
+///
+/// The first [`ScenarioError`] of any scenario; the reports of the scenarios before it are
+/// dropped.
 pub async fn run_all(options: &ScenarioOptions) -> Result<Vec<ScenarioReport>, ScenarioError> {
     let mut out: Vec<ScenarioReport> = Vec::new();
     for s in Scenario::ALL {

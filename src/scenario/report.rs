@@ -11,14 +11,21 @@ use brook_verify::checker::{Promises, Report};
 /// The configuration a run used, as the report states it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunConfig {
+    /// The producer's `acks`: `0`, `1` or `all`.
     pub acks: String,
+    /// The producer's `enable.idempotence`.
     pub idempotence: bool,
+    /// The topic's `min.insync.replicas` (2).
     pub min_insync: u32,
+    /// The topic's `unclean.leader.election.enable`.
     pub unclean: bool,
     /// `flush.messages` of the topic; `None` = never (the OS decides).
     pub flush_messages: Option<u64>,
+    /// Fault rounds injected.
     pub rounds: u32,
+    /// The seed of the fault schedule (replays the same run).
     pub seed: u64,
+    /// Brokers in the cluster.
     pub brokers: usize,
     /// Controller voters (brokers 1..=voters).
     pub voters: usize,
@@ -30,10 +37,13 @@ pub struct RunConfig {
 pub struct ScenarioReport {
     /// `leader-hard-kill`, `unclean-election (unclean=on)`, …
     pub name: String,
+    /// The configuration the run used.
     pub config: RunConfig,
     /// What the configuration promises (loss and duplicates); order, consistency, phantom and
     /// aborted reads are always promised.
     pub promises: Promises,
+    /// The checker's full report over the producer, consumer and final-read events: counts
+    /// sent, acked, consumed, and each anomaly class (lost, duplicated, reordered, split brain…).
     pub check: Report,
     /// Longest time without any acknowledgement, first to last ack.
     pub unavailability: Duration,
@@ -54,6 +64,8 @@ impl ScenarioReport {
         self.violations.is_empty()
     }
 
+    /// `FAIL` when a promise was broken, `PASS (expected loss)` when only allowed anomalies
+    /// were seen, else `PASS`.
     pub fn verdict(&self) -> &'static str {
         if !self.passed() {
             "FAIL"

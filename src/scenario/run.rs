@@ -10,10 +10,10 @@ use tokio::time::Instant;
 use super::{Capture, REPLICATION_FACTOR, WAIT};
 use brook_cluster::{Cluster, ClusterError};
 
-/// What a fault schedule returns: a failed round is described by its message.
+/// A fault step's outcome; the error is the message the report lists as the round's violation.
 pub(crate) type Result<T, E = String> = std::result::Result<T, E>;
 
-/// A cluster error as a schedule's failure message.
+/// A cluster error as a fault step's message.
 pub(crate) fn err(e: ClusterError) -> String {
     e.to_string()
 }
@@ -24,6 +24,8 @@ pub(crate) fn err(e: ClusterError) -> String {
 pub(crate) struct Rng(u64);
 
 impl Rng {
+    /// A generator for `seed`, mixed with `salt` (the variant's name) so that the variants of
+    /// one seed draw different schedules.
     pub fn new(seed: u64, salt: &str) -> Rng {
         let mut h = seed ^ 0x9e37_79b9_7f4a_7c15;
         for b in salt.bytes() {
@@ -32,6 +34,7 @@ impl Rng {
         Rng(h)
     }
 
+    /// The next 64 bits of the splitmix64 sequence.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -53,19 +56,29 @@ impl Rng {
 
 /// The state of one run the fault schedules work with.
 pub(crate) struct Run {
+    /// The embedded cluster under test (dropping it kills its brokers).
     pub cluster: Cluster,
+    /// The run's topic (RF 3, `min.insync.replicas=2`).
     pub topic: String,
+    /// Its partition count (one per broker).
     pub partitions: i32,
+    /// The seeded fault-schedule generator.
     pub rng: Rng,
+    /// The verifiable producer's events, with the live acks the schedule waits on.
     pub produced: Capture,
     /// When each fault was injected (recovery is measured from these).
     pub faults: Vec<Instant>,
+    /// What each round did, for the report's notes.
     pub notes: Vec<String>,
 }
 
 impl Run {
     /// Waits until there is an active controller that lists every broker registered and
     /// unfenced, and every partition of the topic has a serving leader and a full ISR.
+    ///
+    /// # Errors
+    ///
+    /// The cluster's timeout error when that does not hold within `WAIT` (30 s).
     pub async fn wait_healthy(&self) -> Result<(), ClusterError> {
         let (topic, n) = (self.topic.as_str(), self.partitions);
         let ids = self.cluster.broker_ids();
@@ -85,7 +98,8 @@ impl Run {
         Ok(())
     }
 
-    /// The active controller, waiting (bounded) for one.
+    /// The active controller's broker id, waiting up to `WAIT` (30 s) for one; the error says
+    /// there was none.
     pub async fn active_controller(&self) -> Result<i32, String> {
         let view = self
             .cluster
@@ -96,7 +110,8 @@ impl Run {
             .ok_or_else(|| "no active controller".to_string())
     }
 
-    /// Waits for `n` more acknowledgements than there are now (the producer makes progress).
+    /// Waits up to `timeout` for `n` more acknowledgements than there are now (the producer
+    /// makes progress); false when they did not come.
     pub async fn wait_acks(&self, n: usize, timeout: Duration) -> bool {
         let target = self.produced.state().acks.len() + n;
         let deadline = Instant::now() + timeout;
@@ -119,10 +134,12 @@ impl Run {
         }
     }
 
+    /// Records now as the moment a fault was injected (for the recovery figures).
     pub fn mark_fault(&mut self) {
         self.faults.push(Instant::now());
     }
 
+    /// Adds a line to the report's notes.
     pub fn note(&mut self, s: String) {
         self.notes.push(s);
     }

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::{Capture, DRAIN_MAX, FINAL_READ_IDLE, Run};
 
+/// A verifiable consumer running in its own task; its summary, or the tool's error.
 pub(crate) type ConsumerTask =
     tokio::task::JoinHandle<Result<consumer::ConsumerSummary, brook_verify::tool::ToolError>>;
 

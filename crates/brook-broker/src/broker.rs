@@ -7,11 +7,11 @@
 //! broker,controller`); the broker only applies the records it pulls, exactly as every other
 //! broker does, so one code path serves one broker and many.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use brook_log::{LogDir, LogOptions, SharedLog, lock};
+use brook_log::{Clock, LogDir, LogOptions, SharedLog, SystemClock, lock};
 use brook_proto::ErrorCode;
 use brook_proto::v1::MetadataRecord;
 use tokio::sync::watch;
@@ -20,21 +20,27 @@ use crate::config::{BrokerConfig, TopicConfig};
 use crate::controller::host::ControllerHost;
 use crate::controller_link::ControllerLink;
 use crate::error::{BrokerError, Result};
-use crate::group_coordinator::{Committed, GroupCoordinator, OFFSETS_TOPIC, partition_for};
+use crate::group_coordinator::offsets::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::metadata::MetadataImage;
-use crate::metadata_log::{METADATA_LOG, now_ms};
-use crate::partition::{Partition, PartitionState, Role};
+use crate::metadata_log::METADATA_LOG;
+use crate::partition::{Partition, PartitionParts, PartitionState};
 use crate::producer_state::ProducerStateManager;
 use crate::replica_manager::ReplicaManager;
+use crate::topic::{NewTopic, log_name, split_name};
 
 /// What a broker is given from outside its config: the disk and the network it uses. The
 /// embedded cluster passes a fault-injecting file system (to drop unflushed data on `kill`) and
 /// a fault-injecting dialer (to cut, slow or partition links); `brook serve` uses the real ones.
 #[derive(Debug, Clone)]
 pub struct BrokerEnv {
+    /// The file system every log, checkpoint and snapshot is written through.
     pub fs: Arc<dyn brook_log::io::FileSystem>,
+    /// The dialer for every connection to another broker or voter.
     pub channels: brook_proto::net::Channels,
+    /// Wall-clock time for the broker's decisions (ISR lag, HW, producer expiry, controller
+    /// sessions, commit timestamps): the one place the broker reads the time of day.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Default for BrokerEnv {
@@ -42,19 +48,16 @@ impl Default for BrokerEnv {
         BrokerEnv {
             fs: brook_log::io::os(),
             channels: brook_proto::net::Channels::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
 
-/// What CreateTopics asks for.
-#[derive(Debug, Clone)]
-pub struct NewTopic {
-    pub name: String,
-    pub partitions: i32,
-    pub replication_factor: i32,
-    pub configs: BTreeMap<String, String>,
-    /// Manual replica assignment, one replica list per partition (empty: automatic).
-    pub assignments: Vec<Vec<i32>>,
+impl BrokerEnv {
+    /// Milliseconds since the Unix epoch, by [`BrokerEnv::clock`].
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
 }
 
 #[derive(Debug)]
@@ -78,8 +81,6 @@ pub struct Broker {
     pub replicas: ReplicaManager,
     pub coordinator: GroupCoordinator,
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
-    /// Partitions whose log could not be opened (KAFKA_STORAGE_ERROR), with the reason.
-    offline: Mutex<HashMap<(String, i32), String>>,
     /// High watermarks from the last checkpoint, used when a partition is first loaded.
     checkpointed_hws: BTreeMap<String, i64>,
 }
@@ -110,11 +111,12 @@ impl Broker {
             env.channels.clone(),
             std::time::Duration::from_millis(config.quorum_request_timeout_ms),
         );
-        let offline: HashMap<(String, i32), String> = dir
-            .offline()
-            .iter()
-            .filter_map(|(name, e)| split_name(name).map(|tp| (tp, e.to_string())))
-            .collect();
+        let replicas = ReplicaManager::default();
+        for (name, e) in dir.offline() {
+            if let Some((topic, partition)) = split_name(name) {
+                replicas.set_offline(&topic, partition, e.to_string());
+            }
+        }
         let checkpointed_hws = dir.read_high_watermarks()?;
         dir.start_flusher(std::time::Duration::from_millis(
             config.flush_scheduler_interval_ms,
@@ -128,10 +130,9 @@ impl Broker {
             image: RwLock::new(MetadataImage::default()),
             applied: watch::Sender::new(0),
             broker_epoch: AtomicI64::new(-1),
-            replicas: ReplicaManager::default(),
+            replicas,
             coordinator: GroupCoordinator::default(),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
-            offline: Mutex::new(offline),
             checkpointed_hws,
             config,
             env,
@@ -158,6 +159,7 @@ impl Broker {
             log,
             self.env.fs.clone(),
             self.env.channels.clone(),
+            self.env.clock.clone(),
         )
         .await?;
         Ok(Some(self.controller.get_or_init(|| host).clone()))
@@ -242,7 +244,7 @@ impl Broker {
                 }
                 let part = match self.replicas.get(&t.name, i) {
                     Some(part) => {
-                        if part.state().config != topic_config {
+                        if part.state().config() != &topic_config {
                             part.set_config(topic_config.clone());
                         }
                         part
@@ -300,41 +302,30 @@ impl Broker {
             }
             (producers, epochs, l.log_end_offset())
         };
-        let state = PartitionState {
-            config: config.clone(),
-            my_id: self.config.node_id,
-            leader_epoch: -1,
-            partition_epoch: -1,
-            replicas: Vec::new(),
-            isr: Vec::new(),
-            high_watermark: self
-                .checkpointed_hws
-                .get(&name)
-                .copied()
-                .unwrap_or(0)
-                .min(leo),
-            role: Role::None,
-            lag_max_ms: self.config.replica_lag_time_max_ms as i64,
-        };
-        let partition = Arc::new(Partition::new(
-            topic,
-            index,
+        let checkpointed_hw = self.checkpointed_hws.get(&name).copied().unwrap_or(0);
+        let state = PartitionState::new(
+            config.clone(),
+            self.config.node_id,
+            self.config.replica_lag_time_max_ms as i64,
+            checkpointed_hw,
+            leo,
+        );
+        let parts = PartitionParts {
             log,
             state,
             producers,
             epochs,
-            self.env.fs.clone(),
-        ));
+            fs: self.env.fs.clone(),
+            clock: self.env.clock.clone(),
+        };
+        let partition = Arc::new(Partition::new(topic, index, parts));
         self.replicas.insert(partition.clone());
         Ok(partition)
     }
 
+    /// Why a partition is offline on this broker (its storage failed), if it is.
     pub fn offline_reason(&self, topic: &str, partition: i32) -> Option<String> {
-        self.offline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(topic.to_string(), partition))
-            .cloned()
+        self.replicas.offline_reason(topic, partition)
     }
 
     /// Waits until this broker has applied metadata up to `offset` (bounded).
@@ -427,152 +418,10 @@ impl Broker {
         }
     }
 
-    /// The broker coordinating `group_id` (the leader of its `__consumer_offsets` partition),
-    /// creating that topic on first use.
-    pub async fn coordinator_node(&self, group_id: &str) -> Result<crate::metadata::BrokerMeta> {
-        if group_id.is_empty() {
-            return Err(BrokerError::new(
-                ErrorCode::InvalidGroupId,
-                "group.id must not be empty",
-            ));
-        }
-        self.ensure_offsets_topic().await?;
-        let image = self.image();
-        let index = partition_for(group_id, self.config.offsets_topic_partitions);
-        image
-            .partition(OFFSETS_TOPIC, index)
-            .and_then(|p| image.brokers.get(&p.leader))
-            .cloned()
-            .ok_or_else(|| {
-                BrokerError::new(
-                    ErrorCode::CoordinatorNotAvailable,
-                    format!("no leader for the coordinator of '{group_id}'"),
-                )
-            })
-    }
-
-    async fn ensure_offsets_topic(&self) -> Result<()> {
-        let n = self.config.offsets_topic_partitions;
-        if !self.image().topics.contains_key(OFFSETS_TOPIC) {
-            let t = NewTopic {
-                name: OFFSETS_TOPIC.to_string(),
-                partitions: n,
-                // Kafka's default is 3; on a smaller cluster use every broker there is, rather
-                // than refusing to store offsets at all (a one-broker dev setup still works).
-                replication_factor: self.config.offsets_topic_replication_factor.min(
-                    self.image()
-                        .brokers
-                        .values()
-                        .filter(|b| !b.fenced)
-                        .count()
-                        .max(1) as i32,
-                ),
-                configs: BTreeMap::new(),
-                assignments: Vec::new(),
-            };
-            match self.create_topic_via_controller(t).await {
-                Ok(()) => {}
-                Err(e) if e.code() == ErrorCode::TopicAlreadyExists => {}
-                Err(e) => {
-                    return Err(BrokerError::new(
-                        ErrorCode::CoordinatorNotAvailable,
-                        e.to_string(),
-                    ));
-                }
-            }
-        }
-        // Wait until every offsets partition has a leader in our image (bounded).
-        let mut rx = self.applied.subscribe();
-        let ready = |_: &i64| {
-            self.image().topics.get(OFFSETS_TOPIC).is_some_and(|t| {
-                !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0)
-            })
-        };
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(ready)).await;
-        Ok(())
-    }
-
-    /// The coordinator partition of a group on this broker, creating `__consumer_offsets` on
-    /// first use; NOT_COORDINATOR when another broker leads it.
-    pub async fn coordinator_partition(&self, group_id: &str) -> Result<Arc<Partition>> {
-        if group_id.is_empty() {
-            return Err(BrokerError::new(
-                ErrorCode::InvalidGroupId,
-                "group.id must not be empty",
-            ));
-        }
-        self.ensure_offsets_topic().await?;
-        let n = self.config.offsets_topic_partitions;
-        let index = partition_for(group_id, n);
-        let leader = self
-            .image()
-            .partition(OFFSETS_TOPIC, index)
-            .map(|p| p.leader);
-        self.replicas
-            .get(OFFSETS_TOPIC, index)
-            .filter(|p| p.state().is_leader())
-            .ok_or_else(|| {
-                BrokerError::new(
-                    if leader.is_some_and(|l| l >= 0) {
-                        ErrorCode::NotCoordinator
-                    } else {
-                        ErrorCode::CoordinatorNotAvailable
-                    },
-                    format!("not the coordinator of '{group_id}'"),
-                )
-            })
-    }
-
-    /// Stores committed offsets durably (acks=all on the coordinator partition). Unknown
-    /// partitions are the caller's to filter out.
-    pub async fn commit_offsets(
-        &self,
-        group_id: &str,
-        offsets: Vec<(String, i32, Committed)>,
-    ) -> Result<()> {
-        for (t, p, c) in &offsets {
-            if c.offset < 0 {
-                return Err(BrokerError::new(
-                    ErrorCode::InvalidRequest,
-                    format!("negative offset {} for {t}-{p}", c.offset),
-                ));
-            }
-        }
-        let part = self.coordinator_partition(group_id).await?;
-        if offsets.is_empty() {
-            return Ok(());
-        }
-        let batch = GroupCoordinator::commit_batch(group_id, &offsets, now_ms())?;
-        let req = brook_proto::v1::ProduceRequest {
-            acks: -1,
-            timeout_ms: 5000,
-            topics: vec![brook_proto::v1::TopicProduceData {
-                name: OFFSETS_TOPIC.to_string(),
-                partitions: vec![brook_proto::v1::PartitionProduceData {
-                    partition: part.index,
-                    records: batch,
-                }],
-            }],
-        };
-        let resp = self.replicas.produce(req, self.config.node_id).await;
-        let code = resp
-            .topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .map_or(ErrorCode::UnknownServerError, |p| {
-                ErrorCode::from_wire(p.error_code)
-            });
-        if code != ErrorCode::None {
-            return Err(BrokerError::new(code, "offset commit was not stored"));
-        }
-        self.coordinator.committed(group_id, offsets);
-        Ok(())
-    }
-
     /// Periodic housekeeping: retention, HW and recovery-point checkpoints, producer-state
     /// snapshots and expiry.
     pub fn housekeeping(&self, retention: bool) {
-        let now = now_ms();
+        let now = self.env.now_ms();
         let mut hws = Vec::new();
         for p in self.replicas.all() {
             if retention {
@@ -618,41 +467,4 @@ impl Broker {
         }
         Ok(())
     }
-}
-
-/// `<topic>-<partition>`, the partition's directory name.
-pub fn log_name(topic: &str, partition: i32) -> String {
-    format!("{topic}-{partition}")
-}
-
-fn split_name(name: &str) -> Option<(String, i32)> {
-    let (t, p) = name.rsplit_once('-')?;
-    Some((t.to_string(), p.parse().ok()?))
-}
-
-/// Kafka's topic name rules: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`; names
-/// starting with `__` are reserved for internal topics.
-pub fn validate_topic_name(name: &str, internal: bool) -> Result<()> {
-    let bad = |why: &str| {
-        Err(BrokerError::new(
-            ErrorCode::InvalidTopicException,
-            format!("topic name '{name}': {why}"),
-        ))
-    };
-    if name.is_empty() || name.len() > 249 {
-        return bad("must be 1 to 249 characters");
-    }
-    if name == "." || name == ".." {
-        return bad("'.' and '..' are not allowed");
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-    {
-        return bad("only a-z, A-Z, 0-9, '.', '_' and '-' are allowed");
-    }
-    if name.starts_with("__") && !internal {
-        return bad("names starting with '__' are reserved for internal topics");
-    }
-    Ok(())
 }

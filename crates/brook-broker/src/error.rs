@@ -64,4 +64,21 @@ impl From<brook_log::LogError> for BrokerError {
     }
 }
 
+impl From<crate::producer_state::ProducerStateError> for BrokerError {
+    fn from(e: crate::producer_state::ProducerStateError) -> BrokerError {
+        use crate::producer_state::ProducerStateError as P;
+        let code = match &e {
+            P::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+            P::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+            P::Snapshot(why) => return BrokerError::Storage(format!("producer state: {why}")),
+            P::SequenceAhead { .. } => return BrokerError::SequenceAhead(e.to_string()),
+        };
+        BrokerError::Kafka {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The broker's result type.
 pub type Result<T> = std::result::Result<T, BrokerError>;

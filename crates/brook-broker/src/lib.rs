@@ -6,8 +6,8 @@
 //! server.rs           gRPC services, listener, start / shutdown / kill
 //! broker.rs           one broker: storage, metadata, admin, producer ids, housekeeping
 //! replica_manager.rs  produce (acks, group commit, HW waits) and long-poll fetch
-//! partition.rs        one partition: append as leader, HW rules, durability, reads
-//! partition_state.rs  its replication state as plain data, and the checks made on it
+//! partition/          one partition: leader side, follower side, housekeeping over its log; state.rs
+//!                     its replication state and the min.insync rule as plain data
 //! producer_state.rs   idempotent producer dedupe window and snapshots
 //! group_coordinator.rs committed offsets in __consumer_offsets
 //! metadata.rs         the metadata image (deterministic replay of metadata records)
@@ -21,6 +21,7 @@
 //! lifecycle.rs        register, heartbeat and pull metadata from the active controller
 //! ```
 
+pub mod acks;
 pub mod broker;
 pub mod config;
 pub mod controller;
@@ -32,13 +33,14 @@ pub mod lifecycle;
 pub mod metadata;
 pub mod metadata_log;
 pub mod partition;
-pub mod partition_state;
+pub mod produce;
 pub mod producer_state;
 pub mod quorum;
 pub mod replica_manager;
 pub mod replica_state;
 pub mod replication;
 pub mod server;
+pub mod topic;
 
 pub use broker::{Broker, BrokerEnv};
 pub use config::{BrokerConfig, ConfigError, TopicConfig};

@@ -37,11 +37,7 @@ async fn register(broker: &Broker) -> i64 {
         .rsplit_once(':')
         .map(|(h, p)| (h.to_string(), p.parse::<i32>().unwrap_or(0)))
         .unwrap_or_default();
-    let incarnation = format!(
-        "{}-{:x}",
-        broker.config.node_id,
-        crate::metadata_log::now_ms()
-    );
+    let incarnation = format!("{}-{:x}", broker.config.node_id, broker.env.now_ms());
     let req = RegisterBrokerRequest {
         node_id: broker.config.node_id,
         incarnation_id: incarnation,

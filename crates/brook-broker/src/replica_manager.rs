@@ -1,20 +1,19 @@
-//! The partitions hosted by this broker and the produce / fetch / list-offsets paths over them:
-//! `acks` handling, group-commit waits, `acks=all` waits for the high watermark, and long-poll
-//! fetches woken by appends (never by a timer).
+//! The partitions hosted by this broker — and those it should host but cannot (offline: their
+//! storage failed) — with the fetch and list-offsets paths over them: long-poll fetches woken by
+//! appends (never by a timer). The produce path over the same lookup is `produce.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use brook_proto::ErrorCode;
 use brook_proto::v1::{
-    FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse, LeaderHint,
+    FetchPartitionResponse, FetchRequest, FetchResponse, FetchTopicResponse,
     ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
-    ListOffsetsTopicResponse, PartitionProduceResponse, ProduceRequest, ProduceResponse,
-    TopicProduceResponse,
+    ListOffsetsTopicResponse,
 };
-use brook_proto::{Durability, ErrorCode};
 use bytes::Bytes;
-use futures_util::future::{join_all, select_all};
+use futures_util::future::select_all;
 
 use crate::error::{BrokerError, Result};
 use crate::partition::{IsrProposal, Partition};
@@ -22,9 +21,12 @@ use crate::replica_state::FollowerFetch;
 
 pub type TopicPartition = (String, i32);
 
+/// The hosted partitions, by (topic, index).
 #[derive(Debug, Default)]
 pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Partitions whose log could not be opened (KAFKA_STORAGE_ERROR), with the reason.
+    offline: RwLock<HashMap<TopicPartition, String>>,
 }
 
 impl ReplicaManager {
@@ -67,88 +69,35 @@ impl ReplicaManager {
         self.read_map().values().cloned().collect()
     }
 
-    fn lookup(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {
+    /// Marks a partition offline (its storage failed) with the reason clients are told.
+    pub fn set_offline(&self, topic: &str, partition: i32, why: String) {
+        self.offline
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((topic.to_string(), partition), why);
+    }
+
+    /// Why a partition is offline on this broker, if it is.
+    pub fn offline_reason(&self, topic: &str, partition: i32) -> Option<String> {
+        self.offline
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(topic.to_string(), partition))
+            .cloned()
+    }
+
+    /// The partition a request names: KAFKA_STORAGE_ERROR if it is offline here,
+    /// UNKNOWN_TOPIC_OR_PARTITION if this broker does not host it.
+    pub(crate) fn lookup(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {
+        if let Some(why) = self.offline_reason(topic, partition) {
+            return Err(BrokerError::new(ErrorCode::KafkaStorageError, why));
+        }
         self.get(topic, partition).ok_or_else(|| {
             BrokerError::new(
                 ErrorCode::UnknownTopicOrPartition,
                 format!("{topic}-{partition} does not exist on this broker"),
             )
         })
-    }
-
-    /// Produce (rules P1–P7). Appends happen in request order; waits (fsync, HW) run concurrently.
-    /// `me` is this broker's node id, named with the leader epoch in every acknowledgement.
-    pub async fn produce(&self, req: ProduceRequest, me: i32) -> ProduceResponse {
-        let acks = req.acks;
-        let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
-        let mut pending = Vec::new();
-        for t in req.topics {
-            for p in t.partitions {
-                let topic = t.name.clone();
-                if !matches!(acks, -1..=1) {
-                    let err = BrokerError::new(
-                        ErrorCode::InvalidRequiredAcks,
-                        format!("acks={acks} (must be -1, 0 or 1)"),
-                    );
-                    pending.push(futures_util::future::Either::Left(std::future::ready((
-                        topic,
-                        p.partition,
-                        Err(err),
-                    ))));
-                    continue;
-                }
-                let part = self.lookup(&topic, p.partition);
-                let index = p.partition;
-                let records = p.records;
-                // The append runs in the future's first poll; `join_all` polls in request order.
-                pending.push(futures_util::future::Either::Right(async move {
-                    let result = match part {
-                        Ok(part) => match append_in_order(&part, &records, acks, timeout).await {
-                            Ok(a) => complete(part, a, acks, timeout).await,
-                            Err(e) => Err(e),
-                        },
-                        Err(e) => Err(e),
-                    };
-                    (topic, index, result)
-                }));
-            }
-        }
-        let results = join_all(pending).await;
-        let mut topics: Vec<TopicProduceResponse> = Vec::new();
-        for (topic, partition, result) in results {
-            let resp = match result {
-                Ok(a) => PartitionProduceResponse {
-                    partition,
-                    base_offset: a.base_offset,
-                    log_start_offset: a.log_start,
-                    log_append_time_ms: -1,
-                    durability: a.durability as i32,
-                    // Brook: on success too, who acknowledged and in which leader epoch.
-                    current_leader: Some(LeaderHint {
-                        leader_id: me,
-                        leader_epoch: a.leader_epoch,
-                    }),
-                    ..Default::default()
-                },
-                Err(e) => PartitionProduceResponse {
-                    partition,
-                    error_code: e.code() as i32,
-                    error_message: e.message(),
-                    base_offset: -1,
-                    log_append_time_ms: -1,
-                    log_start_offset: -1,
-                    ..Default::default()
-                },
-            };
-            match topics.iter_mut().find(|t| t.name == topic) {
-                Some(t) => t.partitions.push(resp),
-                None => topics.push(TopicProduceResponse {
-                    name: topic,
-                    partitions: vec![resp],
-                }),
-            }
-        }
-        ProduceResponse { topics }
     }
 
     /// Fetch for consumers (`replica_id < 0`, bounded by the HW) and replicas (bounded by the
@@ -235,7 +184,7 @@ impl ReplicaManager {
                         }
                         Ok((records, offsets))
                     } else {
-                        part.read(p.fetch_offset, limit.max(1), p.current_leader_epoch, false)
+                        part.read(p.fetch_offset, limit.max(1), p.current_leader_epoch)
                     }
                 });
                 match result {
@@ -310,99 +259,5 @@ impl ReplicaManager {
             })
             .collect();
         ListOffsetsResponse { topics }
-    }
-}
-
-/// How long an idempotent batch that arrived ahead of its predecessors waits for them. Pipelined
-/// requests travel on separate HTTP/2 streams whose handlers may start out of order; Kafka's
-/// per-connection request ordering has no gRPC equivalent, so the broker re-establishes it here.
-const REORDER_WINDOW: Duration = Duration::from_millis(200);
-
-/// Appends as leader; a batch whose sequence is ahead waits (woken by every append to the
-/// partition) for the gap to fill, then gets its normal verdict.
-async fn append_in_order(
-    part: &Partition,
-    records: &Bytes,
-    acks: i32,
-    timeout: Duration,
-) -> Result<crate::partition::Appended> {
-    let deadline = tokio::time::Instant::now() + REORDER_WINDOW.min(timeout);
-    loop {
-        let mut rx = part.subscribe();
-        match part.append_as_leader(records, acks, false) {
-            Err(BrokerError::SequenceAhead(_)) => {
-                if tokio::time::timeout_at(deadline, rx.changed())
-                    .await
-                    .is_err()
-                {
-                    return part.append_as_leader(records, acks, true);
-                }
-            }
-            other => return other,
-        }
-    }
-}
-
-/// What a produce answers for one acknowledged batch.
-struct Acked {
-    base_offset: i64,
-    log_start: i64,
-    durability: Durability,
-    /// The leader epoch the batch was accepted in (answered with this broker's id as
-    /// `current_leader`, so that a verifier can tell who acknowledged what in which epoch).
-    leader_epoch: i32,
-}
-
-/// Everything after the append: the fsync the flush policy demands (group commit: waiting takes
-/// no thread, only the request whose turn it is to fsync runs it on a blocking thread), then for
-/// `acks=all` the wait for the high watermark (rule P7).
-async fn complete(
-    part: Arc<Partition>,
-    a: crate::partition::Appended,
-    acks: i32,
-    timeout: Duration,
-) -> Result<Acked> {
-    let ack = |log_start: i64, durability: Durability| Acked {
-        base_offset: a.base_offset,
-        log_start,
-        durability,
-        leader_epoch: a.leader_epoch,
-    };
-    if a.flush_required {
-        part.flush(a.last_offset).await?;
-    }
-    let log_start = part.offsets().log_start;
-    if acks == 0 {
-        return Ok(ack(log_start, Durability::None));
-    }
-    if acks == 1 {
-        return Ok(ack(log_start, part.durability_of(a.last_offset, false)));
-    }
-    let required = a.last_offset + 1;
-    let mut rx = part.subscribe();
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(verdict) = part.commit_status(required) {
-            verdict?;
-            return Ok(ack(log_start, part.durability_of(a.last_offset, true)));
-        }
-        match tokio::time::timeout_at(deadline, rx.changed()).await {
-            Ok(Ok(())) => continue,
-            Ok(Err(_)) => {
-                return Err(BrokerError::new(
-                    ErrorCode::NotLeaderOrFollower,
-                    "partition was removed",
-                ));
-            }
-            Err(_) => {
-                return Err(BrokerError::new(
-                    ErrorCode::RequestTimedOut,
-                    format!(
-                        "not replicated to the ISR within {} ms; it may still commit later",
-                        timeout.as_millis()
-                    ),
-                ));
-            }
-        }
     }
 }

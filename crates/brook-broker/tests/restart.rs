@@ -260,7 +260,7 @@ fn partitions_follow_the_metadata_only_from_this_incarnations_registration() {
         .expect("t-0 loaded after the registration");
     let state = part.state();
     assert!(!state.is_leader(), "{state:?}");
-    assert_eq!(state.leader_epoch, 1);
+    assert_eq!(state.leader_epoch(), 1);
     assert_eq!(
         to_follow
             .iter()

@@ -25,12 +25,12 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 use tracing::{debug, info};
 
-use crate::TopicPartition;
 use crate::backoff::Retrier;
 use crate::config::AdminConfig;
 use crate::error::{ClientError, Result, check};
 use crate::metadata::Metadata;
 use crate::rpc;
+use crate::topic_partition::TopicPartition;
 
 /// Which offset `list_offsets` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,13 +57,19 @@ impl OffsetSpec {
 /// broker defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTopic {
+    /// The topic's name.
     pub name: String,
+    /// Number of partitions; -1 = the broker's `num.partitions`.
     pub num_partitions: i32,
+    /// Replicas per partition; -1 = the broker's `default.replication.factor`.
     pub replication_factor: i32,
+    /// Topic-level config overrides (`retention.ms`, `min.insync.replicas`, …) as key/value.
     pub configs: Vec<(String, String)>,
 }
 
 impl NewTopic {
+    /// A topic with `num_partitions` partitions of `replication_factor` replicas each (-1 for
+    /// either: the broker default) and no config overrides.
     pub fn new(name: impl Into<String>, num_partitions: i32, replication_factor: i32) -> Self {
         NewTopic {
             name: name.into(),
@@ -73,12 +79,16 @@ impl NewTopic {
         }
     }
 
+    /// Adds a topic-level config override (`key=value`, Kafka's topic config names).
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.configs.push((key.into(), value.into()));
         self
     }
 }
 
+/// The admin client (Kafka's `Admin`): topic management, configs, cluster and quorum
+/// description, leader elections and offset lookups. Cheap to clone (clones share the metadata
+/// cache); every call retries per the module docs until `request.timeout.ms`.
 #[derive(Debug, Clone)]
 pub struct Admin {
     config: AdminConfig,
@@ -90,6 +100,8 @@ fn timeout_ms(d: Duration) -> i32 {
 }
 
 impl Admin {
+    /// An admin client over plain TCP connections. Errors: `InvalidConfig` from
+    /// [`AdminConfig::validate`]. Nothing is sent until the first call.
     pub fn new(config: AdminConfig) -> Result<Admin> {
         Admin::with_channels(config, Channels::default())
     }
@@ -240,6 +252,7 @@ impl Admin {
             .collect())
     }
 
+    /// Deletes one topic; `UNKNOWN_TOPIC_OR_PARTITION` etc. come back as `Kafka` errors.
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
         let mut results = self.delete_topics(&[name]).await?;
         results
@@ -247,6 +260,7 @@ impl Admin {
             .map_or_else(|| Err(missing("DeleteTopics", name)), |(_, r)| r)
     }
 
+    /// Deletes topics; the outer error is a request failure, the inner ones per topic.
     pub async fn delete_topics(&self, names: &[&str]) -> Result<Vec<(String, Result<()>)>> {
         let req = DeleteTopicsRequest {
             names: names.iter().map(|n| n.to_string()).collect(),
@@ -322,6 +336,8 @@ impl Admin {
         Ok(resp.topics)
     }
 
+    /// The cluster as a broker describes it (Kafka's DescribeCluster): cluster id, controller,
+    /// and the registered brokers.
     pub async fn describe_cluster(&self) -> Result<DescribeClusterResponse> {
         let timeout = self.config.request_timeout;
         self.call("DescribeCluster", |mut c| async move {

@@ -19,17 +19,22 @@ pub enum DlqOutcome {
     Delivered(RecordMetadata),
     /// Delivery failed with `error`; `dead_letter` is the result of writing it to the DLQ.
     DeadLettered {
+        /// The final error of the delivery to the record's own topic.
         error: ClientError,
+        /// Where the copy landed in the dead-letter topic, or why writing it failed too.
         dead_letter: Result<RecordMetadata, ClientError>,
     },
 }
 
 impl DlqOutcome {
+    /// True when the record reached its own topic.
     pub fn is_delivered(&self) -> bool {
         matches!(self, DlqOutcome::Delivered(_))
     }
 }
 
+/// A [`Producer`] that writes records whose delivery failed for good to a dead-letter topic
+/// (see the module docs for the headers it adds). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DeadLetterProducer {
     producer: Producer,
@@ -37,6 +42,8 @@ pub struct DeadLetterProducer {
 }
 
 impl DeadLetterProducer {
+    /// Wraps `producer`; failed records go to `dlq_topic` through the same producer, so that
+    /// topic must exist like any other (the producer does not create topics).
     pub fn new(producer: Producer, dlq_topic: impl Into<String>) -> DeadLetterProducer {
         DeadLetterProducer {
             producer,
@@ -44,10 +51,12 @@ impl DeadLetterProducer {
         }
     }
 
+    /// The wrapped producer (for `flush`, `close`, metrics).
     pub fn producer(&self) -> &Producer {
         &self.producer
     }
 
+    /// The dead-letter topic's name.
     pub fn dlq_topic(&self) -> &str {
         &self.dlq_topic
     }

@@ -6,15 +6,27 @@
 
 use brook_proto::ErrorCode;
 
-use crate::TopicPartition;
+use crate::topic_partition::TopicPartition;
 
+/// Result alias used throughout brook-client.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
+/// Every failure a Brook client reports. `Display` starts with the Kafka error name
+/// (`NOT_ENOUGH_REPLICAS: …`); [`ClientError::code`], [`ClientError::is_retriable`] and
+/// [`ClientError::is_indeterminate`] classify it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ClientError {
-    /// An error code a broker returned (per partition, per topic or per request).
+    /// An error with a Kafka error code: one a broker returned (per partition, per topic or per
+    /// request), or one the client raised in Kafka's terms (`MESSAGE_TOO_LARGE` at `send`,
+    /// `REQUEST_TIMED_OUT` for a request left unanswered).
     #[error("{code}: {message}")]
-    Kafka { code: ErrorCode, message: String },
+    Kafka {
+        /// The Kafka error code.
+        code: ErrorCode,
+        /// The broker's message prefixed with what the client was doing, or the client's own
+        /// explanation when it raised the code itself.
+        message: String,
+    },
 
     /// The connection failed or the broker could not be reached (Kafka's NetworkException).
     #[error("NETWORK_EXCEPTION: {0}")]
@@ -25,14 +37,22 @@ pub enum ClientError {
     /// happened (Kafka's TimeoutException).
     #[error("REQUEST_TIMED_OUT: {what} expired after {timeout_ms} ms{}", last_error_suffix(.last_error))]
     Timeout {
+        /// Which deadline expired (`delivery.timeout.ms`, …).
         what: String,
+        /// The deadline's length, in milliseconds.
         timeout_ms: u64,
+        /// The last failure seen before the deadline, if any.
         last_error: Option<Box<ClientError>>,
     },
 
     /// A configuration key has a bad value, is unknown, or conflicts with another key.
     #[error("INVALID_CONFIG: {key}: {reason}")]
-    InvalidConfig { key: String, reason: String },
+    InvalidConfig {
+        /// The Kafka config key (`acks`, `linger.ms`, …).
+        key: String,
+        /// What is wrong with its value.
+        reason: String,
+    },
 
     /// A consumer has no position for a partition and `auto.offset.reset=none`.
     #[error("NO_OFFSET_FOR_PARTITION: no committed offset for {0} and auto.offset.reset=none")]
@@ -56,6 +76,7 @@ fn last_error_suffix(last: &Option<Box<ClientError>>) -> String {
 }
 
 impl ClientError {
+    /// A [`ClientError::Kafka`] error with `code` and `message`.
     pub fn kafka(code: ErrorCode, message: impl Into<String>) -> ClientError {
         ClientError::Kafka {
             code,

@@ -1,13 +1,44 @@
+#![warn(missing_docs)]
+
 //! brook-client: producer, consumer and admin clients for Brook.
 //!
 //! Owns everything between an application and the gRPC wire (SPEC §2): configuration by Kafka
-//! key names (`config`), typed errors carrying Kafka's error names (`error`), retry pacing
-//! (`backoff`), the cluster metadata cache (`metadata`), key partitioning (`partitioner`), the batching, retrying,
-//! idempotent [`Producer`], the assign-mode [`Consumer`], the [`Admin`] client and the
-//! dead-letter helper ([`DeadLetterProducer`]).
+//! key names ([`config`]), typed errors carrying Kafka's error names ([`error`]), retry pacing
+//! ([`backoff`]), the cluster metadata cache ([`metadata`]), key partitioning ([`partitioner`]),
+//! the batching, retrying, idempotent [`Producer`], the assign-mode [`Consumer`], the [`Admin`]
+//! client and the dead-letter helper ([`DeadLetterProducer`]).
 //!
 //! Every connection is opened through `brook_proto::net::Channels`, so the embedded cluster can
-//! inject network faults into client traffic too (`Producer::with_channels`, …).
+//! inject network faults into client traffic too ([`Producer::with_channels`], …).
+//!
+//! ```text
+//! src/
+//!   lib.rs               this map; re-exports of the types an application uses
+//!   topic_partition.rs   TopicPartition (private; re-exported at the root)
+//!   error.rs             ClientError (Kafka error names), Result
+//!   backoff.rs           Kafka's exponential retry backoff (KIP-580) and Retrier, one retry
+//!                        loop's pacing and log throttling
+//!   config/
+//!     mod.rs             Acks, PartitionerKind, OffsetReset and the key-parsing helpers
+//!     producer.rs        ProducerConfig: producer keys, defaults, idempotence rules (I4)
+//!     consumer.rs        ConsumerConfig and AdminConfig
+//!   rpc.rs               one RPC: a client for an address from Channels, the client-side
+//!                        deadline (private)
+//!   metadata.rs          the cluster metadata cache: brokers, leaders, epochs; paced refreshes
+//!   partitioner.rs       murmur2 key partitioning, sticky null keys (KIP-480), round-robin
+//!   producer/
+//!     mod.rs             Producer, ProducerRecord, RecordMetadata, DeliveryFuture, metrics
+//!     accumulator.rs     per-partition open batches and their readiness (RecordAccumulator)
+//!     sender.rs          the sender task: produce requests, pipelining, retries, ordering and
+//!                        idempotent sequence numbers
+//!     sender/epoch.rs    InitProducerId, epoch bumps and renumbering of unresolved batches
+//!   consumer/
+//!     mod.rs             Consumer (assign mode), positions, poll, commits
+//!     fetcher.rs         one fetch round: a Fetch per leader, decoding into ConsumerRecords
+//!     offsets.rs         the group coordinator (OffsetCommit / OffsetFetch) and ListOffsets
+//!   admin.rs             Admin: topics, configs, cluster and quorum, elections, ListOffsets
+//!   dlq.rs               DeadLetterProducer: failed records to a dead-letter topic
+//! ```
 
 pub mod admin;
 pub mod backoff;
@@ -19,6 +50,7 @@ pub mod metadata;
 pub mod partitioner;
 pub mod producer;
 mod rpc;
+mod topic_partition;
 
 pub use admin::{Admin, NewTopic, OffsetSpec};
 pub use brook_proto::{Durability, ErrorCode};
@@ -27,25 +59,4 @@ pub use consumer::{Consumer, ConsumerRebalanceListener, ConsumerRecord, Subscrip
 pub use dlq::{DeadLetterProducer, DlqOutcome};
 pub use error::{ClientError, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerMetrics, ProducerRecord, RecordMetadata};
-
-/// A topic name and partition number.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    pub topic: String,
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl std::fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+pub use topic_partition::TopicPartition;

@@ -30,9 +30,13 @@ use crate::rpc;
 /// One broker as metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broker {
+    /// The broker's `node.id`.
     pub node_id: i32,
+    /// The host it advertises for clients.
     pub host: String,
+    /// The port it advertises for clients.
     pub port: i32,
+    /// Its `broker.rack`, if it has one.
     pub rack: Option<String>,
 }
 
@@ -46,30 +50,44 @@ impl Broker {
 /// One partition as metadata describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionInfo {
+    /// The partition number.
     pub partition: i32,
+    /// The partition's error in the metadata answer (`NONE`, `LEADER_NOT_AVAILABLE`, …).
     pub error: ErrorCode,
-    /// -1 when the partition has no leader.
+    /// Node id of the leader; -1 when the partition has no leader.
     pub leader_id: i32,
+    /// The leader epoch the leader holds leadership in (bumped by every leader change).
     pub leader_epoch: i32,
+    /// Node ids of every replica, the preferred leader first.
     pub replicas: Vec<i32>,
+    /// Node ids of the in-sync replicas.
     pub isr: Vec<i32>,
 }
 
 /// One topic as metadata describes it; `partitions` sorted by number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicInfo {
+    /// The topic's name.
     pub name: String,
+    /// The topic's error in the metadata answer (`NONE`, `UNKNOWN_TOPIC_OR_PARTITION`, …).
     pub error: ErrorCode,
+    /// Whether it is an internal topic (`__consumer_offsets`), hidden from `list_topics`.
     pub is_internal: bool,
+    /// The topic's partitions, sorted by number.
     pub partitions: Vec<PartitionInfo>,
 }
 
 /// An immutable view of the cluster, swapped whole on each refresh.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// The cluster's id; empty before the first successful refresh.
     pub cluster_id: String,
+    /// Node id of the active controller as the answering broker saw it (-1 when unknown; 0 in
+    /// the empty snapshot before the first refresh).
     pub controller_id: i32,
+    /// The registered brokers, by node id.
     pub brokers: HashMap<i32, Broker>,
+    /// Every topic, by name.
     pub topics: HashMap<String, TopicInfo>,
 }
 
@@ -122,6 +140,7 @@ impl Snapshot {
         }
     }
 
+    /// The partition's metadata, if the topic and partition are known.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionInfo> {
         let t = self.topics.get(topic)?;
         t.partitions.iter().find(|p| p.partition == partition)
@@ -185,6 +204,7 @@ impl Metadata {
         })
     }
 
+    /// The channel cache every request of this client goes through.
     pub fn channels(&self) -> &Channels {
         &self.channels
     }
@@ -235,6 +255,7 @@ impl Metadata {
         i32::try_from(t.partitions.len()).ok()
     }
 
+    /// `host:port` of broker `node_id`, if the snapshot knows it.
     pub fn broker_addr(&self, node_id: i32) -> Option<String> {
         self.snapshot().brokers.get(&node_id).map(Broker::addr)
     }

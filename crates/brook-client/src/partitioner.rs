@@ -67,6 +67,7 @@ pub struct Partitioner {
 }
 
 impl Partitioner {
+    /// A partitioner of `kind` with no sticky choice or round-robin position yet.
     pub fn new(kind: PartitionerKind) -> Partitioner {
         Partitioner {
             kind,

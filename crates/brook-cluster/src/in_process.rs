@@ -36,6 +36,7 @@ pub(crate) async fn start_broker_on(
     let env = BrokerEnv {
         fs: Arc::new(fs.clone()),
         channels: Channels::new(network.dialer(Endpoint::Broker(id))),
+        ..BrokerEnv::default()
     };
     Ok(BrokerHandle::start_on(listener, config, env).await?)
 }
@@ -59,6 +60,7 @@ pub(crate) async fn start_broker(
         let env = BrokerEnv {
             fs: Arc::new(fs.clone()),
             channels: Channels::new(network.dialer(Endpoint::Broker(id))),
+            ..BrokerEnv::default()
         };
         match BrokerHandle::start_with(config.clone(), env).await {
             Ok(handle) => return Ok(handle),

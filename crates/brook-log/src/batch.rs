@@ -1,14 +1,16 @@
 //! The Kafka v2 `RecordBatch` envelope (rule S1, SPEC §3.1): the 61-byte big-endian header, its
 //! CRC-32C, full validation of a batch received from a client or a leader, in-place stamping of
-//! the leader-assigned fields, and iteration over concatenated batches (read results, segment
-//! files).
+//! the leader-assigned fields, iteration over concatenated batches (read results, segment
+//! files), and Kafka's sequence-number wrap (`increment_sequence`), the one implementation the
+//! producer and the broker's dedupe window share.
 //!
 //! The layout is byte-identical to Kafka's `DefaultRecordBatch` so that batches can pass between
-//! Kafka clients, Brook's segments and Kafka tools unchanged. Record bodies are decoded in
-//! `record.rs`; this module only walks them (without allocating) to validate a batch.
+//! Kafka clients, Brook's segments and Kafka tools unchanged. Record bodies are parsed by the
+//! record walk (`record_walk.rs`, below this module), which `validate` runs without allocating;
+//! turning them into `Record`s is `record.rs`'s job, above this module.
 
 use crate::error::{LogError, Result};
-use crate::record;
+use crate::record_walk;
 
 /// The only batch format version Brook reads or writes.
 pub const MAGIC: i8 = 2;
@@ -58,20 +60,38 @@ const MIN_BATCH_LENGTH: i32 = (HEADER_LEN - LOG_OVERHEAD) as i32;
 /// The decoded fixed-size header of one v2 batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
+    /// `baseOffset`: offset of the first record. 0 in a batch a client sends; the leader stamps
+    /// the real one (`stamp`).
     pub base_offset: i64,
-    /// Bytes after this field; the whole batch is `LOG_OVERHEAD + batch_length` bytes.
+    /// `batchLength`: bytes after this field; the whole batch is `LOG_OVERHEAD + batch_length`
+    /// bytes.
     pub batch_length: i32,
+    /// `partitionLeaderEpoch`: the leader epoch in which the leader appended the batch
+    /// (`NO_PARTITION_LEADER_EPOCH` until a leader stamps it).
     pub partition_leader_epoch: i32,
+    /// `magic`: the batch format version; always `MAGIC` (2) in a parsed header.
     pub magic: i8,
     /// CRC-32C of bytes 21..end, as stored.
     pub crc: u32,
+    /// `attributes`: compression codec (bits 0–2), timestamp type (bit 3), transactional
+    /// (bit 4), control (bit 5); see the `*_FLAG` and `COMPRESSION_MASK` constants.
     pub attributes: i16,
+    /// `lastOffsetDelta`: the last record's offset minus `base_offset`, i.e. `record_count - 1`
+    /// in every batch Brook accepts.
     pub last_offset_delta: i32,
+    /// `baseTimestamp`: the first record's timestamp, in milliseconds since the Unix epoch
+    /// (record timestamps are stored as deltas from it).
     pub base_timestamp: i64,
+    /// `maxTimestamp`: the largest record timestamp in the batch (ms); under LogAppendTime it
+    /// is every record's timestamp. Retention and the time index go by it.
     pub max_timestamp: i64,
+    /// `producerId`: the idempotent producer that sent the batch, or `NO_PRODUCER_ID`.
     pub producer_id: i64,
+    /// `producerEpoch`: that producer's epoch, or `NO_PRODUCER_EPOCH`.
     pub producer_epoch: i16,
+    /// `baseSequence`: the producer's sequence number of the first record, or `NO_SEQUENCE`.
     pub base_sequence: i32,
+    /// `recordsCount`: how many records the batch holds (at least 1 in a parsed header).
     pub record_count: i32,
 }
 
@@ -161,10 +181,14 @@ impl BatchHeader {
         (self.attributes & COMPRESSION_MASK) as u8
     }
 
+    /// Whether the batch belongs to a transaction (attribute bit 4). Brook rejects such
+    /// batches on append (`InvalidRecord`); it has no transactions yet.
     pub fn is_transactional(&self) -> bool {
         self.attributes & TRANSACTIONAL_FLAG != 0
     }
 
+    /// Whether the batch holds control records, i.e. transaction markers (attribute bit 5).
+    /// Rejected on append like transactional batches; consumers skip them.
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_FLAG != 0
     }
@@ -272,7 +296,7 @@ pub(crate) fn check_envelope(buf: &[u8]) -> Result<BatchHeader> {
 /// deltas 0, 1, 2, … in order. Allocates nothing.
 pub fn validate(buf: &[u8]) -> Result<BatchHeader> {
     let h = check_envelope(buf)?;
-    record::check_records(buf, &h)?;
+    record_walk::check_records(buf, HEADER_LEN, h.record_count)?;
     Ok(h)
 }
 

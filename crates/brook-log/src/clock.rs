@@ -1,12 +1,16 @@
 //! Time as brook-log sees it. Segment age (`segment.ms`), retention (`retention.ms`) and the
 //! background flush (`flush.ms`) all read a [`Clock`], so tests can move time instead of sleeping.
+//! [`unix_now_ms`] is the one direct wall-clock read, shared with the client and the verifier.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Milliseconds since the Unix epoch.
+/// A source of wall-clock time in milliseconds since the Unix epoch. The log reads it for
+/// segment age, retention and `flush.ms`; [`SystemClock`] is the real one, [`ManualClock`] the
+/// one tests move by hand.
 pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// The current time, in milliseconds since the Unix epoch.
     fn now_ms(&self) -> i64;
 }
 
@@ -34,12 +38,16 @@ pub fn unix_now_ms() -> i64 {
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
+    /// A clock standing at `start_ms` (milliseconds since the Unix epoch), shared so that the
+    /// test and the log it is handed to see the same time.
     pub fn new(start_ms: i64) -> Arc<ManualClock> {
         Arc::new(ManualClock(AtomicI64::new(start_ms)))
     }
+    /// Moves the clock forward by `ms` milliseconds (backward if negative).
     pub fn advance(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::AcqRel);
     }
+    /// Sets the clock to `ms` milliseconds since the Unix epoch.
     pub fn set(&self, ms: i64) {
         self.0.store(ms, Ordering::Release);
     }

@@ -18,20 +18,38 @@ pub enum LogError {
     UnsupportedCompressionType(u8),
     /// A single append larger than a segment can hold.
     #[error("RECORD_LIST_TOO_LARGE: {size} bytes exceeds segment.bytes {max}")]
-    RecordListTooLarge { size: usize, max: u64 },
+    RecordListTooLarge {
+        /// Size of the rejected append, in bytes.
+        size: usize,
+        /// The log's `segment.bytes`.
+        max: u64,
+    },
     /// A batch larger than `max.message.bytes`.
     #[error("MESSAGE_TOO_LARGE: {size} bytes exceeds max.message.bytes {max}")]
-    MessageTooLarge { size: usize, max: usize },
+    MessageTooLarge {
+        /// Size of the rejected batch, in bytes.
+        size: usize,
+        /// The log's `max.message.bytes`.
+        max: usize,
+    },
     /// A read or truncation outside `[log_start_offset, log_end_offset]`.
     #[error("OFFSET_OUT_OF_RANGE: offset {offset} outside [{log_start}, {log_end}]")]
     OffsetOutOfRange {
+        /// The offset asked for.
         offset: i64,
+        /// The log start offset at the time (first offset still stored).
         log_start: i64,
+        /// The log end offset at the time (the offset the next record will get).
         log_end: i64,
     },
     /// A configuration key that is unknown or has a bad value.
     #[error("INVALID_CONFIG: {key}: {reason}")]
-    InvalidConfig { key: String, reason: String },
+    InvalidConfig {
+        /// The Kafka config key (`segment.bytes`, …), or `name` for a bad log name.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The disk failed us, or data below the recovery point is damaged. The partition is unusable
     /// until an operator intervenes; other partitions keep serving.
     #[error("KAFKA_STORAGE_ERROR: {0}")]

@@ -83,7 +83,7 @@ impl FlushState {
     }
 
     /// Blocks until everything below `target` is on disk. If no fsync is running, this caller runs
-    /// one: `make_job` is called (typically `|| log.lock().sync_job()`) and its job executed
+    /// one: `make_job` is called (typically `|| Ok(lock(&log).sync_job())`) and its job executed
     /// without holding any lock. Otherwise it queues and sleeps. When an fsync finishes, the
     /// syncer wakes exactly the waiters it covered and hands the next fsync to one of the rest,
     /// so one fsync serves every appender that arrived while the previous one ran, and nobody
@@ -240,7 +240,7 @@ pub struct SyncTurn {
 
 impl SyncTurn {
     /// Runs the fsync (blocking: call it where blocking is allowed), wakes the waiters it
-    /// covered and passes the turn on. `make_job` is typically `|| log.lock().sync_job()`.
+    /// covered and passes the turn on. `make_job` is typically `|| Ok(lock(&log).sync_job())`.
     pub fn run<F>(mut self, make_job: F) -> Result<()>
     where
         F: FnOnce() -> Result<SyncJob>,

@@ -126,8 +126,12 @@ pub struct OffsetIndex {
 }
 
 impl OffsetIndex {
+    /// Bytes per entry on disk: relative offset (`u32`) and file position (`u32`), big-endian.
     pub const ENTRY_SIZE: usize = 8;
 
+    /// Opens (creating if absent) the offset index at `path` of the segment starting at `base_offset`. Existing entries are taken as they are; callers check them with [`OffsetIndex::is_sane`].
+    ///
+    /// Errors: the file cannot be opened, resized or mapped.
     pub fn open(path: &Path, base_offset: i64) -> io::Result<OffsetIndex> {
         Ok(OffsetIndex {
             file: MmapFile::open(path, Self::ENTRY_SIZE)?,
@@ -135,18 +139,23 @@ impl OffsetIndex {
         })
     }
 
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.file.entries
     }
 
+    /// True when the index has no entries.
     pub fn is_empty(&self) -> bool {
         self.file.entries == 0
     }
 
+    /// True when the preallocated space (`segment.index.bytes`) holds no more entries: the
+    /// segment must roll before it can index another batch.
     pub fn is_full(&self) -> bool {
         self.file.entries >= self.file.capacity()
     }
 
+    /// The index file's path.
     pub fn path(&self) -> &Path {
         &self.file.path
     }
@@ -174,6 +183,7 @@ impl OffsetIndex {
         self.file.push(&e)
     }
 
+    /// The last entry as `(absolute offset, position)`, if any.
     pub fn last(&self) -> Option<(i64, u32)> {
         self.len().checked_sub(1).and_then(|i| self.entry(i))
     }
@@ -206,6 +216,7 @@ impl OffsetIndex {
         }
     }
 
+    /// Forgets every entry; the file keeps its size and later appends overwrite it.
     pub fn clear(&mut self) {
         self.file.entries = 0;
     }
@@ -225,14 +236,19 @@ impl OffsetIndex {
         true
     }
 
+    /// Grows the file to `max_bytes` (`segment.index.bytes`, rounded down to whole entries) so
+    /// that entries can be appended. Errors: the file cannot be resized or remapped.
     pub fn make_writable(&mut self, max_bytes: u64) -> io::Result<()> {
         self.file.make_writable(max_bytes)
     }
 
+    /// Flushes the mapping and shrinks the file to exactly its entries (when the segment rolls
+    /// or closes). Errors: the flush or the resize fails.
     pub fn trim(&mut self) -> io::Result<()> {
         self.file.trim()
     }
 
+    /// Writes the mapped entries back to the file (msync). Errors: the flush fails.
     pub fn flush(&self) -> io::Result<()> {
         self.file.flush()
     }
@@ -246,8 +262,12 @@ pub struct TimeIndex {
 }
 
 impl TimeIndex {
+    /// Bytes per entry on disk: timestamp (`i64`, ms) and relative offset (`u32`), big-endian.
     pub const ENTRY_SIZE: usize = 12;
 
+    /// Opens (creating if absent) the time index at `path` of the segment starting at `base_offset`. Existing entries are taken as they are; callers check them with [`TimeIndex::is_sane`].
+    ///
+    /// Errors: the file cannot be opened, resized or mapped.
     pub fn open(path: &Path, base_offset: i64) -> io::Result<TimeIndex> {
         Ok(TimeIndex {
             file: MmapFile::open(path, Self::ENTRY_SIZE)?,
@@ -255,18 +275,23 @@ impl TimeIndex {
         })
     }
 
+    /// Number of entries.
     pub fn len(&self) -> usize {
         self.file.entries
     }
 
+    /// True when the index has no entries.
     pub fn is_empty(&self) -> bool {
         self.file.entries == 0
     }
 
+    /// True when the preallocated space (`segment.index.bytes`) holds no more entries: the
+    /// segment must roll before it can index another batch.
     pub fn is_full(&self) -> bool {
         self.file.entries >= self.file.capacity()
     }
 
+    /// The index file's path.
     pub fn path(&self) -> &Path {
         &self.file.path
     }
@@ -280,6 +305,7 @@ impl TimeIndex {
         Some((be_i64(e), self.base_offset + be_u32(&e[8..]) as i64))
     }
 
+    /// The last entry as `(timestamp, absolute offset)`, if any.
     pub fn last(&self) -> Option<(i64, i64)> {
         self.len().checked_sub(1).and_then(|i| self.entry(i))
     }
@@ -322,6 +348,7 @@ impl TimeIndex {
         }
     }
 
+    /// Forgets every entry; the file keeps its size and later appends overwrite it.
     pub fn clear(&mut self) {
         self.file.entries = 0;
     }
@@ -343,14 +370,19 @@ impl TimeIndex {
         true
     }
 
+    /// Grows the file to `max_bytes` (`segment.index.bytes`, rounded down to whole entries) so
+    /// that entries can be appended. Errors: the file cannot be resized or remapped.
     pub fn make_writable(&mut self, max_bytes: u64) -> io::Result<()> {
         self.file.make_writable(max_bytes)
     }
 
+    /// Flushes the mapping and shrinks the file to exactly its entries (when the segment rolls
+    /// or closes). Errors: the flush or the resize fails.
     pub fn trim(&mut self) -> io::Result<()> {
         self.file.trim()
     }
 
+    /// Writes the mapped entries back to the file (msync). Errors: the flush fails.
     pub fn flush(&self) -> io::Result<()> {
         self.file.flush()
     }

@@ -197,6 +197,8 @@ mod fault {
     }
 
     impl FaultyFileSystem {
+        /// A file system over the real disk with no fault armed: unlimited space, fsyncs that
+        /// succeed at once, power on.
         pub fn new() -> Self {
             let faults = FaultConfig {
                 space_left: AtomicU64::new(u64::MAX),

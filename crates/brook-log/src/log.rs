@@ -23,8 +23,12 @@ use crate::segment::{RollCheck, Segment};
 /// What the log is opened with: its config, and the disk and clock it uses (tests swap both).
 #[derive(Debug, Clone)]
 pub struct LogOptions {
+    /// The log's storage settings (Kafka's topic-level keys).
     pub config: LogConfig,
+    /// The disk every data file, rename and fsync goes through (`io::os()` by default; tests
+    /// pass a `FaultyFileSystem`).
     pub fs: Arc<dyn FileSystem>,
+    /// The time source for segment age, retention and `flush.ms` (`SystemClock` by default).
     pub clock: Arc<dyn Clock>,
 }
 
@@ -39,6 +43,7 @@ impl Default for LogOptions {
 }
 
 impl LogOptions {
+    /// The default disk and clock with `config`.
     pub fn with_config(config: LogConfig) -> Self {
         LogOptions {
             config,
@@ -61,10 +66,12 @@ impl<'a> ValidBatch<'a> {
         Ok(ValidBatch { bytes, header })
     }
 
+    /// The batch's parsed header (as the producer sent it, not yet stamped).
     pub fn header(&self) -> &BatchHeader {
         &self.header
     }
 
+    /// The whole batch, header included, as it was validated.
     pub fn bytes(&self) -> &'a [u8] {
         self.bytes
     }
@@ -73,9 +80,13 @@ impl<'a> ValidBatch<'a> {
 /// The result of one append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogAppendInfo {
+    /// Offset the log assigned to the first appended record.
     pub base_offset: i64,
+    /// Offset of the last appended record.
     pub last_offset: i64,
+    /// The largest `max_timestamp` of the appended batches (ms since the Unix epoch).
     pub max_timestamp: i64,
+    /// Records appended: `last_offset - base_offset + 1`.
     pub record_count: i64,
     /// The flush policy (`flush.messages`) requires these records to be on disk before they are
     /// acknowledged: call [`FlushState::wait_flushed`] with `last_offset + 1`. Whether they are
@@ -86,14 +97,23 @@ pub struct LogAppendInfo {
 /// A read-only summary of one segment (for tools, tests and describe output).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
+    /// Offset of the segment's first record (also its file name).
     pub base_offset: i64,
+    /// Offset the next record appended to the segment would get; `base_offset` while empty.
     pub next_offset: i64,
+    /// Size of the `.log` file in bytes.
     pub size_bytes: u64,
+    /// Entries in the segment's offset index.
     pub index_entries: usize,
+    /// Largest batch `max_timestamp` in the segment (ms), -1 while empty.
     pub max_timestamp: i64,
+    /// Path of the segment's `.log` file.
     pub path: PathBuf,
 }
 
+/// One partition's log (Kafka's `UnifiedLog`): segments keyed by base offset, the last one
+/// active, with offsets assigned from the log end offset (LEO). Opened with [`Log::open`], which
+/// recovers it after an unclean shutdown; usually held as a [`crate::SharedLog`].
 #[derive(Debug)]
 pub struct Log {
     pub(crate) dir: PathBuf,
@@ -128,10 +148,12 @@ impl Log {
         }
     }
 
+    /// The log's directory (`<log dir>/<topic>-<partition>`).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The log's current storage settings.
     pub fn config(&self) -> &LogConfig {
         &self.options.config
     }
@@ -182,6 +204,7 @@ impl Log {
         self.segments.values().map(Segment::size).sum()
     }
 
+    /// A summary of every segment, oldest first.
     pub fn segments(&self) -> Vec<SegmentInfo> {
         self.segments
             .values()

@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::checkpoint;
+use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::log::{Log, LogOptions};
 use crate::recovery::{RecoveryReport, Shutdown};
@@ -35,6 +36,9 @@ pub fn lock(log: &SharedLog) -> MutexGuard<'_, Log> {
     log.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// One log directory (a `log.dirs` entry) and the partition logs in it, opened together: it
+/// recovers each log as needed, keeps the ones that fail to open aside as offline, writes the
+/// directory's checkpoints and runs the background flusher. `close` is the clean shutdown.
 #[derive(Debug)]
 pub struct LogDir {
     path: PathBuf,
@@ -111,6 +115,7 @@ impl LogDir {
         Ok(dir)
     }
 
+    /// The directory's path.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -120,7 +125,7 @@ impl LogDir {
     }
 
     /// Creates a new empty log named `name` (e.g. `orders-0`) with `config`.
-    pub fn create_log(&mut self, name: &str, config: crate::LogConfig) -> Result<SharedLog> {
+    pub fn create_log(&mut self, name: &str, config: LogConfig) -> Result<SharedLog> {
         if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
             return Err(LogError::InvalidConfig {
                 key: "name".into(),
@@ -144,10 +149,13 @@ impl LogDir {
         Ok(log)
     }
 
+    /// The open log named `name` (`<topic>-<partition>`), if there is one. Offline logs are
+    /// not returned; see [`LogDir::offline`].
     pub fn log(&self, name: &str) -> Option<SharedLog> {
         self.registry().get(name).cloned()
     }
 
+    /// Names of the open logs, sorted.
     pub fn names(&self) -> Vec<String> {
         self.registry().keys().cloned().collect()
     }

@@ -1,4 +1,6 @@
-//! Process-wide counters a broker exports (Kafka-style names in the docs of each).
+//! Process-wide counters of what crash recovery found: torn or corrupt batches (and damage
+//! below a recovery point) and the bytes it cut off, for a broker to export. Recovery is their
+//! only writer; nothing outside brook-log's tests reads them yet.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,11 +1,9 @@
 //! Records inside a Kafka v2 batch (Kafka's `DefaultRecord`, rule S1): the `Record` and `Header`
-//! types, `BatchBuilder` to encode a batch, `decode_records` to decode one, and the allocation-free
-//! record walk that `batch::validate` runs over every incoming batch.
+//! types, `BatchBuilder` to encode a batch, and `decode_records` to decode one.
 //!
-//! Encoding and the two decoding modes share one parser (`walk_records`), so a batch `validate`
-//! accepts is exactly a batch `decode_records` can decode. The parser trusts no length: every
-//! declared length is checked against the bytes that remain, and nothing is allocated from a
-//! count before that count is known to fit in the input.
+//! Decoding runs the same parser as `batch::validate` (the record walk in `record_walk.rs`), so a
+//! batch `validate` accepts is exactly a batch `decode_records` can decode. This module sits on
+//! top of `batch` (it builds and checks envelopes through it); `batch` never calls back up here.
 
 use std::ops::Range;
 
@@ -15,29 +13,34 @@ use crate::batch::{
     self, BatchHeader, HEADER_LEN, LOG_OVERHEAD, MAGIC, NO_PARTITION_LEADER_EPOCH,
     NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP,
 };
-use crate::error::{LogError, Result};
+use crate::error::Result;
+use crate::record_walk::{self, MIN_RECORD_LEN, RawRecord, RecordSink};
 use crate::varint;
 
 /// A record header: a non-null UTF-8 key and an optional value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
+    /// The header's key (Kafka requires one; it may repeat within a record).
     pub key: String,
+    /// The header's value; `None` is a null value (length -1 on the wire).
     pub value: Option<Bytes>,
 }
 
 /// One decoded record, with its absolute offset and timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// The record's offset in its partition: the batch's base offset plus its offset delta.
     pub offset: i64,
+    /// Milliseconds since the Unix epoch: the batch's base timestamp plus the record's delta
+    /// (CreateTime), or the batch's `max_timestamp` under LogAppendTime.
     pub timestamp: i64,
+    /// The record's key; `None` is a null key.
     pub key: Option<Bytes>,
+    /// The record's value; `None` is a null value (a tombstone in Kafka terms).
     pub value: Option<Bytes>,
+    /// The record's headers, in wire order.
     pub headers: Vec<Header>,
 }
-
-/// Smallest possible encoded record: length, attributes, timestamp delta, offset delta, key
-/// length, value length and header count, one byte each.
-const MIN_RECORD_LEN: usize = 7;
 
 /// Encodes one uncompressed v2 batch, byte-for-byte as Kafka's `MemoryRecordsBuilder` would.
 ///
@@ -178,6 +181,7 @@ impl BatchBuilder {
         usize::try_from(self.count).unwrap_or(0)
     }
 
+    /// True until the first `append`.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -236,38 +240,12 @@ pub fn decode_records(batch: &Bytes) -> Result<Vec<Record>> {
         records: Vec::with_capacity(capacity),
         headers: Vec::new(),
     };
-    walk_records(batch, &header, &mut sink)?;
+    record_walk::walk_records(batch, HEADER_LEN, header.record_count, &mut sink)?;
     Ok(sink.records)
 }
 
-/// Walks the records of a batch whose envelope is already checked, allocating nothing.
-pub(crate) fn check_records(batch: &[u8], header: &BatchHeader) -> Result<()> {
-    walk_records(batch, header, &mut CheckOnly)
-}
-
-/// Where a record's fields lie in the batch buffer (absolute positions, so the decoder can slice
-/// the `Bytes` without copying).
-struct RawRecord {
-    timestamp_delta: i64,
-    offset_delta: i32,
-    key: Option<Range<usize>>,
-    value: Option<Range<usize>>,
-}
-
-/// Receives what the walk finds: each header of a record as it is parsed, then the record.
-trait RecordSink {
-    fn header(&mut self, key: &str, value: Option<Range<usize>>);
-    fn record(&mut self, record: RawRecord);
-}
-
-/// Validation only: everything is checked, nothing kept.
-struct CheckOnly;
-
-impl RecordSink for CheckOnly {
-    fn header(&mut self, _key: &str, _value: Option<Range<usize>>) {}
-    fn record(&mut self, _record: RawRecord) {}
-}
-
+/// Collects what the walk finds into `Record`s, slicing keys, values and header values out of
+/// the batch without copying.
 struct DecodeSink<'a> {
     batch: &'a Bytes,
     header: &'a BatchHeader,
@@ -299,135 +277,4 @@ impl RecordSink for DecodeSink<'_> {
             headers: std::mem::take(&mut self.headers),
         });
     }
-}
-
-/// Parses the records section (`batch[HEADER_LEN..]`) and requires exactly `record_count`
-/// records with offset deltas 0, 1, 2, …
-///
-/// Malformed bytes inside a record are `CorruptMessage`; a records section that is well-formed
-/// but disagrees with the header (too few records, trailing bytes, out-of-order offset deltas) is
-/// `InvalidRecord`.
-fn walk_records<S: RecordSink>(batch: &[u8], header: &BatchHeader, sink: &mut S) -> Result<()> {
-    let count = header.record_count;
-    let mut pos = HEADER_LEN;
-    for expected in 0..count {
-        if pos >= batch.len() {
-            return Err(LogError::InvalidRecord(format!(
-                "batch declares {count} records but holds only {expected}"
-            )));
-        }
-        let record = read_record(batch, &mut pos, sink)?;
-        if record.offset_delta != expected {
-            return Err(LogError::InvalidRecord(format!(
-                "record {expected} of the batch has offset delta {}",
-                record.offset_delta
-            )));
-        }
-        sink.record(record);
-    }
-    if pos != batch.len() {
-        return Err(LogError::InvalidRecord(format!(
-            "{} bytes left after the batch's {count} records",
-            batch.len() - pos
-        )));
-    }
-    Ok(())
-}
-
-// The walk below runs for every record of every produced batch, so its helpers are inlined
-// (a `Result` returned through memory from an out-of-line call costs more than the parsing) and
-// the error messages are built out of line, off the hot path.
-
-/// Takes `len` bytes at `*pos` from `buf`, returning their range.
-#[inline]
-fn take(buf: &[u8], pos: &mut usize, len: usize, what: &str) -> Result<Range<usize>> {
-    let available = buf.len().saturating_sub(*pos);
-    if len > available {
-        return Err(overrun(what, len, *pos, available));
-    }
-    let range = *pos..*pos + len;
-    *pos += len;
-    Ok(range)
-}
-
-#[cold]
-#[inline(never)]
-fn overrun(what: &str, len: usize, pos: usize, available: usize) -> LogError {
-    LogError::corrupt(format!(
-        "{what} of {len} bytes at position {pos} overruns its record ({available} bytes left)"
-    ))
-}
-
-#[cold]
-#[inline(never)]
-fn bad_length(what: &str, len: i32) -> LogError {
-    LogError::corrupt(format!("invalid {what} length {len}"))
-}
-
-/// A varint length followed by that many bytes; -1 means null.
-// `always`: left out of line, its `Result<Option<Range>>` goes through the stack and the
-// caller's reload of it stalls (store forwarding), which showed as the walk's hottest spot.
-#[inline(always)]
-fn read_nullable(buf: &[u8], pos: &mut usize, what: &str) -> Result<Option<Range<usize>>> {
-    let len = varint::read_varint(buf, pos)?;
-    if len == -1 {
-        return Ok(None);
-    }
-    let Ok(len) = usize::try_from(len) else {
-        return Err(bad_length(what, len));
-    };
-    take(buf, pos, len, what).map(Some)
-}
-
-/// Parses one record at `*pos`, reporting its headers to `sink`.
-#[inline]
-fn read_record<S: RecordSink>(batch: &[u8], pos: &mut usize, sink: &mut S) -> Result<RawRecord> {
-    let body_len = varint::read_varint(batch, pos)?;
-    let start = *pos;
-    let body_len = usize::try_from(body_len)
-        .map_err(|_| LogError::corrupt(format!("negative record length {body_len}")))?;
-    let end = take(batch, pos, body_len, "record")?.end;
-    *pos = start;
-    // Parsing within `body` means no field can reach past the declared record length; positions
-    // stay absolute because `body` starts where `batch` does.
-    let body = &batch[..end];
-
-    take(body, pos, 1, "record attributes")?;
-    let timestamp_delta = varint::read_varlong(body, pos)?;
-    let offset_delta = varint::read_varint(body, pos)?;
-    let key = read_nullable(body, pos, "record key")?;
-    let value = read_nullable(body, pos, "record value")?;
-
-    let header_count = varint::read_varint(body, pos)?;
-    let header_count = usize::try_from(header_count)
-        .map_err(|_| LogError::corrupt(format!("negative header count {header_count}")))?;
-    if header_count > end - *pos {
-        return Err(LogError::corrupt(format!(
-            "header count {header_count} exceeds the {} bytes left in its record",
-            end - *pos
-        )));
-    }
-    for _ in 0..header_count {
-        let key_len = varint::read_varint(body, pos)?;
-        let key_len = usize::try_from(key_len)
-            .map_err(|_| LogError::corrupt(format!("invalid header key length {key_len}")))?;
-        let key_range = take(body, pos, key_len, "header key")?;
-        let key = std::str::from_utf8(&body[key_range])
-            .map_err(|e| LogError::corrupt(format!("header key is not UTF-8: {e}")))?;
-        let value = read_nullable(body, pos, "header value")?;
-        sink.header(key, value);
-    }
-
-    if *pos != end {
-        return Err(LogError::corrupt(format!(
-            "record length {body_len} but its fields take {} bytes",
-            *pos - start
-        )));
-    }
-    Ok(RawRecord {
-        timestamp_delta,
-        offset_delta,
-        key,
-        value,
-    })
 }

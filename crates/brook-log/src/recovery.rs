@@ -1,4 +1,5 @@
-//! Opening a log directory and, after an unclean shutdown, recovering it (rule S6).
+//! Opening one partition's log ([`Log::open`]) and, after an unclean shutdown, recovering it
+//! (rule S6).
 //!
 //! Clean shutdown: segments are opened as they are (indexes sanity-checked). Unclean: every
 //! segment holding offsets at or above the recovery point is rescanned batch by batch (length and
@@ -20,15 +21,22 @@ pub enum Shutdown {
     /// A clean close flushed everything: trust the files.
     Clean,
     /// A crash: everything below `recovery_point` was fsynced; rescan from there.
-    Unclean { recovery_point: i64 },
+    Unclean {
+        /// The log's flushed offset from `recovery-point-offset-checkpoint` (0 if absent).
+        recovery_point: i64,
+    },
 }
 
 /// What opening the log found and did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RecoveryReport {
+    /// Segments rescanned batch by batch (those holding offsets at or above the recovery point).
     pub segments_scanned: usize,
+    /// Batches whose length and CRC were checked during the rescan.
     pub batches_scanned: u64,
+    /// Bytes cut off the end of the log: a torn or corrupt batch and everything after it.
     pub truncated_bytes: u64,
+    /// Whole segments deleted because they followed the cut or left a hole in the offsets.
     pub deleted_segments: usize,
     /// The first torn or corrupt batch found, if any (it and everything after it are gone).
     pub corruption: Option<String>,

@@ -24,29 +24,40 @@ pub fn file_stem(base_offset: i64) -> String {
 /// Where a batch sits in a segment file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchPosition {
+    /// Byte position of the batch's first byte in the `.log` file.
     pub position: u64,
+    /// The batch's parsed header.
     pub header: BatchHeader,
 }
 
 /// What is about to be appended, for [`Segment::should_roll`].
 #[derive(Debug, Clone, Copy)]
 pub struct RollCheck {
+    /// Size of the incoming append, in bytes.
     pub bytes: usize,
+    /// Offset of the incoming append's last record.
     pub last_offset: i64,
+    /// Largest `max_timestamp` of the incoming batches (ms).
     pub max_timestamp: i64,
+    /// Wall-clock time of the append (ms), for the age of a segment with no timestamped batch.
     pub now_ms: i64,
 }
 
 /// What a crash-recovery scan of one segment found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SegmentRecovery {
+    /// Bytes of whole, CRC-valid batches from the start of the file: the length it is cut to.
     pub valid_bytes: u64,
+    /// Bytes cut off after `valid_bytes`.
     pub truncated_bytes: u64,
+    /// Valid batches found (and indexed).
     pub batches: u64,
     /// Why the scan stopped early (a torn or corrupt batch), if it did.
     pub stopped_at: Option<(u64, String)>,
 }
 
+/// One segment: the `.log` data file (through the `io` seam) and its two memory-mapped indexes.
+/// Segments are named and keyed by their base offset; only the log's last segment is written.
 #[derive(Debug)]
 pub struct Segment {
     base_offset: i64,
@@ -175,34 +186,42 @@ impl Segment {
         })
     }
 
+    /// Offset of the segment's first record.
     pub fn base_offset(&self) -> i64 {
         self.base_offset
     }
 
+    /// Offset the next batch appended here would get (`base_offset` while empty).
     pub fn next_offset(&self) -> i64 {
         self.next_offset
     }
 
+    /// Size of the `.log` file in bytes.
     pub fn size(&self) -> u64 {
         self.log.len()
     }
 
+    /// True when the `.log` file holds no batch.
     pub fn is_empty(&self) -> bool {
         self.log.is_empty()
     }
 
+    /// Largest batch `max_timestamp` seen in the segment (ms), -1 while empty.
     pub fn max_timestamp(&self) -> i64 {
         self.max_timestamp
     }
 
+    /// Path of the `.log` file.
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
 
+    /// The segment's offset index.
     pub fn index(&self) -> &OffsetIndex {
         &self.index
     }
 
+    /// The segment's time index.
     pub fn time_index(&self) -> &TimeIndex {
         &self.time_index
     }

@@ -37,7 +37,9 @@ use crate::net::{BoxStream, DialFuture, Dialer, TcpDialer};
 /// One end of a link: a broker (by node id) or a client (by an id the harness hands out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
+    /// A broker or controller, by its `node.id` (the same id [`Network::register`] takes).
     Broker(i32),
+    /// A client, by an id from [`Network::new_client`].
     Client(u32),
 }
 
@@ -59,6 +61,8 @@ impl fmt::Display for Endpoint {
 /// What the fault model says about one link right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Link {
+    /// No connection can be made or kept across the link: it was cut with
+    /// [`Network::partition`], or one of its ends is isolated.
     pub cut: bool,
     /// Added to every read on the link.
     pub delay: Duration,
@@ -106,6 +110,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Network {
+    /// A network with no faults and no registered brokers, shared (`Arc`) because every
+    /// [`FaultyDialer`] it hands out keeps a reference to it.
     pub fn new() -> Arc<Network> {
         Arc::new(Network {
             faults: Mutex::default(),

@@ -1,10 +1,27 @@
-//! Brook's wire contract, generated from `proto/brook.proto` at build time.
-//!
-//! `brook_proto::v1` holds the messages and the `brook`, `admin` and `controller` service
-//! clients/servers. Record batches are `bytes::Bytes`. This file adds the little vocabulary both
-//! sides share: Kafka names for error codes, which of them a client may retry, and the ordering of
-//! durability levels.
+#![warn(missing_docs)]
 
+//! Brook's wire contract, generated from `proto/brook.proto` at build time, and the connection
+//! layer every Brook connection goes through.
+//!
+//! [`v1`] holds the messages and the `Brook`, `Admin`, `Controller` and `Quorum` service clients
+//! and servers (`v1::brook_client`, `v1::admin_server`, …). Record batches are `bytes::Bytes`.
+//! This file adds the little vocabulary both sides share: Kafka names for error codes
+//! ([`ErrorCode::name`]), which of them a client may retry or must treat as indeterminate, and
+//! the short names of durability levels (whose order, `NONE` < `LEADER_WRITTEN` < … <
+//! `ISR_FLUSHED`, is the generated enum's own).
+//!
+//! ```text
+//! build.rs     generates `v1` (into OUT_DIR) from proto/brook.proto with protox: no system protoc
+//! src/
+//!   lib.rs     this map; `v1` (generated); ErrorCode / Durability helpers
+//!   net.rs     the connection layer: Dialer, TcpDialer, Channels (one lazy channel per address)
+//!   faults.rs  the network fault model of the embedded cluster: Network, FaultyDialer,
+//!              FaultyStream (cut links, isolated endpoints, slow links)
+//! ```
+
+/// The generated messages and enums of package `brook.v1` and the `Brook`, `Admin`,
+/// `Controller` and `Quorum` service clients and servers (generated code: its items carry the
+/// `.proto` comments only).
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod v1 {
     tonic::include_proto!("brook.v1");

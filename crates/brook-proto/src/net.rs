@@ -22,11 +22,16 @@ use tonic::transport::{Channel, Endpoint};
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Stream for T {}
 
+/// A dialed connection of any [`Stream`] type, boxed so that dialers can be swapped at run time.
 pub type BoxStream = Box<dyn Stream>;
+/// What [`Dialer::dial`] returns: a future of the connected stream, or the I/O error that
+/// prevented the connection (refused, unreachable, an injected cut).
 pub type DialFuture = Pin<Box<dyn Future<Output = io::Result<BoxStream>> + Send>>;
 
 /// Opens connections to `host:port` addresses.
 pub trait Dialer: Send + Sync + Debug + 'static {
+    /// Connects to `addr` (`host:port`). Fails with the connection's I/O error; dialers that
+    /// inject faults fail with `ConnectionRefused` across a cut link.
     fn dial(&self, addr: &str) -> DialFuture;
 }
 
@@ -64,6 +69,8 @@ impl Default for Channels {
 }
 
 impl Channels {
+    /// An empty channel cache whose connections are all dialed through `dialer`, with a 5 s
+    /// connect timeout.
     pub fn new(dialer: Arc<dyn Dialer>) -> Channels {
         Channels {
             dialer,
@@ -72,6 +79,7 @@ impl Channels {
         }
     }
 
+    /// The dialer every channel of this cache connects through.
     pub fn dialer(&self) -> Arc<dyn Dialer> {
         self.dialer.clone()
     }

@@ -25,6 +25,7 @@ pub use crate::tool::{StopSignal, load_properties};
 /// What to read and how. `new` gives Kafka's defaults plus a 30 s idle timeout.
 #[derive(Debug, Clone)]
 pub struct ConsumerOptions {
+    /// The topic to read (every partition of it).
     pub topic: String,
     /// `host:port[,host:port…]`.
     pub bootstrap_servers: String,
@@ -51,6 +52,9 @@ pub struct ConsumerOptions {
 }
 
 impl ConsumerOptions {
+    /// Options to read `topic` from `bootstrap_servers` as group `group_id`: from the earliest
+    /// offset without a committed one, committing after every poll, until stopped or idle for
+    /// 30 s, polls of 200 ms, no extra consumer keys.
     pub fn new(
         topic: impl Into<String>,
         bootstrap_servers: impl Into<String>,
@@ -71,7 +75,8 @@ impl ConsumerOptions {
         }
     }
 
-    /// The consumer configuration the tool runs with.
+    /// The consumer configuration the tool runs with: `consumer_config`, then the options
+    /// above on top. Errors: `InvalidConfig` for an unknown key or a bad value.
     pub fn client_config(&self) -> Result<ConsumerConfig, ClientError> {
         let reset = match self.reset_policy {
             OffsetReset::Earliest => "earliest",
@@ -107,6 +112,7 @@ pub struct ConsumerSummary {
     pub polls: u64,
     /// Successful synchronous commits.
     pub commits: u64,
+    /// Synchronous commits that failed (each an `offsets_committed` with `success: false`).
     pub commit_failures: u64,
     /// The last offset committed per partition (next offset to read).
     pub committed: BTreeMap<TopicPartition, i64>,
@@ -114,11 +120,15 @@ pub struct ConsumerSummary {
     pub stop_reason: StopReason,
 }
 
+/// Why a consumer run ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum StopReason {
+    /// `max_messages` records were consumed.
     #[default]
     MaxMessages,
+    /// The stop signal was raised.
     Stopped,
+    /// No record arrived for `idle_timeout`.
     Idle,
 }
 

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 /// A partition reference as the consumer events spell it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicPartitionRef {
+    /// The topic.
     pub topic: String,
+    /// The partition number.
     pub partition: i32,
 }
 
@@ -19,38 +21,57 @@ pub struct TopicPartitionRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumedPartition {
+    /// The topic.
     pub topic: String,
+    /// The partition number.
     pub partition: i32,
+    /// Records of this partition in the poll.
     pub count: u64,
+    /// Smallest offset among them (`minOffset` in the JSON).
     pub min_offset: i64,
+    /// Largest offset among them (`maxOffset` in the JSON).
     pub max_offset: i64,
 }
 
 /// One committed offset inside `offsets_committed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommittedOffset {
+    /// The topic.
     pub topic: String,
+    /// The partition number.
     pub partition: i32,
+    /// The committed offset: the next offset to read (last consumed + 1).
     pub offset: i64,
 }
 
-/// Every event either tool prints. `name` is the tag, as in Kafka.
+/// Every event either tool prints. `name` is the tag, as in Kafka. Every event's `timestamp`
+/// is when the tool printed it, in milliseconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "snake_case")]
 pub enum Event {
+    /// The tool is connected and about to start producing or consuming; it begins a session.
     StartupComplete {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
     },
+    /// The tool finished cleanly; always its last line (also after a fatal error).
     ShutdownComplete {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
     },
     /// A write the broker acknowledged.
     ProducerSendSuccess {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
+        /// The topic written to.
         topic: String,
+        /// The partition the write landed in.
         partition: i32,
+        /// The offset it got (-1 when unknown, as with acks=0).
         offset: i64,
+        /// The record's key (`null` for null keys).
         key: Option<String>,
+        /// The record's value: `N` or `PREFIX.N`.
         value: String,
         /// Brook: the durability level the acknowledgement reported (`ISR_FLUSHED`, …).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -65,47 +86,82 @@ pub enum Event {
     /// A write that failed. `exception` carries the Kafka error name; a timeout
     /// (`REQUEST_TIMED_OUT`, `NETWORK_EXCEPTION`, …) means the outcome is unknown, not failed.
     ProducerSendError {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
+        /// The topic written to.
         topic: String,
+        /// The record's key (`null` for null keys).
         key: Option<String>,
+        /// The record's value.
         value: String,
+        /// The Kafka error name (`NOT_ENOUGH_REPLICAS`, …); Kafka's tool prints its Java class
+        /// name here.
         exception: String,
+        /// The error's full text.
         message: String,
     },
     /// Periodic / final producer statistics.
     ToolData {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
+        /// Values handed to the producer so far.
         sent: u64,
+        /// Values acknowledged so far.
         acked: u64,
+        /// The `--throughput` asked for, in messages per second (-1 = unthrottled).
         target_throughput: i64,
+        /// Acknowledged values per second since the start.
         avg_throughput: f64,
     },
+    /// The consumer was given these partitions (in assign mode: every partition of the topic,
+    /// once, at the start).
     PartitionsAssigned {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
+        /// The partitions assigned.
         partitions: Vec<TopicPartitionRef>,
     },
+    /// The consumer lost these partitions (group rebalances; Brook's assign-mode tool never
+    /// prints it, but parses it).
     PartitionsRevoked {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
+        /// The partitions revoked.
         partitions: Vec<TopicPartitionRef>,
     },
+    /// One non-empty poll: how many records, and their offset range per partition.
     RecordsConsumed {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
+        /// Records in the poll.
         count: u64,
+        /// Per-partition counts and offset ranges.
         partitions: Vec<ConsumedPartition>,
     },
     /// One consumed record (`--verbose`).
     RecordData {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
+        /// The topic read from.
         topic: String,
+        /// The partition read from.
         partition: i32,
+        /// The record's offset.
         offset: i64,
+        /// The record's key, as (lossy) UTF-8; `null` for null keys.
         key: Option<String>,
+        /// The record's value, as (lossy) UTF-8; empty for a null value.
         value: String,
     },
+    /// The outcome of one offset commit.
     OffsetsCommitted {
+        /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
+        /// The offsets the commit carried.
         offsets: Vec<CommittedOffset>,
+        /// Whether the coordinator accepted them.
         success: bool,
+        /// The error's text when it did not.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },

@@ -35,6 +35,7 @@ const YIELD_EVERY: u64 = 256;
 /// What to send and how. `new` gives Kafka's defaults.
 #[derive(Debug, Clone)]
 pub struct ProducerOptions {
+    /// The topic to write to.
     pub topic: String,
     /// `host:port[,host:port…]`.
     pub bootstrap_servers: String,
@@ -57,6 +58,8 @@ pub struct ProducerOptions {
 }
 
 impl ProducerOptions {
+    /// Options to write to `topic` via `bootstrap_servers`: unthrottled, until stopped,
+    /// `acks=all`, values `0, 1, 2, …` with null keys, no extra producer keys.
     pub fn new(topic: impl Into<String>, bootstrap_servers: impl Into<String>) -> Self {
         ProducerOptions {
             topic: topic.into(),
@@ -116,6 +119,7 @@ pub struct ProducerSummary {
     /// Values that failed (`producer_send_error`); some may still be in the log when the
     /// error is indeterminate (a timeout).
     pub errors: u64,
+    /// Time from the start of sending until every outcome was reported and the producer closed.
     pub elapsed: Duration,
     /// Acknowledged values per second over the run.
     pub avg_throughput: f64,

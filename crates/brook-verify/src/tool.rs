@@ -30,6 +30,7 @@ struct StopInner {
 }
 
 impl StopSignal {
+    /// A signal not yet raised.
     pub fn new() -> StopSignal {
         StopSignal::default()
     }
@@ -40,6 +41,7 @@ impl StopSignal {
         self.inner.notify.notify_waiters();
     }
 
+    /// Whether the signal has been raised.
     pub fn is_stopped(&self) -> bool {
         self.inner.stopped.load(Ordering::Acquire)
     }
@@ -73,7 +75,12 @@ pub enum ToolError {
     Io(#[from] std::io::Error),
     /// A properties file line that is not `key=value`.
     #[error("INVALID_CONFIG: {path}:{line}: expected key=value")]
-    Properties { path: String, line: usize },
+    Properties {
+        /// The properties file.
+        path: String,
+        /// The 1-based number of the bad line.
+        line: usize,
+    },
 }
 
 impl ToolError {

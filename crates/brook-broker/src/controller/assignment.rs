@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use brook_proto::ErrorCode;
 
 use super::{AdminError, MAX_PARTITIONS};
-use crate::broker::NewTopic;
+use crate::topic::NewTopic;
 
 /// One candidate broker.
 #[derive(Debug, Clone, PartialEq, Eq)]

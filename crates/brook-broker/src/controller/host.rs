@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use brook_log::SharedLog;
 use brook_log::io::FileSystem;
+use brook_log::{Clock, SharedLog};
 use brook_proto::ErrorCode;
 use brook_proto::net::Channels;
 use brook_proto::v1::metadata_record::Record;
@@ -29,16 +29,15 @@ use prost::Message;
 use tokio::sync::watch;
 
 use super::{AdminError, Controller, ControllerConfig};
-use crate::broker::NewTopic;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
-use crate::group_coordinator::OFFSETS_TOPIC;
-use crate::metadata_log::now_ms;
+use crate::group_coordinator::offsets::OFFSETS_TOPIC;
 use crate::quorum::check_quorum::{Action, CheckQuorum, majority_heard_at};
 use crate::quorum::log_store::LogStore;
 use crate::quorum::network::{Contacts, Network};
 use crate::quorum::state_machine::{MetaState, StateMachine};
 use crate::quorum::{MetadataCommand, NodeId, Raft, Voters};
+use crate::topic::NewTopic;
 
 /// `active_controller_id` when none is known.
 const NO_CONTROLLER: i32 = -1;
@@ -55,6 +54,8 @@ pub struct ControllerHost {
     /// lock orders decisions and their proposals.
     leader: tokio::sync::Mutex<Option<Speculation>>,
     contacts: Contacts,
+    /// The broker's clock.
+    clock: Arc<dyn Clock>,
     /// Snapshots installed from a leader (see `snapshots_installed`).
     snapshots_installed: Arc<std::sync::atomic::AtomicU64>,
     config: BrokerConfig,
@@ -69,12 +70,14 @@ impl ControllerHost {
     /// whose voters start together has a controller within milliseconds), the others only if
     /// nobody reached them within a few election timeouts. A voter whose metadata log records a
     /// different voter set than its config refuses to start.
+    /// `clock` is the broker's (`BrokerEnv::clock`): sessions, leases and decisions read it.
     pub async fn start(
         config: &BrokerConfig,
         voters: Voters,
         log: SharedLog,
         fs: Arc<dyn FileSystem>,
         channels: Channels,
+        clock: Arc<dyn Clock>,
     ) -> Result<Arc<ControllerHost>, BrokerError> {
         let me = u64::try_from(config.node_id).unwrap_or_default();
         let dir = config.log_dir.clone();
@@ -85,7 +88,7 @@ impl ControllerHost {
         let end = sm.end();
         let snapshots_installed = sm.installed();
         let contacts = Contacts::default();
-        let network = Network::new(me, &voters, channels, contacts.clone());
+        let network = Network::new(me, &voters, channels, contacts.clone(), clock.clone());
         let election = config.quorum_election_timeout_ms;
         let raft_config = openraft::Config {
             cluster_name: "brook".into(),
@@ -117,6 +120,7 @@ impl ControllerHost {
             end,
             leader: tokio::sync::Mutex::new(None),
             contacts,
+            clock,
             snapshots_installed,
             config: config.clone(),
             request_timeout: Duration::from_millis(config.quorum_request_timeout_ms),
@@ -208,7 +212,7 @@ impl ControllerHost {
     /// answering as controller before the majority elects another one.
     pub fn is_active(&self) -> bool {
         let leader = self.raft.metrics().borrow().state == ServerState::Leader;
-        leader && self.quorum_heard_within_lease(now_ms())
+        leader && self.quorum_heard_within_lease(self.clock.now_ms())
     }
 
     /// Whether this voter plus the peers it heard from within the lease make a majority. (The
@@ -282,7 +286,7 @@ impl ControllerHost {
                 }
                 None => {
                     let mut controller = applied;
-                    controller.start(now_ms());
+                    controller.start(self.clock.now_ms());
                     tracing::info!(node_id = self.me, term, "became the active controller");
                     *leader = Some(Speculation {
                         term,
@@ -296,7 +300,7 @@ impl ControllerHost {
             return Err(self.not_controller());
         };
         let first_offset = spec.controller.image().next_offset;
-        let (records, out) = f(&mut spec.controller, now_ms())?;
+        let (records, out) = f(&mut spec.controller, self.clock.now_ms())?;
         if records.is_empty() {
             return Ok(out);
         }
@@ -484,7 +488,7 @@ impl ControllerHost {
                 let Some(host) = weak.upgrade() else { return };
                 let m = host.raft.metrics().borrow().clone();
                 let leading = (m.state == ServerState::Leader).then_some(m.current_term);
-                let now = now_ms();
+                let now = host.clock.now_ms();
                 let peers: Vec<Option<i64>> = {
                     let contacts = host.contacts.lock().unwrap_or_else(|p| p.into_inner());
                     let voters = host.voters.0.keys().filter(|id| **id != host.me);
@@ -567,7 +571,7 @@ impl ControllerHost {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let is_leader = m.state == ServerState::Leader;
         let mut max_lag = 0;
         let mut max_lag_time = 0;

@@ -42,9 +42,9 @@ use brook_proto::v1::{
     TopicPartitions, TopicRecord, UnfenceBrokerRecord,
 };
 
-use crate::broker::{NewTopic, validate_topic_name};
 use crate::config::BrokerConfig;
 use crate::metadata::{MetadataImage, NO_LEADER, PartitionMeta, TopicMeta};
+use crate::topic::{NewTopic, validate_topic_name};
 
 use self::election::Target;
 

@@ -157,6 +157,14 @@ pub enum ProducerStateError {
     /// Reading, writing or deleting a snapshot failed, or the log could not be replayed.
     #[error("KAFKA_STORAGE_ERROR: producer state: {0}")]
     Snapshot(String),
+    /// The batch is *ahead* of its producer's next sequence (or is the first batch seen from a
+    /// producer, at a sequence above 0): probably a pipelined request that overtook its
+    /// predecessor. Only [`ProducerStateManager::verdict`] with `may_wait` says this; the
+    /// produce path waits briefly for the gap to fill, then asks again without waiting.
+    #[error(
+        "OUT_OF_ORDER_SEQUENCE_NUMBER: producer {producer_id} sequence {got} is ahead of the next expected one"
+    )]
+    SequenceAhead { producer_id: i64, got: i32 },
 }
 
 impl ProducerStateError {
@@ -166,6 +174,7 @@ impl ProducerStateError {
             ProducerStateError::OutOfOrderSequence { .. } => "OUT_OF_ORDER_SEQUENCE_NUMBER",
             ProducerStateError::InvalidProducerEpoch { .. } => "INVALID_PRODUCER_EPOCH",
             ProducerStateError::Snapshot(_) => "KAFKA_STORAGE_ERROR",
+            ProducerStateError::SequenceAhead { .. } => "OUT_OF_ORDER_SEQUENCE_NUMBER",
         }
     }
 
@@ -186,6 +195,33 @@ pub struct ProducerStateManager {
 impl ProducerStateManager {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The produce path's verdict on a client batch with header `h`: while `may_wait`, a batch
+    /// that is ahead of its producer's next sequence — same epoch, not a duplicate, a gap before
+    /// it — or the first batch seen from a producer at a sequence above 0 is
+    /// [`ProducerStateError::SequenceAhead`], so that the caller can wait for the batches it
+    /// overtook; otherwise (and on the last attempt) exactly [`Self::check`].
+    pub fn verdict(&self, h: &BatchHeader, may_wait: bool) -> Result<Verdict, ProducerStateError> {
+        let (producer_id, first_seq, last_seq) =
+            (h.producer_id, h.base_sequence, h.last_sequence());
+        if producer_id >= 0 && may_wait {
+            let ahead = match self.producers.get(&producer_id) {
+                None => first_seq > 0,
+                Some(e) => {
+                    e.epoch == h.producer_epoch
+                        && e.find_duplicate(first_seq, last_seq).is_none()
+                        && first_seq > e.next_expected_seq()
+                }
+            };
+            if ahead {
+                return Err(ProducerStateError::SequenceAhead {
+                    producer_id,
+                    got: first_seq,
+                });
+            }
+        }
+        self.check(producer_id, h.producer_epoch, first_seq, last_seq)
     }
 
     /// Leader path: the verdict on a client batch `(producer_id, epoch, first_seq..=last_seq)`,

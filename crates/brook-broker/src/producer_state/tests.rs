@@ -517,3 +517,92 @@ proptest! {
         }
     }
 }
+
+/// A client batch header for `verdict`: `records` records from `first_seq` in `epoch`.
+fn header(pid: i64, epoch: i16, first_seq: i32, records: i32) -> BatchHeader {
+    BatchHeader {
+        base_offset: 0,
+        batch_length: 0,
+        partition_leader_epoch: 0,
+        magic: 2,
+        crc: 0,
+        attributes: 0,
+        last_offset_delta: records - 1,
+        base_timestamp: 0,
+        max_timestamp: 0,
+        producer_id: pid,
+        producer_epoch: epoch,
+        base_sequence: first_seq,
+        record_count: records,
+    }
+}
+
+/// The produce path's verdict: a batch ahead of the next sequence (or a first batch above 0)
+/// is SequenceAhead only while the caller may wait; on the last attempt it gets I3's verdict.
+/// Duplicates, fencing and in-order batches are never "ahead".
+#[test]
+fn verdict_says_ahead_only_while_the_caller_may_wait() {
+    let mut s = ProducerStateManager::new();
+    let ahead = |got| ProducerStateError::SequenceAhead {
+        producer_id: PID,
+        got,
+    };
+    // A first batch at sequence 5: ahead while waiting, accepted (KIP-360) at the end.
+    assert_eq!(s.verdict(&header(PID, 0, 5, 1), true), Err(ahead(5)));
+    assert_eq!(s.verdict(&header(PID, 0, 5, 1), false), Ok(Verdict::Append));
+    assert_eq!(s.verdict(&header(PID, 0, 0, 5), true), Ok(Verdict::Append));
+    produce(&mut s, PID, 0, 0, 4, 0).unwrap();
+    // In order, a duplicate, and a gap.
+    assert_eq!(s.verdict(&header(PID, 0, 5, 5), true), Ok(Verdict::Append));
+    assert!(matches!(
+        s.verdict(&header(PID, 0, 0, 5), true),
+        Ok(Verdict::Duplicate(_))
+    ));
+    assert_eq!(s.verdict(&header(PID, 0, 10, 1), true), Err(ahead(10)));
+    assert_eq!(s.verdict(&header(PID, 0, 10, 1), false), Err(ooo(5, 10)));
+    // A newer epoch is not "ahead" (its sequence must restart at 0); an older one is fenced.
+    assert_eq!(s.verdict(&header(PID, 1, 3, 1), true), Err(ooo(0, 3)));
+    assert!(matches!(
+        s.verdict(&header(PID, -1, 5, 1), true),
+        Err(ProducerStateError::InvalidProducerEpoch { .. })
+    ));
+    // Non-idempotent batches are always appended.
+    assert_eq!(s.verdict(&header(-1, -1, -1, 3), true), Ok(Verdict::Append));
+}
+
+/// Every producer-state error reaches the wire as its Kafka code.
+#[test]
+fn producer_state_errors_convert_to_their_kafka_codes() {
+    use crate::error::BrokerError;
+    use brook_proto::ErrorCode;
+    let cases = [
+        (ooo(1, 3), ErrorCode::OutOfOrderSequenceNumber),
+        (
+            ProducerStateError::InvalidProducerEpoch {
+                producer_id: PID,
+                current: 2,
+                got: 1,
+            },
+            ErrorCode::InvalidProducerEpoch,
+        ),
+        (
+            ProducerStateError::Snapshot("disk".into()),
+            ErrorCode::KafkaStorageError,
+        ),
+        (
+            ProducerStateError::SequenceAhead {
+                producer_id: PID,
+                got: 9,
+            },
+            ErrorCode::OutOfOrderSequenceNumber,
+        ),
+    ];
+    for (e, code) in cases {
+        let b = BrokerError::from(e.clone());
+        assert_eq!(b.code(), code, "{e}");
+        assert_eq!(
+            matches!(b, BrokerError::SequenceAhead(_)),
+            matches!(e, ProducerStateError::SequenceAhead { .. })
+        );
+    }
+}

@@ -182,7 +182,7 @@ impl LogStore {
             let term = i32::try_from(entry.log_id.leader_id.term).map_err(|e| write_err(&e))?;
             let value = serde_json::to_vec(entry).map_err(|e| write_err(&e))?;
             let mut b = BatchBuilder::new();
-            b.append(crate::metadata_log::now_ms(), None, Some(&value), &[]);
+            b.append(brook_log::clock::unix_now_ms(), None, Some(&value), &[]);
             log.append(&b.build(), term).map_err(|e| write_err(&e))?;
         }
         log.flush().map_err(|e| write_err(&e))?;

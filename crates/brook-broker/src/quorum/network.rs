@@ -45,6 +45,8 @@ pub struct Network {
     addrs: Arc<BTreeMap<NodeId, String>>,
     channels: Channels,
     contacts: Contacts,
+    /// Stamps `contacts` (the broker's clock, as the lease check reads it).
+    clock: Arc<dyn brook_log::Clock>,
     /// Peers that refused us for a different voter set (logged once each).
     refused_by: Arc<Mutex<BTreeSet<NodeId>>>,
     /// Peers whose last RPC failed: logged once when they go, once when they come back.
@@ -57,6 +59,7 @@ impl Network {
         voters: &super::Voters,
         channels: Channels,
         contacts: Contacts,
+        clock: Arc<dyn brook_log::Clock>,
     ) -> Network {
         Network {
             me,
@@ -64,6 +67,7 @@ impl Network {
             addrs: Arc::new(voters.0.clone()),
             channels,
             contacts,
+            clock,
             refused_by: Arc::default(),
             unreachable: Arc::default(),
         }
@@ -189,7 +193,7 @@ impl Peer {
                 .contacts
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(self.target, crate::metadata_log::now_ms());
+                .insert(self.target, self.net.clock.now_ms());
             let answer: Result<Resp, RaftError<NodeId, E>> = serde_json::from_slice(&resp.body)
                 .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
             answer.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

@@ -211,7 +211,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let meta = SnapshotMeta {
                 last_log_id: st.last_applied,
                 last_membership: st.membership.clone(),
-                snapshot_id: format!("{id}-{}", crate::metadata_log::now_ms()),
+                snapshot_id: format!("{id}-{}", brook_log::clock::unix_now_ms()),
             };
             let bytes = encode_snapshot(&meta, &st.records)?;
             (meta, bytes)

@@ -344,12 +344,30 @@ impl LeaderReplication {
         self.followers.len() + 1
     }
 
+    /// **The min.insync.replicas rule**, one place for both paths that apply it:
+    ///
+    /// - *before an `acks=all` append* (P3) and *when a parked `acks=all` batch commits* (P7):
+    ///   the committed ISR must hold at least `min.insync.replicas` **as configured**
+    ///   ([`Self::below_min_insync`]). Not capped at the replication factor: a topic whose
+    ///   min.insync exceeds its RF cannot take `acks=all` writes and says so
+    ///   (`NOT_ENOUGH_REPLICAS`) instead of quietly promising more copies than exist;
+    /// - *for the high watermark* (P8): the HW freezes while the committed ISR is smaller than
+    ///   min.insync **capped at the replication factor** ([`Self::effective_min_isr`],
+    ///   Kafka's `Partition.effectiveMinIsr`), so the same misconfiguration does not make
+    ///   `acks=1` data invisible to consumers forever.
+    ///
+    /// With min.insync ≤ RF (every sane topic) the two are the same test.
+    pub fn below_min_insync(&self) -> bool {
+        (self.isr.len() as i32) < self.min_insync
+    }
+
     /// The ISR size below which the HW freezes (P8): min.insync.replicas capped at the
-    /// replication factor, the same policy as `PartitionState::effective_min_isr`.
+    /// replication factor. See [`Self::below_min_insync`] for the rule as a whole.
     pub fn effective_min_isr(&self) -> usize {
         (self.min_insync.max(1) as usize).min(self.replication_factor())
     }
 
+    /// P8: whether the HW is frozen because the committed ISR is below [`Self::effective_min_isr`].
     pub fn is_under_min_isr(&self) -> bool {
         self.isr.len() < self.effective_min_isr()
     }

@@ -14,11 +14,12 @@ use brook_proto::v1::*;
 use tonic::{Request, Response, Status};
 
 use super::forward::{Route, on_active, route};
-use crate::broker::{Broker, NewTopic};
+use crate::broker::Broker;
 use crate::controller::host::ControllerHost;
 use crate::controller_link::forwarded;
 use crate::error::BrokerError;
 use crate::metadata::PartitionMeta;
+use crate::topic::NewTopic;
 
 use super::service::{Service, broker_info, err_fields, topic_result};
 

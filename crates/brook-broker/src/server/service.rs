@@ -9,9 +9,10 @@ use brook_proto::ErrorCode;
 use brook_proto::v1::*;
 use tonic::{Request, Response, Status};
 
-use crate::broker::{Broker, NewTopic};
+use crate::broker::Broker;
 use crate::error::{BrokerError, Result};
-use crate::group_coordinator::Committed;
+use crate::group_coordinator::offsets::Committed;
+use crate::topic::NewTopic;
 
 #[derive(Debug, Clone)]
 pub(super) struct Service(pub(super) Arc<Broker>);
@@ -26,40 +27,11 @@ impl Brook for Service {
         &self,
         req: Request<ProduceRequest>,
     ) -> std::result::Result<Response<ProduceResponse>, Status> {
-        let mut req = req.into_inner();
-        // Partitions whose storage failed answer KAFKA_STORAGE_ERROR, not "unknown".
-        let mut offline = Vec::new();
-        for t in &mut req.topics {
-            let name = t.name.clone();
-            t.partitions
-                .retain(|p| match self.0.offline_reason(&name, p.partition) {
-                    Some(why) => {
-                        offline.push((name.clone(), p.partition, why));
-                        false
-                    }
-                    None => true,
-                });
-        }
-        let mut resp = self.0.replicas.produce(req, self.0.config.node_id).await;
-        for (t, p, why) in offline {
-            let r = PartitionProduceResponse {
-                partition: p,
-                error_code: ErrorCode::KafkaStorageError as i32,
-                error_message: why,
-                base_offset: -1,
-                log_append_time_ms: -1,
-                log_start_offset: -1,
-                ..Default::default()
-            };
-            match resp.topics.iter_mut().find(|x| x.name == t) {
-                Some(x) => x.partitions.push(r),
-                None => resp.topics.push(TopicProduceResponse {
-                    name: t,
-                    partitions: vec![r],
-                }),
-            }
-        }
-        Ok(Response::new(resp))
+        let resp = self
+            .0
+            .replicas
+            .produce(req.into_inner(), self.0.config.node_id);
+        Ok(Response::new(resp.await))
     }
 
     async fn fetch(

@@ -11,22 +11,44 @@ use crate::error::{ClientError, Result};
 /// Consumer configuration (Kafka `ConsumerConfig` names and defaults).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConsumerConfig {
+    /// `bootstrap.servers`: `host:port` addresses the first metadata request goes to. Required.
     pub bootstrap_servers: Vec<String>,
+    /// `group.id`: the consumer group whose committed offsets the consumer reads and writes;
+    /// `None` (or empty) = no group, no commits.
     pub group_id: Option<String>,
+    /// `auto.offset.reset` (default `latest`): where to start in a partition with no committed
+    /// offset, or whose position fell out of the log.
     pub auto_offset_reset: OffsetReset,
-    /// `None` = default: on when `group.id` is set.
+    /// `enable.auto.commit`. `None` = default: on when `group.id` is set.
     pub enable_auto_commit: Option<bool>,
+    /// `auto.commit.interval.ms` (default 5 000): with auto-commit on, `poll` commits the
+    /// positions when this much time has passed since the last auto-commit.
     pub auto_commit_interval: Duration,
+    /// `fetch.min.bytes` (default 1): a fetch waits (up to `fetch.max.wait.ms`) until the broker
+    /// has at least this many bytes for it.
     pub fetch_min_bytes: i32,
+    /// `fetch.max.wait.ms` (default 500): the longest a broker holds a fetch that has less than
+    /// `fetch.min.bytes` (capped by the time left in `poll`).
     pub fetch_max_wait: Duration,
+    /// `fetch.max.bytes` (default 50 MiB): bytes one fetch response may carry over all its
+    /// partitions (at least one batch is always returned).
     pub fetch_max_bytes: i32,
+    /// `max.partition.fetch.bytes` (default 1 MiB): bytes one fetch response may carry per
+    /// partition (at least one batch is always returned).
     pub max_partition_fetch_bytes: i32,
+    /// `max.poll.records` (default 500): the most records one `poll` returns.
     pub max_poll_records: usize,
-    /// Accepted now, used by group membership (a later issue).
+    /// `session.timeout.ms` (default 45 000). Accepted now, used by group membership (a later
+    /// issue).
     pub session_timeout: Duration,
-    /// Accepted now, used by group membership (a later issue).
+    /// `heartbeat.interval.ms` (default 3 000). Accepted now, used by group membership (a later
+    /// issue).
     pub heartbeat_interval: Duration,
+    /// `client.id` (default empty). Accepted for Kafka compatibility; Brook's requests do not
+    /// carry it.
     pub client_id: String,
+    /// `request.timeout.ms` (default 30 000): how long one request (fetch, commit, metadata,
+    /// ListOffsets) may go unanswered before it counts as failed.
     pub request_timeout: Duration,
     /// `retry.backoff.ms`: the first retry delay of every retry loop (see `crate::backoff`).
     pub retry_backoff: Duration,
@@ -59,10 +81,13 @@ impl Default for ConsumerConfig {
 }
 
 impl ConsumerConfig {
+    /// The defaults with `bootstrap.servers` set from a comma-separated `host:port` list.
     pub fn new(bootstrap_servers: &str) -> Self {
         ConsumerConfig::default().bootstrap_servers(bootstrap_servers)
     }
 
+    /// Builds a config from Kafka keys and validates it; unknown keys and bad values are
+    /// `InvalidConfig` naming the key.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
         let mut c = ConsumerConfig::default();
         for (key, value) in pairs {
@@ -72,6 +97,8 @@ impl ConsumerConfig {
         Ok(c)
     }
 
+    /// Sets one key (without cross-key validation; see `validate`). Errors: `InvalidConfig`
+    /// for an unknown key or a value that does not parse.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "bootstrap.servers" => self.bootstrap_servers = parse_servers(value),
@@ -109,6 +136,9 @@ impl ConsumerConfig {
         Ok(())
     }
 
+    /// Cross-key rules, also run by `Consumer::new`: bootstrap servers given as `host:port`,
+    /// auto-commit only with a `group.id`, no negative fetch sizes, a positive request timeout.
+    /// Errors: `InvalidConfig` naming the offending key.
     pub fn validate(&self) -> Result<()> {
         require_servers(&self.bootstrap_servers)?;
         if self.enable_auto_commit == Some(true) && self.group_id.is_none() {
@@ -140,54 +170,67 @@ impl ConsumerConfig {
         self.enable_auto_commit.unwrap_or(self.group_id.is_some()) && self.group_id.is_some()
     }
 
+    /// Sets `bootstrap.servers` from a comma-separated `host:port` list.
     pub fn bootstrap_servers(mut self, servers: &str) -> Self {
         self.bootstrap_servers = parse_servers(servers);
         self
     }
+    /// Sets `group.id`; an empty string means no group.
     pub fn group_id(mut self, group: &str) -> Self {
         self.group_id = Some(group.to_string()).filter(|g| !g.is_empty());
         self
     }
+    /// Sets `auto.offset.reset`.
     pub fn auto_offset_reset(mut self, reset: OffsetReset) -> Self {
         self.auto_offset_reset = reset;
         self
     }
+    /// Sets `enable.auto.commit` explicitly.
     pub fn enable_auto_commit(mut self, on: bool) -> Self {
         self.enable_auto_commit = Some(on);
         self
     }
+    /// Sets `auto.commit.interval.ms`.
     pub fn auto_commit_interval(mut self, d: Duration) -> Self {
         self.auto_commit_interval = d;
         self
     }
+    /// Sets `fetch.min.bytes`.
     pub fn fetch_min_bytes(mut self, n: i32) -> Self {
         self.fetch_min_bytes = n;
         self
     }
+    /// Sets `fetch.max.wait.ms`.
     pub fn fetch_max_wait(mut self, d: Duration) -> Self {
         self.fetch_max_wait = d;
         self
     }
+    /// Sets `fetch.max.bytes`.
     pub fn fetch_max_bytes(mut self, n: i32) -> Self {
         self.fetch_max_bytes = n;
         self
     }
+    /// Sets `max.partition.fetch.bytes`.
     pub fn max_partition_fetch_bytes(mut self, n: i32) -> Self {
         self.max_partition_fetch_bytes = n;
         self
     }
+    /// Sets `max.poll.records`.
     pub fn max_poll_records(mut self, n: usize) -> Self {
         self.max_poll_records = n;
         self
     }
+    /// Sets `client.id`.
     pub fn client_id(mut self, id: &str) -> Self {
         self.client_id = id.to_string();
         self
     }
+    /// Sets `request.timeout.ms`.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
         self
     }
+    /// Sets `retry.backoff.ms`.
     pub fn retry_backoff(mut self, d: Duration) -> Self {
         self.retry_backoff = d;
         self
@@ -207,8 +250,13 @@ impl ConsumerConfig {
 /// Admin client configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdminConfig {
+    /// `bootstrap.servers`: `host:port` addresses the first metadata request goes to. Required.
     pub bootstrap_servers: Vec<String>,
+    /// `client.id` (default empty). Accepted for Kafka compatibility; Brook's requests do not
+    /// carry it.
     pub client_id: String,
+    /// `request.timeout.ms` (default 30 000): the deadline of one admin call, retries
+    /// included, and of each RPC within it.
     pub request_timeout: Duration,
     /// `retry.backoff.ms`: the first retry delay of every retry loop (see `crate::backoff`).
     pub retry_backoff: Duration,
@@ -230,6 +278,7 @@ impl Default for AdminConfig {
 }
 
 impl AdminConfig {
+    /// The defaults with `bootstrap.servers` set from a comma-separated `host:port` list.
     pub fn new(bootstrap_servers: &str) -> Self {
         AdminConfig {
             bootstrap_servers: parse_servers(bootstrap_servers),
@@ -237,6 +286,9 @@ impl AdminConfig {
         }
     }
 
+    /// Builds a config from Kafka keys (`bootstrap.servers`, `client.id`, `request.timeout.ms`,
+    /// `retry.backoff.ms`, `retry.backoff.max.ms`) and validates it; any other key or a bad
+    /// value is `InvalidConfig` naming the key.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self> {
         let mut c = AdminConfig::default();
         for (key, value) in pairs {
@@ -253,6 +305,8 @@ impl AdminConfig {
         Ok(c)
     }
 
+    /// Checks what `Admin::new` needs: bootstrap servers given as `host:port` and a positive
+    /// request timeout. Errors: `InvalidConfig` naming the key.
     pub fn validate(&self) -> Result<()> {
         require_servers(&self.bootstrap_servers)?;
         if self.request_timeout.is_zero() {
@@ -264,10 +318,12 @@ impl AdminConfig {
         Ok(())
     }
 
+    /// Sets `request.timeout.ms`.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
         self
     }
+    /// Sets `client.id`.
     pub fn client_id(mut self, id: &str) -> Self {
         self.client_id = id.to_string();
         self

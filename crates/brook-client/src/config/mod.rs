@@ -64,11 +64,16 @@ pub enum PartitionerKind {
     RoundRobin,
 }
 
-/// Consumer `auto.offset.reset`.
+/// Consumer `auto.offset.reset`: where a partition's position starts when there is no
+/// committed offset, or when the position is out of range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetReset {
+    /// `earliest`: the log start offset.
     Earliest,
+    /// `latest` (Kafka's default): the high watermark, i.e. only records written from now on.
     Latest,
+    /// `none`: no reset; the consumer fails with `NO_OFFSET_FOR_PARTITION` (or
+    /// `OFFSET_OUT_OF_RANGE`) instead.
     None,
 }
 

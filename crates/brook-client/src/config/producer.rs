@@ -12,26 +12,49 @@ use crate::error::{ClientError, Result};
 /// Producer configuration (Kafka `ProducerConfig` names and defaults, SPEC §7).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProducerConfig {
+    /// `bootstrap.servers`: `host:port` addresses the first metadata request goes to (any
+    /// broker of the cluster will do; the rest are learnt from metadata). Required.
     pub bootstrap_servers: Vec<String>,
+    /// `acks` (default `all`): how many replicas must have a batch before it is acknowledged.
     pub acks: Acks,
-    /// `None` = not set explicitly: on unless another key conflicts with it (rule I4).
+    /// `enable.idempotence`. `None` = not set explicitly: on unless another key conflicts with
+    /// it (rule I4); see [`ProducerConfig::idempotence_enabled`].
     pub enable_idempotence: Option<bool>,
+    /// `retries` (default `i32::MAX`): how many times a batch that failed with a retriable
+    /// error is sent again. In practice `delivery.timeout.ms` ends the retrying first.
     pub retries: i32,
     /// `retry.backoff.ms`: the first retry delay of every retry loop (see `crate::backoff`).
     pub retry_backoff: Duration,
     /// `retry.backoff.max.ms` (1000): retry delays double from `retry.backoff.ms` up to this,
     /// with ±20 % jitter (KIP-580). A value below `retry.backoff.ms` means `retry.backoff.ms`.
     pub retry_backoff_max: Duration,
+    /// `delivery.timeout.ms` (default 120 000): the most time a record may take from `send` to
+    /// its final outcome, batching, retries and backoff included; then it fails with
+    /// `REQUEST_TIMED_OUT`. Must be at least `request.timeout.ms + linger.ms`.
     pub delivery_timeout: Duration,
+    /// `request.timeout.ms` (default 30 000): how long the producer waits for one
+    /// `ProduceRequest` (or metadata request) to be answered before it counts as failed.
     pub request_timeout: Duration,
     /// Brook defaults `linger.ms` to 5 (Kafka 3.x: 0, Kafka 4.0: 5): over gRPC one RPC per record
     /// costs far more CPU than a few ms of waiting (SPEC §12), and 5 ms lets batches form.
     pub linger: Duration,
+    /// `batch.size` (default 16 384): bytes at which a partition's open batch is full and ready
+    /// to send; a record that does not fit starts a new batch.
     pub batch_size: usize,
+    /// `max.in.flight.requests.per.connection` (default 5): produce requests sent to one
+    /// broker and not yet answered. At most 5 with idempotence.
     pub max_in_flight: usize,
+    /// `buffer.memory` (default 32 MiB): bytes of records queued but not yet acknowledged;
+    /// `send` waits for room when it is used up.
     pub buffer_memory: usize,
+    /// `partitioner` / `partitioner.class` (default murmur2): how records that name no
+    /// partition are assigned one.
     pub partitioner: PartitionerKind,
+    /// `client.id` (default empty). Accepted for Kafka compatibility; Brook's requests do not
+    /// carry it.
     pub client_id: String,
+    /// `max.request.size` (default 1 MiB): the largest record `send` accepts (its encoded size
+    /// bound) and the byte budget of one produce request.
     pub max_request_size: usize,
     /// How long `send` may wait for metadata of an unknown topic (Kafka's `max.block.ms`).
     pub max_block: Duration,
@@ -61,6 +84,7 @@ impl Default for ProducerConfig {
 }
 
 impl ProducerConfig {
+    /// The defaults with `bootstrap.servers` set from a comma-separated `host:port` list.
     pub fn new(bootstrap_servers: &str) -> Self {
         ProducerConfig::default().bootstrap_servers(bootstrap_servers)
     }
@@ -167,22 +191,27 @@ impl ProducerConfig {
         }
     }
 
+    /// Sets `bootstrap.servers` from a comma-separated `host:port` list.
     pub fn bootstrap_servers(mut self, servers: &str) -> Self {
         self.bootstrap_servers = parse_servers(servers);
         self
     }
+    /// Sets `acks`.
     pub fn acks(mut self, acks: Acks) -> Self {
         self.acks = acks;
         self
     }
+    /// Sets `enable.idempotence` explicitly (conflicting keys then fail `validate`).
     pub fn enable_idempotence(mut self, on: bool) -> Self {
         self.enable_idempotence = Some(on);
         self
     }
+    /// Sets `retries`.
     pub fn retries(mut self, retries: i32) -> Self {
         self.retries = retries;
         self
     }
+    /// Sets `retry.backoff.ms`.
     pub fn retry_backoff(mut self, d: Duration) -> Self {
         self.retry_backoff = d;
         self
@@ -197,42 +226,52 @@ impl ProducerConfig {
     pub fn backoff(&self) -> ExponentialBackoff {
         ExponentialBackoff::new(self.retry_backoff, self.retry_backoff_max)
     }
+    /// Sets `delivery.timeout.ms`.
     pub fn delivery_timeout(mut self, d: Duration) -> Self {
         self.delivery_timeout = d;
         self
     }
+    /// Sets `request.timeout.ms`.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
         self
     }
+    /// Sets `linger.ms`.
     pub fn linger(mut self, d: Duration) -> Self {
         self.linger = d;
         self
     }
+    /// Sets `batch.size`, in bytes.
     pub fn batch_size(mut self, bytes: usize) -> Self {
         self.batch_size = bytes;
         self
     }
+    /// Sets `max.in.flight.requests.per.connection`.
     pub fn max_in_flight(mut self, n: usize) -> Self {
         self.max_in_flight = n;
         self
     }
+    /// Sets `buffer.memory`, in bytes.
     pub fn buffer_memory(mut self, bytes: usize) -> Self {
         self.buffer_memory = bytes;
         self
     }
+    /// Sets `partitioner`.
     pub fn partitioner(mut self, p: PartitionerKind) -> Self {
         self.partitioner = p;
         self
     }
+    /// Sets `client.id`.
     pub fn client_id(mut self, id: &str) -> Self {
         self.client_id = id.to_string();
         self
     }
+    /// Sets `max.request.size`, in bytes.
     pub fn max_request_size(mut self, bytes: usize) -> Self {
         self.max_request_size = bytes;
         self
     }
+    /// Sets `max.block.ms`.
     pub fn max_block(mut self, d: Duration) -> Self {
         self.max_block = d;
         self

@@ -15,11 +15,11 @@ use tokio::task::JoinSet;
 use tracing::debug;
 
 use super::ConsumerRecord;
-use crate::TopicPartition;
 use crate::config::ConsumerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
 use crate::rpc;
+use crate::topic_partition::TopicPartition;
 
 /// What a fetch said about one partition.
 #[derive(Debug)]

@@ -21,11 +21,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::TopicPartition;
 use crate::backoff::Retrier;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
+use crate::topic_partition::TopicPartition;
 use fetcher::Outcome;
 use offsets::Coordinator;
 pub(crate) use offsets::list_offsets;
@@ -34,12 +34,20 @@ pub use offsets::{EARLIEST, LATEST};
 /// One record as `poll` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
+    /// The topic the record was read from.
     pub topic: String,
+    /// The partition the record was read from.
     pub partition: i32,
+    /// The record's offset in its partition.
     pub offset: i64,
+    /// The record's timestamp, milliseconds since the Unix epoch (CreateTime as the producer
+    /// set it, or the batch's LogAppendTime).
     pub timestamp: i64,
+    /// The record's key; `None` is a null key.
     pub key: Option<Bytes>,
+    /// The record's value; `None` is a null value.
     pub value: Option<Bytes>,
+    /// The record's headers in wire order: key, and value (`None` = null).
     pub headers: Vec<(String, Option<Bytes>)>,
     /// The leader epoch stamped into the record's batch, if any.
     pub leader_epoch: Option<i32>,
@@ -49,6 +57,7 @@ pub struct ConsumerRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Subscription {
+    /// No partitions: before the first `assign`, or after `unsubscribe`.
     None,
     /// `assign`: fixed partitions, no group membership.
     Assigned(Vec<TopicPartition>),
@@ -79,6 +88,9 @@ enum Position {
     At(i64),
 }
 
+/// The consumer (Kafka's `KafkaConsumer` in assign mode): positions per assigned partition,
+/// `poll` to fetch, and offset commits to the group coordinator when `group.id` is set. Driven
+/// by one task at a time (`poll` takes `&mut self`), like Kafka's single-threaded consumer.
 pub struct Consumer {
     config: ConsumerConfig,
     metadata: Arc<Metadata>,
@@ -109,6 +121,9 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
+    /// A consumer over plain TCP connections, with no partitions assigned. Errors:
+    /// `InvalidConfig` from [`ConsumerConfig::validate`]. Nothing is sent until the first call
+    /// that needs the cluster.
     pub fn new(config: ConsumerConfig) -> Result<Consumer> {
         Consumer::with_channels(config, Channels::default())
     }
@@ -146,6 +161,7 @@ impl Consumer {
         })
     }
 
+    /// The configuration the consumer runs with.
     pub fn config(&self) -> &ConsumerConfig {
         &self.config
     }
@@ -171,10 +187,12 @@ impl Consumer {
         self.subscription = Subscription::None;
     }
 
+    /// The assigned partitions, sorted.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.positions.keys().cloned().collect()
     }
 
+    /// How the consumer got its partitions.
     pub fn subscription(&self) -> &Subscription {
         &self.subscription
     }

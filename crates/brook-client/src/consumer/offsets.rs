@@ -18,11 +18,11 @@ use brook_proto::v1::{
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use crate::TopicPartition;
 use crate::backoff::{ExponentialBackoff, Retrier};
 use crate::error::{ClientError, Result, check};
 use crate::metadata::Metadata;
 use crate::rpc;
+use crate::topic_partition::TopicPartition;
 
 /// ListOffsets timestamp meaning "log start offset".
 pub const EARLIEST: i64 = -2;

@@ -15,9 +15,9 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tokio::time::Instant;
 
-use crate::TopicPartition;
 use crate::error::ClientError;
 use crate::producer::RecordMetadata;
+use crate::topic_partition::TopicPartition;
 
 pub(crate) type Reply = oneshot::Sender<Result<RecordMetadata, ClientError>>;
 

@@ -23,22 +23,28 @@ use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::TopicPartition;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
 use crate::partitioner::Partitioner;
+use crate::topic_partition::TopicPartition;
 use accumulator::Accumulator;
 
 /// A record to send. `partition: None` lets the partitioner choose (murmur2 of the key; sticky
 /// for null keys); `timestamp: None` means "now" (CreateTime).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProducerRecord {
+    /// The topic to write to.
     pub topic: String,
+    /// The partition to write to; `None` lets the partitioner choose.
     pub partition: Option<i32>,
+    /// The record's key (`None` = null); with the default partitioner it picks the partition.
     pub key: Option<Bytes>,
+    /// The record's value (`None` = null).
     pub value: Option<Bytes>,
+    /// The record's headers: key, and value (`None` = null), in order.
     pub headers: Vec<(String, Option<Bytes>)>,
+    /// CreateTime in milliseconds since the Unix epoch; `None` = the time of `send`.
     pub timestamp: Option<i64>,
 }
 
@@ -66,16 +72,19 @@ impl ProducerRecord {
         }
     }
 
+    /// Sends the record to `partition` instead of letting the partitioner choose.
     pub fn partition(mut self, partition: i32) -> Self {
         self.partition = Some(partition);
         self
     }
 
+    /// Sets the record's CreateTime, in milliseconds since the Unix epoch.
     pub fn timestamp(mut self, ms: i64) -> Self {
         self.timestamp = Some(ms);
         self
     }
 
+    /// Appends a header (`value: None` = a null value).
     pub fn header(mut self, key: impl Into<String>, value: Option<Bytes>) -> Self {
         self.headers.push((key.into(), value));
         self
@@ -88,12 +97,20 @@ impl ProducerRecord {
 /// accepted the batch in (-1 when unknown: acks=0, or a broker that does not say).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
+    /// The topic the record was written to.
     pub topic: String,
+    /// The partition the record was written to.
     pub partition: i32,
+    /// The record's offset, -1 when unknown.
     pub offset: i64,
+    /// The record's timestamp in ms since the Unix epoch: its CreateTime as sent, or the
+    /// broker's LogAppendTime when the answer carried one.
     pub timestamp: i64,
+    /// What the broker says held for the record's batch when it answered (`ISR_FLUSHED`, …).
     pub durability: Durability,
+    /// Node id of the broker that acknowledged the record, -1 when unknown.
     pub leader_id: i32,
+    /// The leader epoch it accepted the record in, -1 when unknown.
     pub leader_epoch: i32,
 }
 
@@ -119,12 +136,19 @@ impl Future for DeliveryFuture {
 /// `record_retry_total` counts records in re-sent batches.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProducerMetrics {
+    /// Records sent (counted when their batch is first sent): `record-send-total`.
     pub record_send_total: u64,
+    /// Records that failed, at `send` or after it: `record-error-total`.
     pub record_error_total: u64,
+    /// Records in batches sent again: `record-retry-total`.
     pub record_retry_total: u64,
+    /// Produce requests sent: `request-total`.
     pub request_total: u64,
+    /// Mean time from sending a produce request to its answer, in ms: `request-latency-avg`.
     pub request_latency_avg_ms: f64,
+    /// Longest such time, in ms: `request-latency-max`.
     pub request_latency_max_ms: f64,
+    /// Mean encoded size of the batches sent, in bytes: `batch-size-avg`.
     pub batch_size_avg: f64,
 }
 
@@ -286,6 +310,7 @@ impl Producer {
         })
     }
 
+    /// The configuration the producer runs with.
     pub fn config(&self) -> &ProducerConfig {
         &self.handle.shared.config
     }
@@ -430,6 +455,7 @@ impl Producer {
         }
     }
 
+    /// A snapshot of the producer's counters.
     pub fn metrics(&self) -> ProducerMetrics {
         self.handle.shared.counters.snapshot()
     }

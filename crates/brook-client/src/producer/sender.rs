@@ -43,11 +43,11 @@ use tracing::{debug, warn};
 
 use super::accumulator::{BatchState, ProducerBatch};
 use super::{Counters, Shared};
-use crate::TopicPartition;
 use crate::backoff::Retrier;
 use crate::config::Acks;
 use crate::error::{ClientError, Result};
 use crate::rpc;
+use crate::topic_partition::TopicPartition;
 
 /// The broker keeps the last 5 batches per producer (I2), so more in flight could not be
 /// deduplicated on retry.

@@ -65,12 +65,14 @@ const KNOWN_EVENTS: &[&str] = &[
 pub struct Malformed {
     /// 1-based line number.
     pub line: usize,
+    /// Why it is not an event (the JSON parser's message).
     pub error: String,
 }
 
 /// The events of one JSON-lines log, with what was skipped.
 #[derive(Debug, Clone, Default)]
 pub struct EventLog {
+    /// The events, in file order.
     pub events: Vec<Event>,
     /// Lines that are not JSON or not a valid event (a killed tool may leave half a last line).
     pub malformed: Vec<Malformed>,
@@ -220,6 +222,7 @@ pub struct Checker {
 }
 
 impl Checker {
+    /// A checker that has seen no event.
     pub fn new() -> Checker {
         Checker::default()
     }

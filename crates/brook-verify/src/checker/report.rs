@@ -12,7 +12,9 @@ use super::*;
 /// A count and the first few examples, in value order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding<T> {
+    /// How many there are in all.
     pub count: u64,
+    /// The first [`EXAMPLES`] of them.
     pub examples: Vec<T>,
 }
 
@@ -34,6 +36,7 @@ impl<T> Finding<T> {
         }
     }
 
+    /// True when nothing was found.
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -42,18 +45,25 @@ impl<T> Finding<T> {
 /// One place in the log.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Position {
+    /// The topic.
     pub topic: String,
+    /// The partition number.
     pub partition: i32,
+    /// The offset in that partition.
     pub offset: i64,
 }
 
 /// A value found at more than one position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Duplicate {
+    /// The producer's value.
     pub value: String,
+    /// Every position a consumer read it at, sorted.
     pub positions: Vec<Position>,
 }
 
+/// Which ordering rule a [`Reorder`] broke (serialized in snake case: `offset_went_back`,
+/// `ack_order`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReorderKind {
@@ -68,20 +78,32 @@ pub enum ReorderKind {
 /// One ordering anomaly in one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reorder {
+    /// The partition's topic.
     pub topic: String,
+    /// The partition number.
     pub partition: i32,
+    /// Which rule was broken.
     pub kind: ReorderKind,
+    /// The value consumed out of order.
     pub value: String,
+    /// `OffsetWentBack`: the offset it was consumed at. `AckOrder`: the offset it was
+    /// acknowledged at.
     pub offset: i64,
+    /// `OffsetWentBack`: the offset consumed just before it. `AckOrder`: the acknowledged
+    /// offset of the value consumed before it.
     pub previous: i64,
 }
 
 /// Different values at one position.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Inconsistency {
+    /// The partition's topic.
     pub topic: String,
+    /// The partition number.
     pub partition: i32,
+    /// The offset holding more than one value.
     pub offset: i64,
+    /// Every value acknowledged or consumed at that offset, in value order.
     pub values: Vec<String>,
 }
 
@@ -89,25 +111,41 @@ pub struct Inconsistency {
 /// brokers both accepted writes as leader of the same epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SplitBrain {
+    /// The partition's topic.
     pub topic: String,
+    /// The partition number.
     pub partition: i32,
+    /// The leader epoch claimed by more than one broker.
     pub leader_epoch: i32,
+    /// Node ids of the brokers that acknowledged writes in it, sorted.
     pub leaders: Vec<i32>,
 }
 
 /// Per-partition counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PartitionSummary {
+    /// The partition's topic.
     pub topic: String,
+    /// The partition number.
     pub partition: i32,
+    /// `producer_send_success` events for the partition.
     pub acked: u64,
+    /// `record_data` events for the partition.
     pub consumed: u64,
+    /// Lost values that were acknowledged in this partition.
     pub lost: u64,
+    /// Duplicated values with a position in this partition.
     pub duplicated: u64,
+    /// Ordering anomalies in this partition.
     pub reordered: u64,
+    /// Offsets of this partition holding more than one value.
     pub inconsistent: u64,
+    /// Smallest offset consumed, if any record was.
     pub min_consumed_offset: Option<i64>,
+    /// Largest offset consumed, if any record was.
     pub max_consumed_offset: Option<i64>,
+    /// Largest offset acknowledged (`None` if no acknowledgement carried an offset, as with
+    /// acks=0).
     pub max_acked_offset: Option<i64>,
 }
 
@@ -153,11 +191,18 @@ pub struct Report {
     /// Consumed values of a producer that stopped without `shutdown_complete` and never reported
     /// on them (in flight when it died; not phantom).
     pub unreported: u64,
+    /// Acknowledged values no consumer saw, or that the final read no longer found.
     pub lost: Finding<String>,
+    /// Values consumed at two or more different positions (written twice).
     pub duplicated: Finding<Duplicate>,
+    /// Offsets going backwards within a consumer session, or values consumed out of their
+    /// acknowledged order.
     pub reordered: Finding<Reorder>,
+    /// Positions holding two or more different values.
     pub inconsistent: Finding<Inconsistency>,
+    /// Consumed values that were never sent.
     pub phantom: Finding<String>,
+    /// Consumed values whose send definitely failed (Jepsen's G1a).
     pub aborted_read: Finding<String>,
     /// (partition, leader epoch) pairs acknowledged by more than one broker.
     pub split_brain: Finding<SplitBrain>,
@@ -165,6 +210,7 @@ pub struct Report {
     pub acked_with_leader: u64,
     /// Distinct (partition, leader epoch) pairs among them.
     pub leader_epochs: u64,
+    /// Per-partition counts, sorted by topic and partition.
     pub partitions: Vec<PartitionSummary>,
 }
 

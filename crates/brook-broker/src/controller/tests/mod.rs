@@ -15,8 +15,8 @@ use brook_proto::v1::{
 use proptest::prelude::*;
 
 use super::{Controller, ControllerConfig, UNCLEAN_KEY};
-use crate::broker::NewTopic;
 use crate::metadata::{NO_LEADER, PartitionMeta};
+use crate::topic::NewTopic;
 
 const TIMEOUT: i64 = 9000;
 

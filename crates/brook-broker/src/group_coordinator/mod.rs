@@ -1,0 +1,169 @@
+//! The group coordinator as this broker runs it (seed §7.5): which broker coordinates a group
+//! (the leader of its `__consumer_offsets` partition, FindCoordinator), creating that topic on
+//! first use, and storing commits through the ordinary produce path (`acks=all`), so offsets
+//! are replicated like any other data.
+//!
+//! ```text
+//! mod.rs      finding the coordinator; committing through the log (async glue on Broker)
+//! offsets.rs  the committed-offset cache and its record layout (Kafka's key v1 / value v3)
+//! ```
+//!
+//! Group membership (join/sync/heartbeat, generations) comes with the consumer-groups issue.
+
+pub mod offsets;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use brook_proto::ErrorCode;
+
+use crate::broker::Broker;
+use crate::error::{BrokerError, Result};
+use crate::partition::Partition;
+use crate::topic::NewTopic;
+
+pub use offsets::{Committed, GroupCoordinator, OFFSETS_TOPIC, partition_for};
+
+impl Broker {
+    /// The broker coordinating `group_id` (the leader of its `__consumer_offsets` partition),
+    /// creating that topic on first use.
+    pub async fn coordinator_node(&self, group_id: &str) -> Result<crate::metadata::BrokerMeta> {
+        if group_id.is_empty() {
+            return Err(BrokerError::new(
+                ErrorCode::InvalidGroupId,
+                "group.id must not be empty",
+            ));
+        }
+        self.ensure_offsets_topic().await?;
+        let image = self.image();
+        let index = partition_for(group_id, self.config.offsets_topic_partitions);
+        image
+            .partition(OFFSETS_TOPIC, index)
+            .and_then(|p| image.brokers.get(&p.leader))
+            .cloned()
+            .ok_or_else(|| {
+                BrokerError::new(
+                    ErrorCode::CoordinatorNotAvailable,
+                    format!("no leader for the coordinator of '{group_id}'"),
+                )
+            })
+    }
+
+    async fn ensure_offsets_topic(&self) -> Result<()> {
+        let n = self.config.offsets_topic_partitions;
+        if !self.image().topics.contains_key(OFFSETS_TOPIC) {
+            let t = NewTopic {
+                name: OFFSETS_TOPIC.to_string(),
+                partitions: n,
+                // Kafka's default is 3; on a smaller cluster use every broker there is, rather
+                // than refusing to store offsets at all (a one-broker dev setup still works).
+                replication_factor: self.config.offsets_topic_replication_factor.min(
+                    self.image()
+                        .brokers
+                        .values()
+                        .filter(|b| !b.fenced)
+                        .count()
+                        .max(1) as i32,
+                ),
+                configs: BTreeMap::new(),
+                assignments: Vec::new(),
+            };
+            match self.create_topic_via_controller(t).await {
+                Ok(()) => {}
+                Err(e) if e.code() == ErrorCode::TopicAlreadyExists => {}
+                Err(e) => {
+                    return Err(BrokerError::new(
+                        ErrorCode::CoordinatorNotAvailable,
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+        // Wait until every offsets partition has a leader in our image (bounded).
+        let mut rx = self.subscribe_metadata();
+        let ready = |_: &i64| {
+            self.image().topics.get(OFFSETS_TOPIC).is_some_and(|t| {
+                !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0)
+            })
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(ready)).await;
+        Ok(())
+    }
+
+    /// The coordinator partition of a group on this broker, creating `__consumer_offsets` on
+    /// first use; NOT_COORDINATOR when another broker leads it.
+    pub async fn coordinator_partition(&self, group_id: &str) -> Result<Arc<Partition>> {
+        if group_id.is_empty() {
+            return Err(BrokerError::new(
+                ErrorCode::InvalidGroupId,
+                "group.id must not be empty",
+            ));
+        }
+        self.ensure_offsets_topic().await?;
+        let n = self.config.offsets_topic_partitions;
+        let index = partition_for(group_id, n);
+        let leader = self
+            .image()
+            .partition(OFFSETS_TOPIC, index)
+            .map(|p| p.leader);
+        self.replicas
+            .get(OFFSETS_TOPIC, index)
+            .filter(|p| p.state().is_leader())
+            .ok_or_else(|| {
+                BrokerError::new(
+                    if leader.is_some_and(|l| l >= 0) {
+                        ErrorCode::NotCoordinator
+                    } else {
+                        ErrorCode::CoordinatorNotAvailable
+                    },
+                    format!("not the coordinator of '{group_id}'"),
+                )
+            })
+    }
+
+    /// Stores committed offsets durably (acks=all on the coordinator partition). Unknown
+    /// partitions are the caller's to filter out.
+    pub async fn commit_offsets(
+        &self,
+        group_id: &str,
+        offsets: Vec<(String, i32, Committed)>,
+    ) -> Result<()> {
+        for (t, p, c) in &offsets {
+            if c.offset < 0 {
+                return Err(BrokerError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("negative offset {} for {t}-{p}", c.offset),
+                ));
+            }
+        }
+        let part = self.coordinator_partition(group_id).await?;
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let batch = GroupCoordinator::commit_batch(group_id, &offsets, self.env.now_ms())?;
+        let req = brook_proto::v1::ProduceRequest {
+            acks: -1,
+            timeout_ms: 5000,
+            topics: vec![brook_proto::v1::TopicProduceData {
+                name: OFFSETS_TOPIC.to_string(),
+                partitions: vec![brook_proto::v1::PartitionProduceData {
+                    partition: part.index,
+                    records: batch,
+                }],
+            }],
+        };
+        let resp = self.replicas.produce(req, self.config.node_id).await;
+        let code = resp
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .map_or(ErrorCode::UnknownServerError, |p| {
+                ErrorCode::from_wire(p.error_code)
+            });
+        if code != ErrorCode::None {
+            return Err(BrokerError::new(code, "offset commit was not stored"));
+        }
+        self.coordinator.committed(group_id, offsets);
+        Ok(())
+    }
+}
