@@ -48,7 +48,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use brook::bench::baseline::{
     filesystem_type, median, micros, percentile, prime, raw_fsync_rate, raw_sequential_write,
 };
-use brook::bench::report::count as fmt_count;
+use brook::bench::numbers::count as fmt_count;
 use brook_log::record::BatchBuilder;
 use brook_log::{Log, LogError};
 use brook_log::{LogConfig, LogDir, LogOptions, SharedLog, Shutdown, batch, lock};

@@ -9,6 +9,8 @@ use anyhow::Context;
 use brook::bench::{self, BenchOptions, matrix, plot, report};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::signal::shutdown_signal;
+
 #[derive(clap::Args)]
 pub struct BenchArgs {
     /// Pick cells: `key=value[/value…]` terms separated by commas or spaces, keys acks (0, 1,
@@ -127,10 +129,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     };
-    // On Ctrl-C the run is dropped, which stops its clusters and deletes their directories.
+    // On Ctrl-C or SIGTERM the run is dropped, which stops its clusters and deletes their
+    // directories.
     let result = tokio::select! {
         result = bench::run(opts, &progress) => result?,
-        _ = tokio::signal::ctrl_c() => {
+        _ = shutdown_signal() => {
             progress.finish_and_clear();
             anyhow::bail!("interrupted");
         }

@@ -29,7 +29,7 @@ pub struct ConfigsArgs {
         required_unless_present = "describe"
     )]
     alter: bool,
-    /// List the entity's dynamic configs.
+    /// List a topic's dynamic configs (not yet the broker defaults).
     #[arg(long)]
     describe: bool,
     /// Overrides to set: `k=v,k2=v2` (a list value in brackets: `k=[a,b]`).

@@ -28,6 +28,7 @@ pub struct ConsumeArgs {
     /// Read only this partition (with --offset to start somewhere specific).
     #[arg(long)]
     partition: Option<i32>,
+    /// Start --partition at this offset.
     #[arg(long, requires = "partition")]
     offset: Option<i64>,
     /// Consumer group whose committed offsets to use and advance.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
+use brook_log::clock::unix_now_ms;
 use brook_log::record::{BatchBuilder, decode_records};
 use brook_log::{LogConfig, LogDir, LogOptions, batch, lock};
 
@@ -54,7 +55,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let mut b = BatchBuilder::new();
         while written < args.records && b.size_in_bytes() + args.value_bytes + 32 < 16 * 1024 {
             b.append(
-                now_ms(),
+                unix_now_ms(),
                 Some(format!("key-{written}").as_bytes()),
                 Some(&value),
                 &[],
@@ -158,10 +159,4 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     dir.close()?;
     println!("\nclean close done; the next open skips recovery. Try --config flush.messages=1.");
     Ok(())
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

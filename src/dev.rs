@@ -1,7 +1,7 @@
 //! `brook dev [--brokers 3] [--data-dir DIR]`: a local replicated cluster for trying Brook
 //! (SPEC §10). It runs the embedded `brook::Cluster` in this process, prints the bootstrap
-//! servers and each broker's address, and stops cleanly on Ctrl-C. Every broker is also a
-//! controller voter (the metadata quorum). While it runs it reads fault commands on stdin
+//! servers and each broker's address, and stops cleanly on Ctrl-C or SIGTERM. Every broker is
+//! also a controller voter (the metadata quorum). While it runs it reads fault commands on stdin
 //! (`kill 2`, `restart 2`, `isolate 3`, `heal`, `controller`, … — `help` lists them), which work
 //! on any broker, the active controller included, so a learner can watch leaders move, ISRs
 //! shrink and the controller fail over with `brook topics describe` and `controller`.
@@ -9,6 +9,8 @@
 use std::path::PathBuf;
 
 use brook::Cluster;
+
+use crate::signal::shutdown_signal;
 
 #[derive(clap::Args)]
 pub struct DevArgs {
@@ -51,7 +53,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     let mut stdin_open = true;
     loop {
         tokio::select! {
-            r = tokio::signal::ctrl_c() => { r?; break; }
+            r = shutdown_signal() => { r?; break; }
             line = lines.next_line(), if stdin_open => match line {
                 Ok(Some(line)) => {
                     if let Err(e) = command(&cluster, line.trim()).await {

@@ -1,17 +1,12 @@
-//! Brook as a library: the embedded [`Cluster`] (SPEC §9), N brokers in this process with temp
-//! dirs, 127.0.0.1 ports and fault injection on disk and network, for tests and `brook dev`.
-//!
-//! The building blocks are re-exported so that an embedding application needs only this crate:
-//! `brook::client` (producer, consumer, admin), `brook::broker`, `brook::log`, `brook::proto`.
+//! The `brook` package's library: what its command line, its benches (`benches/`) and its tests
+//! (`tests/`) share. [`bench`] is `brook bench` and the `cargo bench` programs' measuring code;
+//! [`scenario`] is `brook verify SCENARIO` and the scenario tests. The embedded cluster is the
+//! `brook-cluster` crate, re-exported here whole, so that `brook::Cluster`, `brook::client`,
+//! `brook::Acks`, … read the same in this package as in a test that depends on `brook-cluster`
+//! under the name `brook` (the README's way). An application or a test that only embeds Brook
+//! depends on `brook-cluster`, not on this package, and compiles no CLI, bench or plotting code.
 
 pub mod bench;
-pub mod cluster;
 pub mod scenario;
 
-pub use brook_broker as broker;
-pub use brook_client as client;
-pub use brook_client::{Acks, Consumer, Producer, ProducerRecord, TopicPartition};
-pub use brook_log as log;
-pub use brook_proto as proto;
-pub use brook_proto::faults::Endpoint;
-pub use cluster::{Cluster, ClusterBuilder, ClusterError, ClusterView};
+pub use brook_cluster::*;

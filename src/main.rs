@@ -1,8 +1,10 @@
-//! The `brook` command line (SPEC §10): `serve` runs a broker; `topics`, `produce` and `consume`
-//! talk to one; `configs`, `leader-election` and `quorum describe` are Kafka's admin tools
-//! (kafka-configs, kafka-leader-election, kafka-metadata-quorum);
-//! `demo` tours the storage engine. Errors print one line naming the Kafka-style
-//! error and exit non-zero.
+//! The `brook` command line (SPEC §10): `serve` runs a broker and `dev` a local cluster in this
+//! process; `topics`, `produce` and `consume` talk to one; `configs`, `leader-election` and
+//! `quorum describe` are Kafka's admin tools (kafka-configs, kafka-leader-election,
+//! kafka-metadata-quorum); `verifiable-producer` and `verifiable-consumer` are Kafka's
+//! verifiable tools, `verify` runs fault scenarios and checks their logs, `bench` measures;
+//! `demo` tours the storage engine. Errors print one line naming the Kafka-style error and exit
+//! non-zero.
 
 mod bench_cmd;
 mod configs;
@@ -13,6 +15,7 @@ mod leader_election;
 mod produce;
 mod quorum;
 mod serve;
+mod signal;
 mod topics;
 mod verifiable_consumer;
 mod verifiable_producer;
@@ -51,13 +54,16 @@ enum Command {
     Quorum(quorum::QuorumArgs),
     /// Write, read, crash and recover a log on disk, explaining each step.
     Demo(demo::DemoArgs),
-    /// Run a local replicated cluster in this process; Ctrl-C stops it.
+    /// Run a local replicated cluster in this process, with fault commands on stdin; Ctrl-C or
+    /// SIGTERM stops it.
     Dev(dev::DevArgs),
     /// Kafka's VerifiableProducer: send 0, 1, 2, … and print every outcome as a JSON line.
     VerifiableProducer(verifiable_producer::VerifiableProducerArgs),
     /// Kafka's VerifiableConsumer: read a topic, commit after every poll, print JSON lines.
     VerifiableConsumer(verifiable_consumer::VerifiableConsumerArgs),
-    /// Prove Brook's promises (SPEC §11): `check` a verifiable producer's log against a consumer's.
+    /// Prove Brook's promises (SPEC §11): run a fault scenario against a cluster (in this
+    /// process or as `brook serve` processes) and check it, or `check` a verifiable producer's
+    /// log against a consumer's.
     Verify(verify::VerifyArgs),
     /// Benchmark the acks × flush × replication × size matrix against this machine's own
     /// ceilings (disk, fsync, bare tonic), measured in the same run (SPEC §12).

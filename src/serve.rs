@@ -4,18 +4,20 @@
 //!
 //! `--fault-injection` (hidden; for `brook::Cluster` with process brokers and `brook verify
 //! --mode process`) runs the broker over the fault-injecting disk and dialer and takes fault
-//! commands on stdin (`brook::cluster::fault_control`).
+//! commands on stdin (`brook_cluster::fault_control`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use std::sync::Arc;
 
-use brook::cluster::fault_control;
 use brook::log::io::FaultyFileSystem;
 use brook::proto::faults::{Endpoint, Network};
 use brook::proto::net::Channels;
 use brook_broker::{BrokerConfig, BrokerEnv, BrokerHandle};
+
+use crate::signal::shutdown_signal;
+use brook_cluster::fault_control;
 
 #[derive(clap::Args)]
 pub struct ServeArgs {
@@ -77,30 +79,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     // Scripts and tests wait for this line: once it is printed, the broker accepts requests.
     println!("brook broker {node_id} listening on {}", handle.addr());
-    shutdown_signal().await;
+    if let Err(e) = shutdown_signal().await {
+        tracing::warn!("cannot listen for Ctrl-C or SIGTERM ({e}); shutting down");
+    }
     eprintln!("shutting down cleanly");
     handle.shutdown().await?;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -22,8 +22,11 @@ enum TopicsCommand {
     Create {
         #[arg(long)]
         topic: String,
+        /// Number of partitions; the default, -1, takes the broker's `num.partitions`.
         #[arg(long, default_value_t = -1)]
         partitions: i32,
+        /// Replicas per partition; the default, -1, takes the broker's
+        /// `default.replication.factor`.
         #[arg(long, default_value_t = -1)]
         replication_factor: i32,
         /// Topic config override, e.g. `--config min.insync.replicas=2`.
@@ -36,6 +39,7 @@ enum TopicsCommand {
     Describe {
         #[arg(long)]
         topic: Option<String>,
+        /// One JSON object per topic (SPEC §10's format) instead of the table.
         #[arg(long)]
         json: bool,
     },

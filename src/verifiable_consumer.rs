@@ -1,7 +1,8 @@
 //! `brook verifiable-consumer`: Kafka's VerifiableConsumer (rules V3/V4) — reads every partition
 //! of a topic (assign mode until consumer groups exist), resuming from and committing to
 //! `--group-id`'s offsets after every poll, and prints one JSON line per poll (and per record
-//! with `--verbose`) on stdout. Ctrl-C or SIGTERM stops it after the current poll.
+//! with `--verbose`) on stdout. Ctrl-C or SIGTERM stops it after the current poll; a second
+//! signal exits at once.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use brook_client::OffsetReset;
 use brook_verify::consumer::{self, ConsumerOptions};
 use brook_verify::tool::load_properties;
 
-use crate::verifiable_producer::stop_on_signals;
+use crate::signal::stop_on_signals;
 
 #[derive(clap::Args)]
 pub struct VerifiableConsumerArgs {

@@ -7,8 +7,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use brook_client::Acks;
-use brook_verify::producer::{self, ProducerOptions, StopSignal};
+use brook_verify::producer::{self, ProducerOptions};
 use brook_verify::tool::load_properties;
+
+use crate::signal::stop_on_signals;
 
 #[derive(clap::Args)]
 pub struct VerifiableProducerArgs {
@@ -62,37 +64,4 @@ pub async fn run(args: VerifiableProducerArgs) -> anyhow::Result<()> {
     producer::run(&options, &mut out).await?;
     out.flush()?;
     Ok(())
-}
-
-/// First Ctrl-C / SIGTERM: finish cleanly. Second: exit now (the clean finish may wait up to
-/// delivery.timeout.ms for sends to a dead cluster).
-pub fn stop_on_signals(stop: StopSignal) {
-    tokio::spawn(async move {
-        signal().await;
-        stop.stop();
-        signal().await;
-        std::process::exit(130);
-    });
-}
-
-async fn signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use brook::Acks;
 use brook::scenario::{self, Mode, Scenario, ScenarioOptions};
+use brook_log::clock::unix_now_ms;
 use brook_verify::checker::{self, EventLog, Promises, Report};
 
 #[derive(clap::Args)]
@@ -101,7 +102,9 @@ struct ScenarioArgs {
 
 #[derive(clap::ValueEnum, Clone, Copy)]
 enum ModeArg {
+    /// Brokers in this process; faults at their disk and connection layers.
     Inprocess,
+    /// Brokers as `brook serve` child processes: real SIGKILL and SIGTERM.
     Process,
 }
 
@@ -116,11 +119,9 @@ impl ScenarioArgs {
         if self.throughput == 0 {
             bail!("INVALID_CONFIG: --throughput must be positive");
         }
-        let seed = self.seed.unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64 % 1_000_000)
-        });
+        let seed = self
+            .seed
+            .unwrap_or_else(|| unix_now_ms().unsigned_abs() % 1_000_000);
         Ok(ScenarioOptions {
             mode: match self.mode {
                 ModeArg::Inprocess => Mode::InProcess,

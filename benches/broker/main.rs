@@ -354,7 +354,7 @@ fn verdict(ok: bool, mode: Mode) -> &'static str {
 
 use brook::bench::baseline::{median, micros, percentile, prime};
 use brook::bench::null_broker::NullBroker;
-use brook::bench::report::count as fmt_count;
+use brook::bench::numbers::count as fmt_count;
 
 impl From<NullBroker> for ServerKind {
     fn from(null: NullBroker) -> ServerKind {

@@ -13,6 +13,7 @@
 pub mod baseline;
 pub mod matrix;
 pub mod null_broker;
+pub mod numbers;
 pub mod plot;
 pub mod redis;
 pub mod report;
@@ -62,7 +63,7 @@ pub enum BenchError {
     Client(#[from] brook_client::ClientError),
     /// An in-process cluster failed to start or to create a cell's topic.
     #[error(transparent)]
-    Cluster(#[from] crate::ClusterError),
+    Cluster(#[from] brook_cluster::ClusterError),
     /// A file, directory, socket or child-process operation failed.
     #[error("{what}: {source}")]
     Io {

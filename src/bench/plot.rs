@@ -106,7 +106,7 @@ pub fn throughput_vs_durability(report: &BenchReport, path: &Path) -> Result<(),
                 .and_then(|i| LEVELS.get(i))
                 .map_or(String::new(), |s| s.to_string())
         })
-        .y_label_formatter(&|v| super::report::count(*v))
+        .y_label_formatter(&|v| super::numbers::count(*v))
         .y_desc("msg/s")
         .x_desc("weakest durability level acknowledged")
         .disable_x_mesh()

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use super::matrix::FlushPolicy;
+use super::numbers::count;
 use super::redis::PeerStatus;
 use super::targets;
 use super::{BenchReport, CellResult, Figures, Outcome, Percentiles};
@@ -418,19 +419,6 @@ pub fn csv(report: &BenchReport) -> String {
             num(r.fsync),
             f.map_or(0, |f| f.errors),
         );
-    }
-    out
-}
-
-/// 1234567.8 → "1,234,568".
-pub fn count(v: f64) -> String {
-    let digits = format!("{:.0}", v.max(0.0));
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
     }
     out
 }

@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use brook_client::{Admin, AdminConfig};
+use brook_log::clock::unix_now_ms;
 use tokio::time::Instant;
 
 use super::BenchError;
 use super::matrix::Cell;
-use crate::Cluster;
+use brook_cluster::Cluster;
 
 /// How long a topic may take to get its leaders and a full ISR.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,12 +86,7 @@ impl Target {
             .await
             .map_err(|e| unreachable(e.to_string()))?;
         let brokers = cluster.brokers.iter().filter(|b| !b.fenced).count();
-        let run_id = format!(
-            "{:x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis())
-        );
+        let run_id = format!("{:x}", unix_now_ms());
         Ok(Target::External {
             bootstrap: bootstrap.to_string(),
             admin,

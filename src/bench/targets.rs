@@ -2,7 +2,7 @@
 //! against its goal. Not timed assertions — `brook bench` prints them, PASS or MISS.
 
 use super::BenchReport;
-use super::report::count;
+use super::numbers::count;
 
 /// One target and what this run measured for it.
 #[derive(Debug, Clone, PartialEq)]

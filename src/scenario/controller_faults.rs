@@ -12,16 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
-use super::faults::{Result, crash, err};
+use super::run::{Result, err};
 use super::{PROGRESS_ACKS, Run, WAIT};
-use crate::ClusterView;
+use brook_cluster::ClusterView;
 
 /// The active controller crashes (power loss in process, SIGKILL in process mode) and comes back
 /// after a pause that may exceed the session timeout and the election timeout.
 pub(crate) async fn restart(run: &mut Run, round: u32) -> Result<()> {
     let old = run.active_controller().await?;
     run.mark_fault();
-    crash(run, old).await?;
+    run.crash(old).await?;
     let down = run.rng.jitter(300, 1500);
     tokio::time::sleep(down).await;
     let meanwhile = match run.cluster.active_controller().await {

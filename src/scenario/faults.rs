@@ -11,16 +11,8 @@
 
 use std::time::Duration;
 
+use super::run::{Result, err};
 use super::{Run, Scenario, Variant, WAIT, controller_faults, voters_among};
-use crate::ClusterError;
-
-/// A fault step's outcome; the error is the message the report lists as the round's violation.
-pub(crate) type Result<T> = std::result::Result<T, String>;
-
-/// A cluster error as a fault step's message.
-pub(crate) fn err(e: ClusterError) -> String {
-    e.to_string()
-}
 
 /// Injects one round of `variant`'s fault and waits for recovery.
 pub(crate) async fn inject(run: &mut Run, variant: &Variant, round: u32) -> Result<()> {
@@ -72,7 +64,7 @@ async fn pick_partition(run: &mut Run) -> Result<(i32, i32)> {
 }
 
 /// " (the active controller)" when `id` is it in `view`, for the notes.
-pub(crate) fn role(view: &crate::ClusterView, id: i32) -> &'static str {
+pub(crate) fn role(view: &brook_cluster::ClusterView, id: i32) -> &'static str {
     if view.active_controller() == Some(id) {
         " (the active controller)"
     } else {
@@ -115,7 +107,7 @@ async fn leader_fault(run: &mut Run, round: u32, fault: LeaderFault) -> Result<(
         // Let the leader take writes its followers have not fetched yet.
         tokio::time::sleep(FOLLOWER_LAG / 2).await;
         run.mark_fault();
-        let killed = crash(run, leader).await;
+        let killed = run.crash(leader).await;
         for f in &followers {
             run.cluster.slow(*f, Duration::ZERO).await.map_err(err)?;
         }
@@ -138,16 +130,6 @@ async fn leader_fault(run: &mut Run, round: u32, fault: LeaderFault) -> Result<(
     match fault {
         LeaderFault::Kill | LeaderFault::Bounce => run.cluster.restart(leader).await.map_err(err),
         LeaderFault::Isolate => run.cluster.heal().await.map_err(err),
-    }
-}
-
-/// An abrupt stop of one broker: a power loss in process, a real SIGKILL in process mode
-/// (whose page cache survives; `power-loss` covers the lost page cache there).
-pub(crate) async fn crash(run: &Run, id: i32) -> Result<()> {
-    if run.cluster.is_processes() {
-        run.cluster.kill_keep_page_cache(id).await.map_err(err)
-    } else {
-        run.cluster.kill(id).await.map_err(err)
     }
 }
 

@@ -39,7 +39,7 @@ pub use report::{RunConfig, ScenarioReport, table};
 pub(crate) use run::{Rng, Run};
 use workload::{availability, final_read, spawn_consumer};
 
-use crate::{Cluster, ClusterError};
+use brook_cluster::{Cluster, ClusterError};
 
 /// The fault scenarios. `ALL` lists them in the order `brook verify all` runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,13 +1,22 @@
 //! The state of one scenario run that the fault schedules work with ([`Run`]), its seeded
-//! generator ([`Rng`]), and the waits every schedule shares: the cluster healthy again, the
-//! producer acknowledged again, an active controller.
+//! generator ([`Rng`]), and what every schedule shares: the waits (the cluster healthy again,
+//! the producer acknowledged again, an active controller), the crash of one broker, and the
+//! schedules' [`Result`] (a failed round is its message).
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{Capture, REPLICATION_FACTOR, WAIT};
-use crate::{Cluster, ClusterError};
+use brook_cluster::{Cluster, ClusterError};
+
+/// A fault step's outcome; the error is the message the report lists as the round's violation.
+pub(crate) type Result<T, E = String> = std::result::Result<T, E>;
+
+/// A cluster error as a fault step's message.
+pub(crate) fn err(e: ClusterError) -> String {
+    e.to_string()
+}
 
 /// A deterministic generator for the fault schedule (splitmix64): the same seed picks the same
 /// partitions, followers and pauses, so a failing run can be replayed.
@@ -113,6 +122,16 @@ impl Run {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         false
+    }
+
+    /// An abrupt stop of one broker: a power loss in process, a real SIGKILL in process mode
+    /// (whose page cache survives; `power-loss` covers the lost page cache there).
+    pub async fn crash(&self, id: i32) -> Result<()> {
+        if self.cluster.is_processes() {
+            self.cluster.kill_keep_page_cache(id).await.map_err(err)
+        } else {
+            self.cluster.kill(id).await.map_err(err)
+        }
     }
 
     /// Records now as the moment a fault was injected (for the recovery figures).

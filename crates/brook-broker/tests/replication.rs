@@ -161,9 +161,14 @@ async fn acks_all_replicates_to_the_isr_and_survives_leader_failover() {
         .unwrap()
         .into_inner();
     assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0]);
+    // Metadata reaches the brokers one at a time: wait until the leader itself knows it leads
+    // and has the replica open, not only broker 1.
     let p = t
-        .wait("a leader", |t| async move {
-            t.describe(0, "t").await.filter(|p| p.leader > 0)
+        .wait("a leader that serves the partition", |t| async move {
+            let p = t.describe(0, "t").await.filter(|p| p.leader > 0)?;
+            t.describe(p.leader as usize - 1, "t")
+                .await
+                .filter(|at| at.leader == p.leader && at.log_end_offset >= 0)
         })
         .await;
     let leader = p.leader as usize - 1;

@@ -15,7 +15,10 @@ use brook_proto::v1::{
 pub struct ClusterView {
     /// Brokers running when the view was taken (answering or not).
     pub running: Vec<i32>,
+    /// Each answering broker's `DescribeCluster`: the brokers it lists and the controller it
+    /// names.
     pub clusters: BTreeMap<i32, DescribeClusterResponse>,
+    /// Each answering broker's `DescribeTopics`, from its own metadata and replicas only.
     pub topics: BTreeMap<i32, Vec<TopicDescription>>,
 }
 
@@ -64,16 +67,19 @@ impl ClusterView {
             .filter(|l| *l >= 0)
     }
 
+    /// The leader epoch, from the freshest metadata.
     pub fn leader_epoch(&self, topic: &str, partition: i32) -> Option<i32> {
         self.freshest(topic, partition).map(|p| p.leader_epoch)
     }
 
+    /// The in-sync replicas, from the freshest metadata (empty for an unknown partition).
     pub fn isr(&self, topic: &str, partition: i32) -> Vec<i32> {
         self.freshest(topic, partition)
             .map(|p| p.isr.clone())
             .unwrap_or_default()
     }
 
+    /// The assigned replicas, from the freshest metadata (empty for an unknown partition).
     pub fn replicas(&self, topic: &str, partition: i32) -> Vec<i32> {
         self.freshest(topic, partition)
             .map(|p| p.replicas.clone())

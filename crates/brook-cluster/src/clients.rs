@@ -1,26 +1,89 @@
-//! Builders the cluster hands out: `create_topic` (awaitable), producers and consumers whose
-//! connections go through the fault model.
+//! What a [`Cluster`] hands out: `create_topic` (awaitable), producers, consumers and admin
+//! clients whose connections go through the fault model, and the harness's own admin client
+//! outside it.
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use brook_client::{Acks, Consumer, ConsumerConfig, Producer, ProducerConfig};
+use brook_client::{
+    Acks, Admin, AdminConfig, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig,
+};
 use brook_proto::faults::{Endpoint, Network};
 use brook_proto::net::Channels;
 
-use super::*;
+use crate::cluster::Cluster;
+use crate::error::Result;
+
+impl Cluster {
+    /// A producer builder; the producer's connections are subject to network faults.
+    pub fn producer(&self) -> ProducerBuilder {
+        ProducerBuilder {
+            config: ProducerConfig::new(&self.bootstrap_servers()),
+            pairs: Vec::new(),
+            network: self.network.clone(),
+            endpoint: None,
+        }
+    }
+
+    /// A consumer builder; the consumer's connections are subject to network faults.
+    pub fn consumer(&self) -> ConsumerBuilder {
+        ConsumerBuilder {
+            config: ConsumerConfig::new(&self.bootstrap_servers()),
+            pairs: Vec::new(),
+            network: self.network.clone(),
+            endpoint: None,
+        }
+    }
+
+    /// An admin client whose connections are subject to network faults (its own endpoint).
+    pub fn admin(&self) -> Result<Admin> {
+        Ok(Admin::with_channels(
+            AdminConfig::new(&self.bootstrap_servers()),
+            self.client_channels(),
+        )?)
+    }
+
+    /// Connections for a new client: through the fault model as a fresh client endpoint.
+    pub fn client_channels(&self) -> Channels {
+        client_channels(&self.network, None)
+    }
+
+    /// The harness's own admin client, outside the fault model.
+    fn observer_admin(&self) -> Result<Admin> {
+        let config = AdminConfig::new(&self.bootstrap_servers()).request_timeout(self.timeout);
+        Ok(Admin::with_channels(config, self.observer.clone())?)
+    }
+
+    /// Creates a topic; awaiting the returned builder completes when every partition's leader
+    /// serves it.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+    ) -> CreateTopic<'_> {
+        CreateTopic {
+            cluster: self,
+            name: name.to_string(),
+            partitions,
+            replication_factor,
+            configs: Vec::new(),
+            timeout: self.timeout,
+        }
+    }
+}
 
 /// `create_topic`'s builder; `.await` it.
 #[derive(Debug)]
 pub struct CreateTopic<'a> {
-    pub(super) cluster: &'a Cluster,
-    pub(super) name: String,
-    pub(super) partitions: i32,
-    pub(super) replication_factor: i32,
-    pub(super) configs: Vec<(String, String)>,
-    pub(super) timeout: Duration,
+    cluster: &'a Cluster,
+    name: String,
+    partitions: i32,
+    replication_factor: i32,
+    configs: Vec<(String, String)>,
+    timeout: Duration,
 }
 
 impl CreateTopic<'_> {
@@ -79,38 +142,44 @@ impl<'a> IntoFuture for CreateTopic<'a> {
 /// Builds a [`Producer`] connected through the cluster's fault model.
 #[derive(Debug)]
 pub struct ProducerBuilder {
-    pub(super) config: ProducerConfig,
-    pub(super) pairs: Vec<(String, String)>,
-    pub(super) network: Arc<Network>,
-    pub(super) endpoint: Option<Endpoint>,
+    config: ProducerConfig,
+    pairs: Vec<(String, String)>,
+    network: Arc<Network>,
+    endpoint: Option<Endpoint>,
 }
 
 impl ProducerBuilder {
+    /// `acks` (default all).
     pub fn acks(mut self, acks: Acks) -> Self {
         self.config = self.config.acks(acks);
         self
     }
 
+    /// `enable.idempotence` (default true).
     pub fn idempotence(mut self, on: bool) -> Self {
         self.config = self.config.enable_idempotence(on);
         self
     }
 
+    /// `linger.ms`.
     pub fn linger(mut self, d: Duration) -> Self {
         self.config = self.config.linger(d);
         self
     }
 
+    /// `request.timeout.ms`.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.config = self.config.request_timeout(d);
         self
     }
 
+    /// `delivery.timeout.ms`.
     pub fn delivery_timeout(mut self, d: Duration) -> Self {
         self.config = self.config.delivery_timeout(d);
         self
     }
 
+    /// `retries`.
     pub fn retries(mut self, n: i32) -> Self {
         self.config = self.config.retries(n);
         self
@@ -137,6 +206,7 @@ impl ProducerBuilder {
         Ok(config)
     }
 
+    /// The producer, connected through the fault model (fails on a bad config key or value).
     pub async fn build(self) -> Result<Producer> {
         let channels = client_channels(&self.network, self.endpoint);
         let config = self.into_config()?;
@@ -147,13 +217,14 @@ impl ProducerBuilder {
 /// Builds a [`Consumer`] connected through the cluster's fault model.
 #[derive(Debug)]
 pub struct ConsumerBuilder {
-    pub(super) config: ConsumerConfig,
-    pub(super) pairs: Vec<(String, String)>,
-    pub(super) network: Arc<Network>,
-    pub(super) endpoint: Option<Endpoint>,
+    config: ConsumerConfig,
+    pairs: Vec<(String, String)>,
+    network: Arc<Network>,
+    endpoint: Option<Endpoint>,
 }
 
 impl ConsumerBuilder {
+    /// `group.id`: whose committed offsets to use.
     pub fn group_id(mut self, group: &str) -> Self {
         self.config = self.config.group_id(group);
         self
@@ -161,12 +232,11 @@ impl ConsumerBuilder {
 
     /// `auto.offset.reset=earliest`.
     pub fn from_beginning(mut self) -> Self {
-        self.config = self
-            .config
-            .auto_offset_reset(brook_client::OffsetReset::Earliest);
+        self.config = self.config.auto_offset_reset(OffsetReset::Earliest);
         self
     }
 
+    /// `request.timeout.ms`.
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.config = self.config.request_timeout(d);
         self
@@ -184,6 +254,7 @@ impl ConsumerBuilder {
         self
     }
 
+    /// The consumer, connected through the fault model (fails on a bad config key or value).
     pub async fn build(self) -> Result<Consumer> {
         let channels = client_channels(&self.network, self.endpoint);
         let mut config = self.config;
@@ -195,7 +266,7 @@ impl ConsumerBuilder {
 }
 
 /// A client's connections through the fault model: its own endpoint, or a fresh one.
-pub(super) fn client_channels(network: &Arc<Network>, endpoint: Option<Endpoint>) -> Channels {
+fn client_channels(network: &Arc<Network>, endpoint: Option<Endpoint>) -> Channels {
     let endpoint = endpoint.unwrap_or_else(|| network.new_client());
     Channels::new(network.dialer(endpoint))
 }

@@ -1,4 +1,4 @@
-//! The process backend of [`Cluster`](super::Cluster): each broker is a `brook serve` child
+//! The process backend of [`Cluster`](crate::Cluster): each broker is a `brook serve` child
 //! process given the same config keys an in-process broker gets (`--set key=value`), on a port
 //! fixed when the cluster starts. The child's stdout is read until its
 //! `brook broker N listening on ADDR` line (and drained afterwards); its stderr is appended to
@@ -11,7 +11,7 @@
 //! last fsync and exits.
 //!
 //! Every child runs with `--fault-injection`: it takes the fault commands of
-//! [`fault_control`](super::fault_control) on its stdin and answers each on stdout.
+//! [`fault_control`](crate::fault_control) on its stdin and answers each on stdout.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -22,8 +22,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::fault_control::{FaultCommand, POWER_LOSS_EXIT};
-use super::{ClusterError, POLL_MAX, POLL_MIN, Result, io_error};
+use crate::error::{ClusterError, Result, io_error};
+use crate::fault_control::{FaultCommand, POWER_LOSS_EXIT};
+use crate::poll::{POLL_MIN, next_pause};
 
 /// How long a clean shutdown (SIGTERM) may take before the process is SIGKILLed.
 const TERM_TIMEOUT: Duration = Duration::from_secs(30);
@@ -34,7 +35,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One running `brook serve` child. Dropping it SIGKILLs and reaps the process.
 #[derive(Debug)]
-pub(super) struct BrokerProcess {
+pub(crate) struct BrokerProcess {
     child: Child,
     /// Fault commands go here, one per line.
     stdin: Option<ChildStdin>,
@@ -43,7 +44,7 @@ pub(super) struct BrokerProcess {
 }
 
 /// The log file a broker process writes its stderr to.
-pub(super) fn log_path(dir: &Path) -> PathBuf {
+pub(crate) fn log_path(dir: &Path) -> PathBuf {
     dir.join("serve.log")
 }
 
@@ -58,7 +59,7 @@ impl BrokerProcess {
     /// `listening on` line (bounded by `timeout`). A process that exits before listening because
     /// the port is still taken is started again for up to `rebind`.
     #[allow(clippy::too_many_arguments)]
-    pub(super) async fn spawn(
+    pub(crate) async fn spawn(
         binary: &Path,
         id: i32,
         pairs: &[(String, String)],
@@ -81,7 +82,7 @@ impl BrokerProcess {
                 }
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
+            pause = next_pause(pause);
         }
     }
 
@@ -193,7 +194,7 @@ impl BrokerProcess {
     }
 
     /// Sends one fault command and waits for the child's answer.
-    pub(super) async fn command(&mut self, id: i32, cmd: &FaultCommand) -> Result<()> {
+    pub(crate) async fn command(&mut self, id: i32, cmd: &FaultCommand) -> Result<()> {
         let what = format!("fault `{cmd}` on broker {id}");
         self.send(&what, cmd)?;
         match tokio::time::timeout(COMMAND_TIMEOUT, self.answers.recv()).await {
@@ -227,7 +228,7 @@ impl BrokerProcess {
     /// A power loss: the child cuts every file back to its last fsync and exits at once. If it
     /// cannot (it does not answer, or answers with an error), it is SIGKILLed and the error
     /// returned: the data it kept in the page cache means this was no power loss.
-    pub(super) async fn power_loss(mut self, id: i32) -> Result<()> {
+    pub(crate) async fn power_loss(mut self, id: i32) -> Result<()> {
         let answered = self.command(id, &FaultCommand::PowerLoss).await;
         if let Err(e) = answered {
             self.kill_now();
@@ -252,12 +253,12 @@ impl BrokerProcess {
                 }
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
+            pause = next_pause(pause);
         }
     }
 
     /// SIGKILL, then reap.
-    pub(super) fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.kill_now();
     }
 
@@ -268,7 +269,7 @@ impl BrokerProcess {
 
     /// SIGTERM, then waits for the process to exit (SIGKILL after a bound). A non-zero exit or
     /// a process that had to be killed is an error.
-    pub(super) async fn terminate(mut self, id: i32) -> Result<()> {
+    pub(crate) async fn terminate(mut self, id: i32) -> Result<()> {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])
@@ -309,7 +310,7 @@ impl BrokerProcess {
                 });
             }
             tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(POLL_MAX);
+            pause = next_pause(pause);
         }
     }
 }

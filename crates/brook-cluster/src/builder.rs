@@ -1,23 +1,53 @@
-//! `ClusterBuilder`: brokers, racks and config, then `start()` — in-process nodes or `brook serve`
-//! children, ready when every broker lists all of them unfenced.
+//! [`ClusterBuilder`]: brokers, racks and config, then `start()` — in-process nodes or
+//! `brook serve` children, ready when every broker lists all of them unfenced.
 
 use std::collections::BTreeMap;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use brook_broker::{BrokerConfig, BrokerEnv, BrokerHandle, ConfigError};
+use brook_broker::ConfigError;
 use brook_log::io::FaultyFileSystem;
-use brook_proto::ErrorCode;
-use brook_proto::faults::{Endpoint, Network};
+use brook_proto::faults::Network;
 use brook_proto::net::Channels;
 use tokio::time::Instant;
 
-pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
+use crate::cluster::{Cluster, Incarnation, Node};
+use crate::error::{ClusterError, Result, io_error};
+use crate::in_process::start_broker_on;
+use crate::process::BrokerProcess;
 
-use super::*;
+/// Defaults suited to tests: failures are detected in about a second, not Kafka's tens of
+/// seconds; the internal offsets topic is small. Any of them can be overridden.
+const TEST_DEFAULTS: &[(&str, &str)] = &[
+    ("broker.session.timeout.ms", "1000"),
+    // Short, because a broker counts as started once a heartbeat unfenced it (SPEC §12 wants
+    // a 3-broker cluster ready in ≤ 50 ms).
+    ("broker.heartbeat.interval.ms", "50"),
+    ("replica.lag.time.max.ms", "1000"),
+    ("replica.fetch.wait.max.ms", "100"),
+    ("offsets.topic.num.partitions", "4"),
+    // A dead active controller is replaced within a few hundred milliseconds.
+    ("controller.quorum.election.timeout.ms", "300"),
+    ("controller.quorum.request.timeout.ms", "1000"),
+];
+
+/// Keys the cluster sets itself for each broker.
+const OWNED_KEYS: &[&str] = &[
+    "node.id",
+    "process.roles",
+    "listeners",
+    "controller.quorum.voters",
+    "log.dirs",
+];
+
+impl Cluster {
+    /// A builder for a cluster: one broker by default, every broker a controller voter.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+}
 
 /// Configures a [`Cluster`].
 #[derive(Debug, Clone)]
@@ -123,7 +153,7 @@ impl ClusterBuilder {
     }
 
     /// Run each broker as a `binary serve` child process (the `brook` executable) instead of in
-    /// this process. See the module docs for what differs.
+    /// this process. See the crate docs for what differs.
     pub fn processes(mut self, binary: impl Into<PathBuf>) -> Self {
         self.processes = Some(binary.into());
         self
@@ -320,66 +350,5 @@ impl ClusterBuilder {
             nodes.insert(id, node);
         }
         Ok(nodes)
-    }
-}
-
-/// `BrokerHandle::start_with` reports a failed bind as BROKER_NOT_AVAILABLE "bind …".
-pub(super) fn is_bind_error(e: &ClusterError) -> bool {
-    matches!(e, ClusterError::Broker(b)
-        if b.code() == ErrorCode::BrokerNotAvailable && b.message().starts_with("bind"))
-}
-
-/// Starts broker `id` on a listener bound by the caller (its address is `addr`).
-async fn start_broker_on(
-    id: i32,
-    pairs: &[(String, String)],
-    listener: tokio::net::TcpListener,
-    addr: SocketAddr,
-    fs: &FaultyFileSystem,
-    network: &Arc<Network>,
-) -> Result<BrokerHandle> {
-    let mut pairs = pairs.to_vec();
-    pairs.push(("listeners".into(), addr.to_string()));
-    let config = BrokerConfig::from_pairs(pairs)?;
-    let env = BrokerEnv {
-        fs: Arc::new(fs.clone()),
-        channels: Channels::new(network.dialer(Endpoint::Broker(id))),
-        ..BrokerEnv::default()
-    };
-    Ok(BrokerHandle::start_on(listener, config, env).await?)
-}
-
-/// Starts broker `id` on `listener`, retrying a failed bind for up to `rebind` (a restarted
-/// broker's old listener may not be closed yet).
-pub(super) async fn start_broker(
-    id: i32,
-    pairs: &[(String, String)],
-    listener: SocketAddr,
-    fs: &FaultyFileSystem,
-    network: &Arc<Network>,
-    rebind: Duration,
-) -> Result<BrokerHandle> {
-    let mut pairs = pairs.to_vec();
-    pairs.push(("listeners".into(), listener.to_string()));
-    let config = BrokerConfig::from_pairs(pairs)?;
-    let deadline = Instant::now() + rebind;
-    let mut pause = POLL_MIN;
-    loop {
-        let env = BrokerEnv {
-            fs: Arc::new(fs.clone()),
-            channels: Channels::new(network.dialer(Endpoint::Broker(id))),
-            ..BrokerEnv::default()
-        };
-        match BrokerHandle::start_with(config.clone(), env).await {
-            Ok(handle) => return Ok(handle),
-            Err(e) => {
-                let e = ClusterError::Broker(e);
-                if !is_bind_error(&e) || Instant::now() + pause > deadline {
-                    return Err(e);
-                }
-            }
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(POLL_MAX);
     }
 }

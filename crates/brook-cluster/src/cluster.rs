@@ -1,48 +1,21 @@
-//! `brook::Cluster` (SPEC §9): N brokers in this process, each with its own data dir and a
-//! 127.0.0.1 port, every one of them also a controller voter (the metadata quorum; see
-//! [`ClusterBuilder::controller_voters`] for fewer), plus the faults a reliability test needs:
-//! abrupt kills that may lose what was not fsynced, restarts on the same port, and network
-//! faults (isolate, partition, slow) applied by the dialer every Brook connection goes through.
+//! [`Cluster`]: the running brokers (in this process or as `brook serve` children), stopping
+//! and restarting them, the network faults, and how the harness observes the cluster
+//! (`view`, `leader_of`, `describe`, `wait_until`). Building one is
+//! [`ClusterBuilder`](crate::ClusterBuilder)'s (`builder.rs`), the clients it hands out are
+//! `clients.rs`'s.
 //!
-//! ```no_run
-//! # async fn demo() -> Result<(), brook::ClusterError> {
-//! use std::time::Duration;
-//! use brook::{Acks, Cluster, ProducerRecord};
-//! let cluster = Cluster::builder().brokers(3).racks(["a", "b", "c"]).start().await?;
-//! cluster.create_topic("orders", 6, 3).config("min.insync.replicas", "2").await?;
-//! let producer = cluster.producer().acks(Acks::All).build().await?;
-//! producer.send_and_wait(ProducerRecord::new("orders", "value")).await?;
-//! let leader = cluster.leader_of("orders", 0).await?;
-//! cluster.kill(leader).await?;
-//! cluster.restart(leader).await?;
-//! cluster.wait_until(|m| m.isr("orders", 0).len() == 3, Duration::from_secs(5)).await?;
-//! # Ok(()) }
-//! ```
-//!
-//! The harness observes the cluster (`describe`, `leader_of`, `wait_until`, readiness) over
-//! plain TCP, outside the fault model: a test must be able to look at an isolated broker.
-//! Clients made by `producer()`, `consumer()` and `admin()` go through the fault model, each as
-//! its own [`Endpoint::Client`].
-//!
-//! With [`ClusterBuilder::processes`] the brokers are `brook serve --fault-injection` child
-//! processes instead (same config keys, fixed ports, stderr in `serve.log` in each data dir):
-//! `kill_keep_page_cache` is SIGKILL, `shutdown_broker` SIGTERM, `restart` a respawn with the
-//! same arguments, and `kill` (power loss) tells the child to cut its files back to their last
-//! fsync and exit. Network faults reach the children as commands on their stdin
-//! ([`fault_control`]): each child keeps a copy of the fault model for its own dials. Disk
-//! faults and the in-process [`Cluster::broker`] are not available (they return
-//! [`ClusterError::NotWithProcesses`]).
+//! The harness observes the cluster over plain TCP, outside the fault model: a test must be able
+//! to look at an isolated broker. Clients made by `producer()`, `consumer()` and `admin()` go
+//! through the fault model, each as its own [`Endpoint::Client`].
 
 use std::collections::BTreeMap;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use brook_broker::{Broker, BrokerError, BrokerHandle, ConfigError};
-use brook_client::{Admin, AdminConfig, ClientError, ConsumerConfig, ProducerConfig};
+use brook_broker::{Broker, BrokerHandle};
 use brook_log::io::FaultyFileSystem;
 use brook_proto::faults::{Endpoint, Network};
 use brook_proto::net::Channels;
@@ -50,75 +23,13 @@ use brook_proto::v1::admin_client::AdminClient;
 use brook_proto::v1::{DescribeClusterRequest, DescribeTopicsRequest, TopicDescription};
 use tokio::time::Instant;
 
-pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
+use crate::error::{ClusterError, Result, io_error};
+use crate::fault_control::FaultCommand;
+use crate::in_process::start_broker;
+use crate::poll::{POLL_MIN, next_pause};
+use crate::process::BrokerProcess;
+use crate::view::ClusterView;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    #[error("{0}")]
-    Broker(#[from] BrokerError),
-    #[error("{0}")]
-    Config(#[from] ConfigError),
-    #[error("{0}")]
-    Client(#[from] ClientError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
-    #[error("no broker {0} in this cluster")]
-    NoSuchBroker(i32),
-    #[error("broker {0} is not running")]
-    NotRunning(i32),
-    #[error("broker {0} is already running")]
-    AlreadyRunning(i32),
-    /// A fault or an accessor that only exists for in-process brokers.
-    #[error("UNSUPPORTED: {0} is not available with process brokers")]
-    NotWithProcesses(&'static str),
-    #[error("UNKNOWN_TOPIC_OR_PARTITION: {0}")]
-    UnknownTopic(String),
-    #[error("LEADER_NOT_AVAILABLE: {topic}-{partition} has no leader")]
-    NoLeader { topic: String, partition: i32 },
-    /// A condition was not reached in time; `last` describes the last state seen.
-    #[error("REQUEST_TIMED_OUT: {what} not reached within {timeout:?}; last seen: {last}")]
-    Timeout {
-        what: String,
-        timeout: Duration,
-        last: String,
-    },
-}
-
-fn io_error(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
-    let what = what.into();
-    move |source| ClusterError::Io { what, source }
-}
-
-/// Defaults suited to tests: failures are detected in about a second, not Kafka's tens of
-/// seconds; the internal offsets topic is small. Any of them can be overridden.
-const TEST_DEFAULTS: &[(&str, &str)] = &[
-    ("broker.session.timeout.ms", "1000"),
-    // Short, because a broker counts as started once a heartbeat unfenced it (SPEC §12 wants
-    // a 3-broker cluster ready in ≤ 50 ms).
-    ("broker.heartbeat.interval.ms", "50"),
-    ("replica.lag.time.max.ms", "1000"),
-    ("replica.fetch.wait.max.ms", "100"),
-    ("offsets.topic.num.partitions", "4"),
-    // A dead active controller is replaced within a few hundred milliseconds.
-    ("controller.quorum.election.timeout.ms", "300"),
-    ("controller.quorum.request.timeout.ms", "1000"),
-];
-
-/// Keys the cluster sets itself for each broker.
-const OWNED_KEYS: &[&str] = &[
-    "node.id",
-    "process.roles",
-    "listeners",
-    "controller.quorum.voters",
-    "log.dirs",
-];
-
-/// How often conditions are re-checked: short, so that waiting costs little beyond the event.
-const POLL_MIN: Duration = Duration::from_millis(1);
-const POLL_MAX: Duration = Duration::from_millis(20);
 /// Deadline of one observer RPC (the harness must not hang on a wedged broker).
 const OBSERVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long `kill` waits for the killed broker's last tasks to let go of it before cutting its
@@ -129,27 +40,27 @@ const REBIND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running broker: in this process, or a `brook serve` child.
 #[derive(Debug)]
-enum Incarnation {
+pub(crate) enum Incarnation {
     InProcess(BrokerHandle),
     Process(BrokerProcess),
 }
 
 /// One broker slot: fixed identity (id, port, dir, disk) and the running incarnation, if any.
 #[derive(Debug)]
-struct Node {
-    id: i32,
-    addr: SocketAddr,
-    dir: PathBuf,
-    pairs: Vec<(String, String)>,
+pub(crate) struct Node {
+    pub(crate) id: i32,
+    pub(crate) addr: SocketAddr,
+    pub(crate) dir: PathBuf,
+    pub(crate) pairs: Vec<(String, String)>,
     /// Shared by every incarnation, so that fault knobs survive restarts.
-    fs: FaultyFileSystem,
+    pub(crate) fs: FaultyFileSystem,
     /// An async lock: kill/restart of one broker are serialised, and may await while holding it.
     handle: tokio::sync::Mutex<Option<Incarnation>>,
     running: AtomicBool,
 }
 
 impl Node {
-    fn new(
+    pub(crate) fn new(
         id: i32,
         addr: SocketAddr,
         root: &Path,
@@ -167,7 +78,7 @@ impl Node {
         }
     }
 
-    async fn set(&self, handle: Incarnation) {
+    pub(crate) async fn set(&self, handle: Incarnation) {
         *self.handle.lock().await = Some(handle);
         self.running.store(true, Ordering::Release);
     }
@@ -181,31 +92,28 @@ enum Stop {
 }
 
 /// N brokers in this process (SPEC §9), or as `brook serve` children
-/// ([`ClusterBuilder::processes`]). Dropping it stops them abruptly and removes the temp
-/// dir; [`Cluster::shutdown`] stops them cleanly.
+/// ([`ClusterBuilder::processes`](crate::ClusterBuilder::processes)). Dropping it stops them
+/// abruptly and removes the temp dir; [`Cluster::shutdown`] stops them cleanly.
 #[derive(Debug)]
 pub struct Cluster {
-    nodes: BTreeMap<i32, Node>,
-    network: Arc<Network>,
+    pub(crate) nodes: BTreeMap<i32, Node>,
+    pub(crate) network: Arc<Network>,
     /// Plain TCP, outside the fault model: how the harness looks at the cluster.
-    observer: Channels,
-    startup_time: Duration,
-    timeout: Duration,
-    root: PathBuf,
+    pub(crate) observer: Channels,
+    pub(crate) startup_time: Duration,
+    /// Bound on waiting for readiness and for topics (the builder's `startup_timeout`).
+    pub(crate) timeout: Duration,
+    pub(crate) root: PathBuf,
     /// `Some(binary)`: the brokers are `binary serve` child processes.
-    binary: Option<PathBuf>,
+    pub(crate) binary: Option<PathBuf>,
     /// With process brokers: the network faults in force (since the last heal), replayed to
     /// a restarted child.
-    active_faults: std::sync::Mutex<Vec<FaultCommand>>,
+    pub(crate) active_faults: std::sync::Mutex<Vec<FaultCommand>>,
     // Last, so that it is removed after the brokers were dropped (fields drop in order).
-    _temp: Option<tempfile::TempDir>,
+    pub(crate) _temp: Option<tempfile::TempDir>,
 }
 
 impl Cluster {
-    pub fn builder() -> ClusterBuilder {
-        ClusterBuilder::default()
-    }
-
     /// How long `start()` took until the cluster was ready.
     pub fn startup_time(&self) -> Duration {
         self.startup_time
@@ -237,6 +145,7 @@ impl Cluster {
         &self.root
     }
 
+    /// Whether broker `id` runs (it was started and not stopped since).
     pub fn is_running(&self, id: i32) -> bool {
         self.nodes
             .get(&id)
@@ -456,66 +365,7 @@ impl Cluster {
         Ok(())
     }
 
-    // ---- clients -------------------------------------------------------------------------
-
-    /// A producer builder; the producer's connections are subject to network faults.
-    pub fn producer(&self) -> ProducerBuilder {
-        ProducerBuilder {
-            config: ProducerConfig::new(&self.bootstrap_servers()),
-            pairs: Vec::new(),
-            network: self.network.clone(),
-            endpoint: None,
-        }
-    }
-
-    /// A consumer builder; the consumer's connections are subject to network faults.
-    pub fn consumer(&self) -> ConsumerBuilder {
-        ConsumerBuilder {
-            config: ConsumerConfig::new(&self.bootstrap_servers()),
-            pairs: Vec::new(),
-            network: self.network.clone(),
-            endpoint: None,
-        }
-    }
-
-    /// An admin client whose connections are subject to network faults (its own endpoint).
-    pub fn admin(&self) -> Result<Admin> {
-        Ok(Admin::with_channels(
-            AdminConfig::new(&self.bootstrap_servers()),
-            self.client_channels(),
-        )?)
-    }
-
-    /// Connections for a new client: through the fault model as a fresh client endpoint.
-    pub fn client_channels(&self) -> Channels {
-        clients::client_channels(&self.network, None)
-    }
-
-    /// The harness's own admin client, outside the fault model.
-    fn observer_admin(&self) -> Result<Admin> {
-        let config = AdminConfig::new(&self.bootstrap_servers()).request_timeout(self.timeout);
-        Ok(Admin::with_channels(config, self.observer.clone())?)
-    }
-
     // ---- topics and observation ------------------------------------------------------------
-
-    /// Creates a topic; awaiting the returned builder completes when every partition's leader
-    /// serves it.
-    pub fn create_topic(
-        &self,
-        name: &str,
-        partitions: i32,
-        replication_factor: i32,
-    ) -> CreateTopic<'_> {
-        CreateTopic {
-            cluster: self,
-            name: name.to_string(),
-            partitions,
-            replication_factor,
-            configs: Vec::new(),
-            timeout: self.timeout,
-        }
-    }
 
     /// What every running broker says now (see [`ClusterView`]).
     pub async fn view(&self) -> ClusterView {
@@ -591,7 +441,13 @@ impl Cluster {
         self.wait_for("condition", timeout, condition).await
     }
 
-    async fn wait_for<F>(&self, what: &str, timeout: Duration, condition: F) -> Result<ClusterView>
+    /// Polls the cluster until `condition` holds; a timeout error names `what`.
+    pub(crate) async fn wait_for<F>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        condition: F,
+    ) -> Result<ClusterView>
     where
         F: Fn(&ClusterView) -> bool,
     {
@@ -610,7 +466,7 @@ impl Cluster {
                 });
             }
             tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
-            pause = (pause * 2).min(POLL_MAX);
+            pause = next_pause(pause);
         }
     }
 }
@@ -646,21 +502,6 @@ impl Drop for Cluster {
         }
     }
 }
-
-mod builder;
-mod clients;
-pub mod fault_control;
-mod process;
-mod view;
-
-use fault_control::FaultCommand;
-
-use process::BrokerProcess;
-
-pub use builder::ClusterBuilder;
-use builder::start_broker;
-pub use clients::{ConsumerBuilder, CreateTopic, ProducerBuilder};
-pub use view::ClusterView;
 
 /// The fault list stays consistent even if a holder panicked (each update is one push or
 /// clear), so a poisoned lock is still usable.

@@ -28,15 +28,27 @@ use brook_proto::faults::{Endpoint, Network};
 /// The exit status of a child after `power-loss` (what a shell reports for SIGKILL).
 pub const POWER_LOSS_EXIT: i32 = 137;
 
-/// One fault command.
+/// One fault command (one line of the protocol; `Display` and `FromStr` are its two sides).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultCommand {
-    Peer { id: i32, addr: SocketAddr },
+    /// `peer ID ADDR`: broker `id` listens on `addr`.
+    Peer {
+        /// The broker.
+        id: i32,
+        /// Its listener.
+        addr: SocketAddr,
+    },
+    /// `isolate E`: cut every link of the endpoint.
     Isolate(Endpoint),
+    /// `partition A B`: cut the link between two endpoints.
     Partition(Endpoint, Endpoint),
+    /// `reconnect A B`: restore the link between two endpoints.
     Reconnect(Endpoint, Endpoint),
+    /// `slow E MS`: delay every read on the endpoint's links (0 removes it).
     Slow(Endpoint, Duration),
+    /// `heal`: remove every network fault.
     Heal,
+    /// `power-loss`: cut every file back to its last fsync and exit.
     PowerLoss,
 }
 
