@@ -6,6 +6,8 @@
 //! under the name `brook` (the README's way). An application or a test that only embeds Brook
 //! depends on `brook-cluster`, not on this package, and compiles no CLI, bench or plotting code.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod scenario;
 

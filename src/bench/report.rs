@@ -23,6 +23,8 @@ pub struct Ratios {
     pub fsync: Option<f64>,
 }
 
+/// A cell's throughput as ratios to the ceilings measured in the same run (raw sequential
+/// write, fsync rate, bare tonic); `None` where the ceiling does not apply or was not measured.
 pub fn ratios(report: &BenchReport, c: &CellResult) -> Ratios {
     let Some(f) = c.figures() else {
         return Ratios::default();
@@ -378,6 +380,7 @@ pub fn json(report: &BenchReport) -> Value {
     })
 }
 
+/// The header line of `results.csv` (`--out DIR`); one column per figure of a cell.
 pub const CSV_HEADER: &str = "cell,acks,flush,rf,record_size,status,msgs_per_sec,mb_per_sec,\
 produce_p50_ms,produce_p99_ms,produce_p999_ms,produce_max_ms,e2e_p50_ms,e2e_p99_ms,durability,\
 ratio_tonic,ratio_disk,ratio_fsync,errors";

@@ -25,6 +25,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum Target {
     /// In-process clusters with their data under `root`.
     InProcess {
+        /// Where each cell's cluster keeps its data (`--data-dir`, else a temp dir).
         root: PathBuf,
         /// The directory of the cluster stopped last. A killed broker's last tasks (and its log
         /// directory's flusher thread) wind down a moment after the kill, so a directory is
@@ -33,9 +34,13 @@ pub enum Target {
     },
     /// An existing cluster.
     External {
+        /// `--bootstrap-server`: the cluster's address.
         bootstrap: String,
+        /// Creates and deletes the per-cell topics.
         admin: Admin,
+        /// How many brokers the cluster has (cells needing more are skipped).
         brokers: usize,
+        /// Names this run's topics apart from earlier runs' (`brook-bench-<run_id>-<n>-<cell>`).
         run_id: String,
         /// Topics created so far (each run gets a fresh name).
         created: AtomicUsize,
@@ -44,7 +49,9 @@ pub enum Target {
 
 /// A topic ready for a cell, and what keeps it alive.
 pub struct Prepared {
+    /// Where the cell's clients connect.
     pub bootstrap: String,
+    /// The topic the cell produces to and consumes from.
     pub topic: String,
     // Dropped in this order: the cluster (killing its brokers), then its directory.
     cluster: Option<Cluster>,

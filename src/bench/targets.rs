@@ -7,6 +7,7 @@ use super::numbers::count;
 /// One target and what this run measured for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetResult {
+    /// What is measured, as printed in the Targets table.
     pub name: &'static str,
     /// The ratio to reach.
     pub goal: f64,
@@ -17,6 +18,8 @@ pub struct TargetResult {
 }
 
 impl TargetResult {
+    /// `PASS` when the measured ratio reaches the goal, `MISS` when it does not, `-` when the
+    /// run did not measure it.
     pub fn verdict(&self) -> &'static str {
         match self.measured {
             Some(r) if r >= self.goal => "PASS",
