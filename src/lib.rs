@@ -1,5 +1,5 @@
 //! The `brook` package's library: what its command line, its benches (`benches/`) and its tests
-//! (`tests/`) share. [`bench`] is `brook bench` and the `cargo bench` programs' measuring code;
+//! (`tests/`) share. [`bench`](mod@bench) is `brook bench` and the `cargo bench` programs' measuring code;
 //! [`scenario`] is `brook verify SCENARIO` and the scenario tests. The embedded cluster is the
 //! `brook-cluster` crate, re-exported here whole, so that `brook::Cluster`, `brook::client`,
 //! `brook::Acks`, … read the same in this package as in a test that depends on `brook-cluster`
