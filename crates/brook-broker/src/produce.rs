@@ -3,11 +3,11 @@
 //! 1. [`ReplicaManager::produce`] parses `acks` once ([`Acks`]: INVALID_REQUIRED_ACKS otherwise)
 //!    and looks each partition up (offline → KAFKA_STORAGE_ERROR, absent →
 //!    UNKNOWN_TOPIC_OR_PARTITION);
-//! 2. [`append_in_order`] appends as leader — the verdict is the partition's
+//! 2. `append_in_order` appends as leader — the verdict is the partition's
 //!    ([`crate::partition::Partition::append_as_leader`]: leadership and min.insync, the batch,
 //!    the producer state) — and re-establishes a producer's request order when a pipelined
 //!    batch overtook its predecessor (the one wait *before* an append);
-//! 3. [`complete`] waits for what the acknowledgement promises: the fsync the flush policy asks
+//! 3. `complete` waits for what the acknowledgement promises: the fsync the flush policy asks
 //!    for (group commit), then for `acks=all` the high watermark, bounded by the request's
 //!    timeout (REQUEST_TIMED_OUT), with the P7 verdict when it commits;
 //! 4. the answer names the durability that held and who acknowledged in which epoch.

@@ -236,9 +236,10 @@ impl ReplicaManager {
     /// ListOffsets on the leader, per partition ([`Partition::offset_for`]): timestamp -2 is
     /// the log start offset, -1 the high watermark (what consumers may read), anything else
     /// the first offset below the HW whose record has at least that timestamp. A partition that
-    /// cannot be answered gets its error code (those of [`Self::lookup`], then
-    /// `NOT_LEADER_OR_FOLLOWER`, `FENCED_LEADER_EPOCH` or `UNKNOWN_LEADER_EPOCH` from the
-    /// leader guard) with offset, timestamp and leader epoch -1.
+    /// cannot be answered gets its error code with offset, timestamp and leader epoch -1:
+    /// `KAFKA_STORAGE_ERROR` (offline here), `UNKNOWN_TOPIC_OR_PARTITION` (not hosted here), or
+    /// from the leader guard `NOT_LEADER_OR_FOLLOWER`, `FENCED_LEADER_EPOCH` or
+    /// `UNKNOWN_LEADER_EPOCH`.
     pub fn list_offsets(&self, req: &ListOffsetsRequest) -> ListOffsetsResponse {
         let topics = req
             .topics
