@@ -60,9 +60,14 @@ impl BrokerEnv {
     }
 }
 
+/// One broker: its storage, the metadata image it has applied, the partitions it hosts and the
+/// state that spans them (broker epoch, producer-id block, committed offsets). Shared as an
+/// `Arc<Broker>` by the gRPC services, the lifecycle task, the fetchers and housekeeping.
 #[derive(Debug)]
 pub struct Broker {
+    /// The broker's configuration, fixed for the life of the process.
     pub config: BrokerConfig,
+    /// The disk, network and clock this broker runs on.
     pub env: BrokerEnv,
     /// `host:port` clients should use (the bound address).
     pub advertised: String,
@@ -76,9 +81,14 @@ pub struct Broker {
     image: RwLock<MetadataImage>,
     /// Offset of the next metadata record to apply; watchers wait on it.
     applied: watch::Sender<i64>,
-    /// -1 until registered.
+    /// This broker's epoch: the metadata offset of its current registration record, which the
+    /// controller hands back on registration (KIP-380's broker epoch; it fences requests from
+    /// an earlier incarnation). -1 until registered.
     pub broker_epoch: AtomicI64,
+    /// The partitions hosted here (and those offline because their storage failed), with the
+    /// fetch and list-offsets paths over them.
     pub replicas: ReplicaManager,
+    /// The committed-offset cache of the `__consumer_offsets` partitions this broker leads.
     pub coordinator: GroupCoordinator,
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// High watermarks from the last checkpoint, used when a partition is first loaded.
@@ -184,6 +194,8 @@ impl Broker {
         *self.applied.borrow()
     }
 
+    /// A receiver of [`Broker::applied_offset`], woken each time the broker applied more metadata
+    /// records.
     pub fn subscribe_metadata(&self) -> watch::Receiver<i64> {
         self.applied.subscribe()
     }

@@ -12,7 +12,10 @@ use brook_log::LogConfig;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("INVALID_CONFIG: {key}: {reason}")]
 pub struct ConfigError {
+    /// The offending key as given (e.g. `min.insync.replicas`), or the whole line of a
+    /// properties file that is not `key=value`.
     pub key: String,
+    /// What is wrong with it, for a human (e.g. "'zero' must be an integer ≥ 1").
     pub reason: String,
 }
 
@@ -26,7 +29,9 @@ fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
 /// Roles a process plays (`process.roles`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Roles {
+    /// `broker`: hosts partitions, registers with the controller and serves clients.
     pub broker: bool,
+    /// `controller`: a voter of the metadata quorum (`controller.quorum.voters`).
     pub controller: bool,
 }
 
@@ -80,9 +85,14 @@ const TOPIC_BROKER_DEFAULTS: &[(&str, &str)] = &[
     ),
 ];
 
+/// A broker's configuration, parsed and checked once at startup from [`BROKER_KEYS`] (defaults)
+/// overridden by the keys given; every field is one Kafka key, named in its doc. Times are in
+/// milliseconds, sizes in bytes.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
+    /// `node.id`: this node's id, as a broker and as a controller voter (0 to `i32::MAX`).
     pub node_id: i32,
+    /// `process.roles`: whether this process is a broker, a controller voter, or both.
     pub roles: Roles,
     /// Address to bind; port 0 picks a free one (logged and returned by `Broker::start`).
     pub listener: SocketAddr,
@@ -101,22 +111,56 @@ pub struct BrokerConfig {
     /// `metadata.log.max.entries.between.snapshots`: Raft entries between metadata snapshots
     /// (Kafka counts bytes; Brook counts entries).
     pub metadata_snapshot_entries: u64,
+    /// `log.dirs`: the log directory (partitions, checkpoints, the metadata log). Only the
+    /// first of a comma-separated list is used: Brook has one log directory per broker.
     pub log_dir: PathBuf,
+    /// `broker.rack`: this broker's rack, sent on registration for rack-aware replica
+    /// assignment; `None` when empty.
     pub rack: Option<String>,
+    /// `num.partitions`: the partition count of a topic created without one (CreateTopics with
+    /// -1, auto-created topics).
     pub num_partitions: i32,
+    /// `default.replication.factor`: the replication factor of a topic created without one.
     pub default_replication_factor: i32,
+    /// `replica.lag.time.max.ms`: a follower that has not caught up to the leader's log end for
+    /// this long leaves the ISR (rule F3); the leader checks every half of it.
     pub replica_lag_time_max_ms: u64,
+    /// `replica.fetch.wait.max.ms`: how long a follower's fetch may wait at the leader for new
+    /// data (the long poll's bound).
     pub replica_fetch_wait_max_ms: u64,
+    /// `replica.fetch.max.bytes`: the most bytes a follower asks for per fetch (soft: the first
+    /// batch is returned even if larger).
     pub replica_fetch_max_bytes: usize,
+    /// `broker.session.timeout.ms`: the controller fences a broker whose last heartbeat is
+    /// older than this: it loses its leaderships and leaves every ISR it is not the last
+    /// member of.
     pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`: how often the broker heartbeats to the active controller;
+    /// must be below `broker.session.timeout.ms`.
     pub broker_heartbeat_interval_ms: u64,
+    /// `message.max.bytes`: the largest record batch the broker accepts (the default of the
+    /// topic key `max.message.bytes`); also bounds the size of a gRPC request (plus framing).
     pub message_max_bytes: usize,
+    /// `log.retention.check.interval.ms`: how often segments past retention are deleted (S7).
     pub retention_check_interval_ms: u64,
+    /// `log.flush.scheduler.interval.ms`: how often the background flusher checks which logs
+    /// are due an fsync under `flush.ms`.
     pub flush_scheduler_interval_ms: u64,
+    /// `auto.create.topics.enable`: whether a Metadata request that allows it creates the
+    /// unknown topics it names (with the broker defaults).
     pub auto_create_topics: bool,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`; a group's offsets
+    /// live in partition `abs(hash(group.id)) % this`, whose leader is its coordinator.
     pub offsets_topic_partitions: i32,
+    /// `offsets.topic.replication.factor`: replication factor of `__consumer_offsets`, capped
+    /// at the number of unfenced brokers when the topic is created.
     pub offsets_topic_replication_factor: i32,
+    /// `producer.id.expiration.ms`: a producer id with no write for this long is dropped from
+    /// a partition's producer state (rule I8).
     pub producer_id_expiration_ms: i64,
+    /// `replica.high.watermark.checkpoint.interval.ms`: how often the high watermarks are
+    /// written to `replication-offset-checkpoint` (H3); also the tick of the rest of the
+    /// periodic housekeeping (producer expiry and snapshots, recovery points).
     pub hw_checkpoint_interval_ms: u64,
     /// All keys as given (after defaults), for topic defaults and describe.
     raw: BTreeMap<String, String>,
@@ -263,6 +307,8 @@ impl BrokerConfig {
         }
     }
 
+    /// The value of a broker key as configured (the default if it was not given); `None` for
+    /// a key Brook does not know.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.raw.get(key).map(String::as_str)
     }
@@ -310,11 +356,18 @@ impl BrokerConfig {
     }
 }
 
-/// A topic's effective settings.
+/// A topic's effective settings: [`BrokerConfig::topic_config`] of its overrides.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicConfig {
+    /// The storage keys brook-log applies (`segment.bytes`, `retention.ms`,
+    /// `retention.bytes`, `flush.messages`, `flush.ms`, `max.message.bytes`, …).
     pub log: LogConfig,
+    /// `min.insync.replicas` (≥ 1): an `acks=all` produce is refused with
+    /// `NOT_ENOUGH_REPLICAS` while the ISR is smaller (P3), and the high watermark does not
+    /// advance while the ISR is below it, capped at the replication factor (P8).
     pub min_insync_replicas: i32,
+    /// `unclean.leader.election.enable`: whether the controller may elect a replica outside
+    /// the ISR when no ISR member is live (E2), at the price of losing committed records.
     pub unclean_leader_election: bool,
 }
 

@@ -34,7 +34,10 @@ const MAX_PAUSE: Duration = Duration::from_millis(100);
 
 /// A controller response: its error code and the active controller it names.
 pub trait ControllerAnswer {
+    /// The response's Kafka error code on the wire (0 = none; `NOT_CONTROLLER` makes the link
+    /// follow [`Self::active_controller_id`]).
     fn error_code(&self) -> i32;
+    /// The voter the answering controller names as active; -1 if it knows none.
     fn active_controller_id(&self) -> i32;
 }
 

@@ -2,13 +2,24 @@
 
 use brook_proto::ErrorCode;
 
+/// Why a broker operation failed. [`BrokerError::code`] is the Kafka error code the wire
+/// carries; [`BrokerError::message`] the text that goes with it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum BrokerError {
     /// A Kafka-coded error with a human message; goes to the client as is.
     #[error("{code}: {message}")]
-    Kafka { code: ErrorCode, message: String },
+    Kafka {
+        /// The Kafka error code (e.g. `NOT_LEADER_OR_FOLLOWER`).
+        code: ErrorCode,
+        /// What went wrong, for a human; never parsed.
+        message: String,
+    },
+    /// A bad broker or topic configuration (unknown key, bad value); `INVALID_CONFIG` on the
+    /// wire, and the message names the key.
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    /// Local storage failed (a log or snapshot write, a task that died during startup or
+    /// shutdown): `KAFKA_STORAGE_ERROR`, which clients treat as retriable.
     #[error("KAFKA_STORAGE_ERROR: {0}")]
     Storage(String),
     /// An idempotent batch whose sequence is ahead of the next expected one: probably a
@@ -19,6 +30,7 @@ pub enum BrokerError {
 }
 
 impl BrokerError {
+    /// A [`BrokerError::Kafka`] with this code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> BrokerError {
         BrokerError::Kafka {
             code,
@@ -26,6 +38,10 @@ impl BrokerError {
         }
     }
 
+    /// The Kafka error code this error is answered with: its own for
+    /// [`BrokerError::Kafka`], `INVALID_CONFIG` for [`BrokerError::Config`],
+    /// `KAFKA_STORAGE_ERROR` for [`BrokerError::Storage`] and `OUT_OF_ORDER_SEQUENCE_NUMBER` for
+    /// [`BrokerError::SequenceAhead`].
     pub fn code(&self) -> ErrorCode {
         match self {
             BrokerError::Kafka { code, .. } => *code,

@@ -30,17 +30,22 @@ const REBUILD_READ_BYTES: usize = 1 << 20;
 /// One leader epoch and the first offset written in it (on this replica).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EpochEntry {
+    /// The leader epoch.
     pub epoch: i32,
+    /// The offset of the first record of that epoch in this replica's log.
     pub start_offset: i64,
 }
 
 /// Epoch → start offset, both strictly increasing from one entry to the next.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeaderEpochCache {
+    /// The entries, oldest epoch first (E4). Change them only through the mutators, which
+    /// keep both columns strictly increasing.
     pub entries: Vec<EpochEntry>,
 }
 
 impl LeaderEpochCache {
+    /// An empty cache (a new, empty log).
     pub fn new() -> Self {
         Self::default()
     }
@@ -87,18 +92,22 @@ impl LeaderEpochCache {
         true
     }
 
+    /// The newest epoch in the cache; `None` when it is empty.
     pub fn latest_epoch(&self) -> Option<i32> {
         self.entries.last().map(|e| e.epoch)
     }
 
+    /// The newest entry; `None` when the cache is empty.
     pub fn latest_entry(&self) -> Option<EpochEntry> {
         self.entries.last().copied()
     }
 
+    /// The oldest entry; `None` when the cache is empty.
     pub fn earliest_entry(&self) -> Option<EpochEntry> {
         self.entries.first().copied()
     }
 
+    /// Whether the cache has no entry (an empty log, or one with only unstamped batches).
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

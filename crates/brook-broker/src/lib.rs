@@ -21,6 +21,8 @@
 //! lifecycle.rs        register, heartbeat and pull metadata from the active controller
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod acks;
 pub mod broker;
 pub mod config;

@@ -1,50 +1,79 @@
 //! The cluster metadata image: brokers, topics, partitions (replicas, leader, epochs, ISR),
 //! configs and producer-id blocks, built by replaying `MetadataRecord`s in order.
 //!
-//! `apply` is deterministic and does no I/O: the same records always give the same image. The
-//! controller (issue 4) will replicate the record log; every broker replays it to learn who leads
-//! what. Until then a single broker writes and replays its own log (`metadata_log.rs`).
+//! [`MetadataImage::apply`] is deterministic and does no I/O: the same records always give the
+//! same image. The controller quorum replicates the record log (`quorum/`); every voter replays
+//! it into its [`Controller`](crate::controller::Controller), and every broker replays the records
+//! it pulls from the active controller (`lifecycle.rs`) to learn who leads what.
 
 use std::collections::BTreeMap;
 
 use brook_proto::v1::{MetadataRecord, metadata_record::Record};
 
+/// [`PartitionMeta::leader`] of a partition with no leader (Kafka's -1).
 pub const NO_LEADER: i32 = -1;
 
+/// A registered broker, as its `RegisterBrokerRecord` and the fence / unfence records after it
+/// describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerMeta {
+    /// The broker's `node.id`.
     pub node_id: i32,
+    /// The broker epoch: the metadata offset of its latest registration record.
     pub broker_epoch: i64,
+    /// The host clients and other brokers connect to (its advertised listener).
     pub host: String,
+    /// The port of that listener.
     pub port: i32,
+    /// `broker.rack`, if it set one.
     pub rack: Option<String>,
+    /// Fenced: may not lead or be in an ISR. A broker is fenced from registration until the
+    /// controller unfences it, and again when its session expires or it shuts down.
     pub fenced: bool,
 }
 
+/// One partition's replica assignment, leader and ISR, as the controller last decided them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionMeta {
+    /// Assigned replicas (broker ids); the first is the preferred leader.
     pub replicas: Vec<i32>,
+    /// The in-sync replicas, as committed by the controller.
     pub isr: Vec<i32>,
+    /// The leader's broker id, or [`NO_LEADER`].
     pub leader: i32,
+    /// The leader epoch, bumped on every leader change (E3).
     pub leader_epoch: i32,
+    /// The partition epoch, bumped on every change of leader or ISR; AlterPartition requests
+    /// carry it, and the controller refuses one based on a stale state with
+    /// `INVALID_UPDATE_VERSION` (F4).
     pub partition_epoch: i32,
 }
 
+/// A topic and its partitions.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TopicMeta {
+    /// The topic's name.
     pub name: String,
+    /// The topic's id: 32 hex digits, unique across a delete and re-create of the same name.
     pub topic_id: String,
+    /// Internal topics (`__consumer_offsets`) may have a name starting with `__` and cannot
+    /// be deleted.
     pub is_internal: bool,
     /// Topic-level config overrides (only what was set explicitly).
     pub configs: BTreeMap<String, String>,
+    /// The partitions, indexed by partition number.
     pub partitions: Vec<PartitionMeta>,
 }
 
+/// The replay of the metadata log up to [`MetadataImage::next_offset`]: what the cluster
+/// looks like at that point of the log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MetadataImage {
     /// Offset of the next record to apply (= records applied so far).
     pub next_offset: i64,
+    /// Registered brokers by node id.
     pub brokers: BTreeMap<i32, BrokerMeta>,
+    /// Topics by name.
     pub topics: BTreeMap<String, TopicMeta>,
     /// Broker-level dynamic config overrides.
     pub broker_configs: BTreeMap<String, String>,
@@ -53,8 +82,9 @@ pub struct MetadataImage {
 }
 
 impl MetadataImage {
-    /// Applies one record. Records that refer to things that do not exist are ignored (and
-    /// logged): the controller never writes them, so seeing one means a bug, not bad input.
+    /// Applies one record. Records that refer to things that do not exist are ignored (a
+    /// partition record for an unknown topic or out of order is also logged): the controller
+    /// never writes them, so seeing one means a bug, not bad input.
     pub fn apply(&mut self, rec: &MetadataRecord) {
         self.next_offset = self.next_offset.max(rec.offset + 1);
         let Some(record) = &rec.record else {
@@ -153,6 +183,7 @@ impl MetadataImage {
         }
     }
 
+    /// A partition of a topic, if both exist.
     pub fn partition(&self, topic: &str, partition: i32) -> Option<&PartitionMeta> {
         self.topics
             .get(topic)

@@ -19,6 +19,7 @@ use crate::error::{BrokerError, Result};
 use crate::partition::{IsrProposal, Partition};
 use crate::replica_state::FollowerFetch;
 
+/// A partition's key: (topic name, partition index).
 pub type TopicPartition = (String, i32);
 
 /// The hosted partitions, by (topic, index).
@@ -30,6 +31,8 @@ pub struct ReplicaManager {
 }
 
 impl ReplicaManager {
+    /// The hosted partition, if this broker has it loaded (offline partitions are not; see
+    /// [`Self::offline_reason`]).
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.read_map()
             .get(&(topic.to_string(), partition))
@@ -46,25 +49,30 @@ impl ReplicaManager {
         self.partitions.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Hosts a loaded partition (replacing one with the same topic and index).
     pub fn insert(&self, partition: Arc<Partition>) {
         self.write_map()
             .insert((partition.topic.clone(), partition.index), partition);
     }
 
+    /// Stops hosting every partition of `topic`; returns them (their logs are not deleted).
     pub fn remove_topic(&self, topic: &str) -> Vec<Arc<Partition>> {
         let mut map = self.write_map();
         let keys: Vec<TopicPartition> = map.keys().filter(|(t, _)| t == topic).cloned().collect();
         keys.iter().filter_map(|k| map.remove(k)).collect()
     }
 
+    /// Stops hosting one partition; returns it if it was hosted (its log is not deleted).
     pub fn remove_partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
         self.write_map().remove(&(topic.to_string(), partition))
     }
 
+    /// Stops hosting every partition (clean shutdown, after their final snapshots).
     pub fn clear(&self) {
         self.write_map().clear();
     }
 
+    /// Every hosted partition, in no particular order.
     pub fn all(&self) -> Vec<Arc<Partition>> {
         self.read_map().values().cloned().collect()
     }
@@ -225,6 +233,13 @@ impl ReplicaManager {
         )
     }
 
+    /// ListOffsets on the leader, per partition ([`Partition::offset_for`]): timestamp -2 is
+    /// the log start offset, -1 the high watermark (what consumers may read), anything else
+    /// the first offset below the HW whose record has at least that timestamp. A partition that
+    /// cannot be answered gets its error code with offset, timestamp and leader epoch -1:
+    /// `KAFKA_STORAGE_ERROR` (offline here), `UNKNOWN_TOPIC_OR_PARTITION` (not hosted here), or
+    /// from the leader guard `NOT_LEADER_OR_FOLLOWER`, `FENCED_LEADER_EPOCH` or
+    /// `UNKNOWN_LEADER_EPOCH`.
     pub fn list_offsets(&self, req: &ListOffsetsRequest) -> ListOffsetsResponse {
         let topics = req
             .topics

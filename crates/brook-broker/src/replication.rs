@@ -38,6 +38,7 @@ impl Fetchers {
         }
     }
 
+    /// Aborts every fetcher (shutdown, kill; also on drop).
     pub fn stop_all(&self) {
         let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
         for (_, t) in tasks.drain() {

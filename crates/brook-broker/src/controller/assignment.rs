@@ -21,7 +21,9 @@ use crate::topic::NewTopic;
 /// One candidate broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
+    /// The broker's id.
     pub id: i32,
+    /// Its `broker.rack`, if it has one.
     pub rack: Option<String>,
 }
 

@@ -13,7 +13,9 @@ use crate::metadata::{NO_LEADER, PartitionMeta};
 /// What a partition should become. Epochs are derived from the old state by [`change_record`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The new ISR.
     pub isr: Vec<i32>,
+    /// The new leader's broker id, or [`NO_LEADER`].
     pub leader: i32,
     /// The leader was chosen from outside the ISR (E2): committed data may have been lost.
     pub unclean: bool,

@@ -42,6 +42,15 @@ use crate::topic::NewTopic;
 /// `active_controller_id` when none is known.
 const NO_CONTROLLER: i32 = -1;
 
+/// This voter's controller: its Raft node in the metadata quorum, the applied
+/// [`Controller`] state machine, and (while active) the speculative controller decisions are
+/// made on. Every admin and broker-lifecycle request that changes metadata goes through it.
+///
+/// The admin methods below fail with `NOT_CONTROLLER` (naming the active voter when known) on
+/// a voter that is not active or lost leadership before the decision committed,
+/// `REQUEST_TIMED_OUT` when no majority committed it within
+/// `controller.quorum.request.timeout.ms`, `KAFKA_STORAGE_ERROR` when the Raft node refused the
+/// write, and otherwise with the controller's own validation errors.
 pub struct ControllerHost {
     me: NodeId,
     raft: Raft,
@@ -378,10 +387,16 @@ impl ControllerHost {
         .await
     }
 
+    /// DeleteTopics for one topic ([`Controller::delete_topic`]): `UNKNOWN_TOPIC_OR_PARTITION`
+    /// if it does not exist, `INVALID_REQUEST` for an internal topic.
     pub async fn delete_topic(&self, name: &str) -> Result<(), BrokerError> {
         self.admin(|c| Ok((c.delete_topic(name)?, ()))).await
     }
 
+    /// IncrementalAlterConfigs on one topic: `delete` these overrides, `set` those, and check
+    /// that the merged overrides still make a valid topic config (`INVALID_CONFIG` naming the
+    /// key otherwise; `UNKNOWN_TOPIC_OR_PARTITION` for an unknown topic). With
+    /// `validate_only` nothing is written.
     pub async fn alter_topic_config(
         &self,
         name: &str,
@@ -448,6 +463,8 @@ impl ControllerHost {
         .await
     }
 
+    /// ElectLeaders ([`Controller::elect_leaders`]): preferred (the default for an unknown
+    /// election type) or unclean elections; per-partition outcomes are in the response.
     pub async fn elect_leaders(
         &self,
         req: &ElectLeadersRequest,

@@ -59,6 +59,7 @@ pub const MAX_PARTITIONS: i32 = 100_000;
 /// An admin request's failure: the code for the wire and a message for the human.
 pub type AdminError = (ErrorCode, String);
 
+/// The static settings the controller decides with (broker keys of the voter it runs on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControllerConfig {
     /// `broker.session.timeout.ms`: a broker unheard of for longer than this is fenced.
@@ -87,6 +88,7 @@ impl Default for ControllerConfig {
 }
 
 impl ControllerConfig {
+    /// The controller settings of a broker config; the producer-id block size is Kafka's (1000).
     pub fn from_broker_config(c: &BrokerConfig) -> ControllerConfig {
         ControllerConfig {
             session_timeout_ms: i64::try_from(c.broker_session_timeout_ms).unwrap_or(i64::MAX),
@@ -102,6 +104,8 @@ impl ControllerConfig {
 /// session (`start`), which is exactly the grace SPEC §5 asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// When (ms, the controller's clock) the broker last heartbeated, or when the session was
+    /// created; fencing compares it with `broker.session.timeout.ms`.
     pub last_heartbeat_ms: i64,
     /// The broker asked to shut down: it may not lead or join an ISR, and is not unfenced again
     /// until it re-registers.
@@ -121,6 +125,9 @@ impl Session {
     }
 }
 
+/// The controller state machine: the metadata image, the volatile broker sessions and the
+/// static config. Its methods return the records to append (see the module docs for the
+/// protocol); only [`Controller::replay`] changes the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Controller {
     config: ControllerConfig,
@@ -129,6 +136,7 @@ pub struct Controller {
 }
 
 impl Controller {
+    /// A controller over an empty image (an empty metadata log).
     pub fn new(config: ControllerConfig) -> Controller {
         Controller {
             config,
@@ -149,14 +157,18 @@ impl Controller {
         c
     }
 
+    /// The static config it decides with.
     pub fn config(&self) -> &ControllerConfig {
         &self.config
     }
 
+    /// The replay of every record applied so far.
     pub fn image(&self) -> &MetadataImage {
         &self.image
     }
 
+    /// The volatile session of a broker, if it has one (registered or heartbeated since this
+    /// controller started, or given one by `start` / `tick`).
     pub fn session(&self, node_id: i32) -> Option<&Session> {
         self.sessions.get(&node_id)
     }
@@ -449,6 +461,8 @@ impl Controller {
         Ok(records)
     }
 
+    /// DeleteTopics for one topic: its `RemoveTopicRecord`. `UNKNOWN_TOPIC_OR_PARTITION` if it
+    /// does not exist, `INVALID_REQUEST` for an internal topic.
     pub fn delete_topic(&self, name: &str) -> Result<Vec<Record>, AdminError> {
         let topic = self.topic(name)?;
         if topic.is_internal {

@@ -1,5 +1,5 @@
 //! Committed consumer offsets (seed §7.5), stored as records in the internal `__consumer_offsets`
-//! topic so that, once replication exists, commits are replicated like any other data.
+//! topic so that commits are replicated like any other data (rule C1).
 //!
 //! A group's offsets live in partition `abs(javaHashCode(group.id)) % partitions` (Kafka's rule),
 //! whose leader is the group's coordinator. Record layout follows Kafka's offset-commit key (v1)
@@ -20,6 +20,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use crate::error::{BrokerError, Result};
 use crate::partition::Partition;
 
+/// The internal topic committed offsets are stored in (Kafka's name).
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// Kafka's `Utils.abs(groupId.hashCode()) % partitions`.
@@ -32,15 +33,23 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
     abs % partitions.max(1)
 }
 
+/// One committed offset of a group for one partition (the value of an OffsetCommit).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
+    /// The committed offset: the next offset the group will consume (Kafka's convention).
     pub offset: i64,
+    /// The leader epoch of the last consumed record, for truncation detection (KIP-320); -1 if
+    /// the client did not say.
     pub leader_epoch: i32,
+    /// Free-form client metadata stored with the offset.
     pub metadata: String,
 }
 
 type GroupOffsets = HashMap<(String, i32), Committed>;
 
+/// The committed-offset cache of the `__consumer_offsets` partitions this broker has loaded:
+/// the latest value per (group, topic, partition). The log is the truth; the cache is rebuilt
+/// from it by [`GroupCoordinator::load`].
 #[derive(Debug, Default)]
 pub struct GroupCoordinator {
     /// group → (topic, partition) → committed offset.
@@ -84,7 +93,9 @@ impl GroupCoordinator {
         }
     }
 
-    /// Builds the batch recording `offsets` for `group`.
+    /// Builds the batch recording `offsets` for `group`, one record per partition (commit
+    /// timestamp `now_ms`). `INVALID_GROUP_ID` for an empty group id, `INVALID_REQUEST` for a
+    /// group id, topic or metadata longer than 32767 bytes.
     pub fn commit_batch(
         group: &str,
         offsets: &[(String, i32, Committed)],
@@ -114,7 +125,8 @@ impl GroupCoordinator {
         }
     }
 
-    /// The committed offsets of `group`, optionally only for `wanted` partitions.
+    /// The committed offsets of `group`, every partition it committed for, sorted by (topic,
+    /// partition); empty for a group with no commits.
     pub fn fetch(&self, group: &str) -> Vec<(String, i32, Committed)> {
         let cache = self.cache();
         let mut out: Vec<_> = cache

@@ -4,7 +4,7 @@
 //! error), and the on-disk snapshots that let the state survive a restart.
 //!
 //! Plain code over plain structs: the only I/O is reading and writing snapshot files. The broker
-//! calls it from three places — the leader's produce path ([`ProducerStateManager::check`] then
+//! calls it from three places — the leader's produce path ([`ProducerStateManager::verdict`] then
 //! [`ProducerStateManager::update`]), a follower's replicated appends (`update` only: the leader
 //! already validated, I6) and log recovery/truncation ([`ProducerStateManager::rebuild`]).
 //!
@@ -64,9 +64,13 @@ const REPLAY_READ_BYTES: usize = 1 << 20;
 /// What the partition remembers about one appended batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchMetadata {
+    /// The batch's base sequence.
     pub first_seq: i32,
+    /// The sequence of its last record (base sequence + last offset delta, wrapping as I1).
     pub last_seq: i32,
+    /// The offset of its first record.
     pub first_offset: i64,
+    /// The offset of its last record (inclusive).
     pub last_offset: i64,
     /// The batch's max timestamp.
     pub timestamp: i64,
@@ -88,7 +92,9 @@ impl BatchMetadata {
 /// One producer's state in one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerEntry {
+    /// The producer id (from InitProducerId).
     pub producer_id: i64,
+    /// The producer epoch of its newest batch in this partition; older epochs are fenced.
     pub epoch: i16,
     /// Oldest first; at most [`NUM_BATCHES_TO_RETAIN`].
     pub batches: VecDeque<BatchMetadata>,
@@ -143,15 +149,21 @@ pub enum ProducerStateError {
         "OUT_OF_ORDER_SEQUENCE_NUMBER: producer {producer_id} expected sequence {expected}, got {got}"
     )]
     OutOfOrderSequence {
+        /// The producer whose batch was refused.
         producer_id: i64,
+        /// The sequence the batch had to start with.
         expected: i32,
+        /// The batch's base sequence.
         got: i32,
     },
     /// A batch from an epoch older than the partition's: that producer instance is fenced.
     #[error("INVALID_PRODUCER_EPOCH: producer {producer_id} is at epoch {current}, got {got}")]
     InvalidProducerEpoch {
+        /// The producer whose batch was refused.
         producer_id: i64,
+        /// The epoch the partition knows for it.
         current: i16,
+        /// The batch's (older) epoch.
         got: i16,
     },
     /// Reading, writing or deleting a snapshot failed, or the log could not be replayed.
@@ -164,7 +176,12 @@ pub enum ProducerStateError {
     #[error(
         "OUT_OF_ORDER_SEQUENCE_NUMBER: producer {producer_id} sequence {got} is ahead of the next expected one"
     )]
-    SequenceAhead { producer_id: i64, got: i32 },
+    SequenceAhead {
+        /// The producer whose batch is ahead.
+        producer_id: i64,
+        /// The batch's base sequence.
+        got: i32,
+    },
 }
 
 impl ProducerStateError {
@@ -193,6 +210,7 @@ pub struct ProducerStateManager {
 }
 
 impl ProducerStateManager {
+    /// An empty state: no producers, reflecting the log up to offset 0.
     pub fn new() -> Self {
         Self::default()
     }
@@ -329,6 +347,7 @@ impl ProducerStateManager {
         );
     }
 
+    /// The state of one producer, if it has any in this partition.
     pub fn entry(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
     }
@@ -343,6 +362,7 @@ impl ProducerStateManager {
         self.producers.len()
     }
 
+    /// Whether no producer has state here.
     pub fn is_empty(&self) -> bool {
         self.producers.is_empty()
     }

@@ -16,6 +16,7 @@
 /// What the caller must do after a [`CheckQuorum::step`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// Keep going as before.
     Nothing,
     /// Resign: stop sending heartbeats.
     StopHeartbeats,
@@ -33,6 +34,8 @@ pub struct CheckQuorum {
 }
 
 impl CheckQuorum {
+    /// A voter that is not leading, with a lease of `lease_ms` (ms;
+    /// `controller.quorum.election.timeout.ms`).
     pub fn new(lease_ms: i64) -> CheckQuorum {
         CheckQuorum {
             lease_ms,

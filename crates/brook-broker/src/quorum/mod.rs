@@ -120,6 +120,7 @@ impl Voters {
             .join(",")
     }
 
+    /// The voters' node ids.
     pub fn ids(&self) -> BTreeSet<NodeId> {
         self.0.keys().copied().collect()
     }

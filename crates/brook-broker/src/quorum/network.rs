@@ -54,6 +54,8 @@ pub struct Network {
 }
 
 impl Network {
+    /// The Raft network of voter `me`: RPCs to the other `voters` over `channels` (so the fault
+    /// model applies), stamping `contacts` with `clock` whenever a voter answers.
     pub fn new(
         me: NodeId,
         voters: &super::Voters,
@@ -249,6 +251,8 @@ pub struct QuorumService {
 }
 
 impl QuorumService {
+    /// The service over this voter's Raft node; `voters` is the configured voter set's
+    /// [`Voters::fingerprint`](super::Voters::fingerprint), which every request must match.
     pub fn new(raft: Raft, voters: String) -> QuorumService {
         QuorumService { raft, voters }
     }

@@ -45,7 +45,9 @@ pub struct MetaState {
     pub controller: Controller,
     /// The committed metadata log: `records[i].offset == i`.
     pub records: Vec<MetadataRecord>,
+    /// The Raft log id of the last applied entry; `None` before the first.
     pub last_applied: Option<LogId<NodeId>>,
+    /// The last membership (voter set) entry applied, as openraft stores it.
     pub membership: StoredMembership<NodeId, BasicNode>,
 }
 

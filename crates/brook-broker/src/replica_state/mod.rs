@@ -38,15 +38,21 @@ fn elapsed(now_ms: i64, then_ms: i64) -> i64 {
 /// What the leader knows about one follower (Kafka's `ReplicaState`, rule F2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowerState {
+    /// The follower's broker id.
     pub id: i32,
     /// The follower's LEO = the offset of its last fetch (F1); `UNKNOWN_OFFSET` until it fetches.
     pub log_end_offset: i64,
+    /// The follower's log start offset, as its last fetch reported it; `UNKNOWN_OFFSET` until
+    /// it fetches.
     pub log_start_offset: i64,
     /// Everything below this is fsynced on the follower (reported in every fetch, SPEC §4).
     pub flushed_offset: i64,
     /// The leader's LEO when the previous fetch arrived.
     pub last_fetch_leader_leo: i64,
+    /// When (ms, the leader's clock) the last fetch was recorded; [`NEVER_MS`] before the first.
     pub last_fetch_time_ms: i64,
+    /// The last time (ms) the follower was known caught up with the leader (F2), which the ISR
+    /// shrink compares with `replica.lag.time.max.ms` (F3); [`NEVER_MS`] if never.
     pub last_caught_up_time_ms: i64,
     /// The broker epoch carried by the last fetch (`NO_BROKER_EPOCH` if none).
     pub broker_epoch: i64,
@@ -125,25 +131,37 @@ impl FollowerState {
 /// Each variant holds the proposed new ISR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PendingIsrChange {
+    /// Out-of-sync members removed (F3); until the controller accepts, the HW still counts
+    /// them (F5).
     Shrink(Vec<i32>),
+    /// One caught-up follower added (F6); it counts for the HW at once (F7).
     Expand(Vec<i32>),
 }
 
 /// The controller's view of a broker, as far as ISR eligibility goes (F6, KIP-903).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BrokerView {
+    /// The broker epoch of the broker's current registration; fetches carrying an older one
+    /// are from a previous incarnation.
     pub broker_epoch: i64,
+    /// Fenced by the controller (session expired, or not yet unfenced): not ISR-eligible.
     pub fenced: bool,
+    /// In controlled shutdown: not ISR-eligible.
     pub in_controlled_shutdown: bool,
 }
 
 /// A follower fetch, as seen by the leader after serving it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FollowerFetch {
+    /// The fetching follower's broker id.
     pub replica_id: i32,
+    /// The offset it fetched from, which is its LEO (F1).
     pub fetch_offset: i64,
+    /// Its log start offset.
     pub log_start_offset: i64,
+    /// Everything below this is fsynced on the follower.
     pub flushed_offset: i64,
+    /// The broker epoch the fetch carried, or [`NO_BROKER_EPOCH`].
     pub broker_epoch: i64,
     /// The leader's LEO sampled *before* the read (F1).
     pub leader_leo_at_fetch: i64,
@@ -157,8 +175,11 @@ pub enum FetchRejected {
     /// The fetch comes from an older incarnation of the broker than the controller knows
     /// (Replica.updateFetchStateOrThrow; `NOT_LEADER_OR_FOLLOWER` on the wire).
     StaleBrokerEpoch {
+        /// The fetching follower's broker id.
         replica_id: i32,
+        /// The broker epoch the fetch carried.
         fetch_epoch: i64,
+        /// The (newer) broker epoch the controller knows for that broker.
         current_epoch: i64,
     },
 }
@@ -166,19 +187,26 @@ pub enum FetchRejected {
 /// What the controller says about the partition when this broker becomes (or stays) leader.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderAssignment {
+    /// This broker's id (the leader's).
     pub my_id: i32,
+    /// The leader epoch the controller gave this leadership (E3).
     pub leader_epoch: i32,
+    /// The partition epoch of that state (F4).
     pub partition_epoch: i32,
     /// All assigned replicas, this broker included.
     pub replicas: Vec<i32>,
+    /// The ISR the controller committed.
     pub isr: Vec<i32>,
+    /// The topic's `min.insync.replicas`, as configured.
     pub min_insync: i32,
 }
 
 /// The leader's replication state for one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeaderReplication {
+    /// This broker's id (the leader's).
     pub my_id: i32,
+    /// The current leader epoch (E3).
     pub leader_epoch: i32,
     /// Bumped by the controller on every ISR / leader change; stale answers are ignored.
     pub partition_epoch: i32,
@@ -186,13 +214,17 @@ pub struct LeaderReplication {
     pub epoch_start_offset: i64,
     /// The ISR as last accepted by the controller (this broker included).
     pub isr: Vec<i32>,
+    /// The ISR change sent to the controller and not answered yet, if any (F4: at most one).
     pub pending_isr: Option<PendingIsrChange>,
     /// Every assigned replica but this broker.
     pub followers: BTreeMap<i32, FollowerState>,
     /// The controller's view of brokers; a broker missing here is not known to be ineligible
     /// (the controller re-checks eligibility when it validates the AlterPartition, F4).
     pub brokers: BTreeMap<i32, BrokerView>,
+    /// The high watermark (H1): every offset below it is on every member of the maximal ISR.
+    /// Only grows within a leadership.
     pub high_watermark: i64,
+    /// The topic's `min.insync.replicas`, as configured (see [`Self::below_min_insync`]).
     pub min_insync: i32,
 }
 
@@ -550,7 +582,12 @@ pub enum TruncationDecision {
     TruncateTo(i64),
     /// Truncate to `truncate_to`, then ask the leader again about `epoch` (which is then the
     /// follower's latest epoch): the follower held epochs the leader never had (KIP-279).
-    AskAgain { epoch: i32, truncate_to: i64 },
+    AskAgain {
+        /// The follower's epoch to ask the leader about next.
+        epoch: i32,
+        /// Where to truncate before asking (exclusive end of what is kept).
+        truncate_to: i64,
+    },
 }
 
 /// Rule E6 (AbstractFetcherThread.getOffsetTruncationState): given the leader's answer

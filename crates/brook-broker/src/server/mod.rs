@@ -32,6 +32,7 @@ const REQUEST_OVERHEAD: usize = 64 * 1024;
 /// A started broker.
 #[derive(Debug)]
 pub struct BrokerHandle {
+    /// The broker it serves (shared with its services and background tasks).
     pub broker: Arc<Broker>,
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
