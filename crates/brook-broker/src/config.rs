@@ -94,7 +94,8 @@ pub struct BrokerConfig {
     pub node_id: i32,
     /// `process.roles`: whether this process is a broker, a controller voter, or both.
     pub roles: Roles,
-    /// Address to bind; port 0 picks a free one (logged and returned by `Broker::start`).
+    /// `listeners`: the address to bind (an IP, optionally `PLAINTEXT://`-prefixed); port 0 picks
+    /// a free one (logged, and returned by `BrokerHandle::addr`).
     pub listener: SocketAddr,
     /// `controller.quorum.voters`: `ID@HOST:PORT` of every controller voter. Empty only when
     /// the key was not given and this process is a controller: then it is the only voter, at its

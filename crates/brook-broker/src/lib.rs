@@ -1,24 +1,51 @@
-//! brook-broker: a Brook broker. Owns partitions (role, high watermark, producer state), the
-//! replica manager (produce / fetch paths), topic metadata, committed consumer offsets and the
-//! gRPC services.
+//! brook-broker: a Brook broker and controller. Owns the partitions a broker hosts (log, role,
+//! ISR, high watermark, leader epochs, producer state), the produce and fetch paths over them,
+//! replication, committed consumer offsets, the controller with its Raft metadata quorum, and
+//! the gRPC services.
 //!
 //! ```text
-//! server.rs           gRPC services, listener, start / shutdown / kill
-//! broker.rs           one broker: storage, metadata, admin, producer ids, housekeeping
-//! replica_manager.rs  produce (acks, group commit, HW waits) and long-poll fetch
-//! partition/          one partition: leader side, follower side, housekeeping over its log; state.rs
-//!                     its replication state and the min.insync rule as plain data
-//! producer_state.rs   idempotent producer dedupe window and snapshots
-//! group_coordinator.rs committed offsets in __consumer_offsets
-//! metadata.rs         the metadata image (deterministic replay of metadata records)
-//! metadata_log.rs     the metadata log's name and shared helpers
-//! config.rs           broker and topic configuration
-//! controller/         the controller as a deterministic state machine (no I/O); host.rs runs
-//!                     it on the quorum, service.rs serves the Controller RPCs
-//! quorum/             the metadata quorum: Raft (openraft) log store, state machine, RPCs,
-//!                     check-quorum
-//! controller_link.rs  which voter a broker talks to; following the active controller
-//! lifecycle.rs        register, heartbeat and pull metadata from the active controller
+//! server/              the broker on the network: listener, gRPC services, start / shutdown / kill
+//!   mod.rs             BrokerHandle: serve, housekeeping tick, background tasks, kill
+//!   service.rs         the Brook service: produce, fetch, offsets, metadata, producer ids, commits
+//!   admin.rs           the Admin service: topics, configs, cluster and quorum, leader elections
+//!   forward.rs         where an admin change runs: on the active controller, else forwarded
+//! broker.rs            Broker: storage, applying metadata to hosted partitions, producer ids
+//! lifecycle.rs         register, heartbeat and pull metadata from the active controller
+//! controller_link.rs   which voter a broker talks to; following the active controller
+//! replica_manager.rs   the hosted (and offline) partitions; long-poll fetch and ListOffsets
+//! produce.rs           the produce path: acks, appends in request order, fsync and HW waits
+//! acks.rs              `acks` as a type, parsed once at the edge of the produce path
+//! partition/           one partition: log, state, epoch cache, producer state under one lock
+//!   mod.rs             the struct, assembly, metadata, the leader guard, publishing offsets
+//!   leader.rs          leader side: appends, durability, reads, ISR proposals, epoch queries
+//!   follower.rs        follower side: replicated appends, truncation
+//!   housekeeping.rs    producer expiry and snapshots, retention
+//!   state.rs           replication state as plain data: role, epochs, ISR, HW, min.insync rule
+//! replica_state/       the leader's ISR and HW rules (F1–F9, H1, P8); follower truncation (E6)
+//!   tests.rs           unit tests: ISR shrink timing and expansion, HW rules, truncation
+//! replication.rs       follower fetchers, ISR shrink checks, AlterPartition requests
+//! leader_epoch.rs      the leader epoch cache (E3–E6) and its leader-epoch-checkpoint file
+//! producer_state/      idempotent-producer state (I1–I8): the dedupe window and its verdicts
+//!   snapshot.rs        producer-state snapshots: write, load, clean, rebuild from the log
+//!   tests.rs           unit tests of the state machine and its snapshots
+//! group_coordinator/   the group coordinator: FindCoordinator, commits through the produce path
+//!   offsets.rs         the committed-offset cache and its __consumer_offsets record layout
+//! topic.rs             topic names and what creating a topic asks for
+//! metadata.rs          the metadata image (deterministic replay of metadata records)
+//! metadata_log.rs      the metadata log's name in the log directory
+//! config.rs            broker and topic configuration (server.properties keys)
+//! error.rs             BrokerError: every failure as one Kafka error code
+//! controller/          the controller as a deterministic state machine (no I/O)
+//!   assignment.rs      replica assignment for new topics (Kafka's, rack-aware, seeded)
+//!   election.rs        leader and ISR choices for one partition (E1–E3, F4)
+//!   host.rs            the I/O shell on a voter: decisions proposed through the quorum
+//!   service.rs         the Controller gRPC service brokers talk to
+//!   tests/             state-machine tests: elections, a randomized walk
+//! quorum/              the metadata quorum: the metadata log replicated by Raft (openraft)
+//!   log_store.rs       the Raft log on disk (__cluster_metadata-0) and the vote checkpoint
+//!   state_machine.rs   committed entries applied to the controller; metadata snapshots
+//!   network.rs         the Raft RPCs over the broker's gRPC listener (Quorum service)
+//!   check_quorum.rs    a leader not heard by a majority within its lease resigns
 //! ```
 
 #![warn(missing_docs)]

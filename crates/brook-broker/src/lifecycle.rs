@@ -1,7 +1,9 @@
 //! A broker's life with the controller (SPEC §5): register, heartbeat every
 //! `broker.heartbeat.interval.ms` (re-registering after STALE_BROKER_EPOCH), and pull metadata
-//! records with a long poll, applying them as they come (become leader / follower, start or
-//! stop fetchers). Every call goes to the active controller through the broker's
+//! records with a long poll, applying them as they come (become leader / follower, (re)start
+//! fetchers; a fetcher stops by itself once its partition no longer follows that leader in that
+//! epoch). It also runs the leader's ISR shrink checks (`replication.rs`). Every call goes to the
+//! active controller through the broker's
 //! [`ControllerLink`](crate::controller_link::ControllerLink), which follows it across
 //! failovers, and through the connection layer, so a partitioned broker really loses it.
 

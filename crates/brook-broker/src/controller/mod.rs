@@ -4,7 +4,7 @@
 //! (last heartbeat, controlled shutdown) + static [`ControllerConfig`]. Time comes in as a
 //! `now_ms` argument; there is no clock, no randomness and no hash-map iteration order in here.
 //!
-//! Protocol with the caller (the I/O shell, issue 4):
+//! Protocol with the caller (the I/O shell, `host.rs`):
 //! 1. call a method; it validates the request against the image and returns the records to
 //!    append plus the response. Methods never change the image.
 //! 2. append the records to the metadata log (they get offsets `image().next_offset ..`, see
@@ -16,8 +16,8 @@
 //! 4. After a (re)start: replay the whole log, call [`Controller::start`], then `tick` regularly.
 //!
 //! Because the image is only ever changed by `replay`, a controller rebuilt from the log is
-//! identical to the one that wrote it, and the same records can later be fed through a consensus
-//! engine unchanged.
+//! identical to the one that wrote it, and the same records go through the Raft quorum
+//! (`quorum/`) unchanged.
 //!
 //! Liveness: a broker is *live* (may lead, may be in an ISR) when the image says it is unfenced
 //! and it is not in controlled shutdown. Brokers learn they are fenced from the records.

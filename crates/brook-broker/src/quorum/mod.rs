@@ -4,8 +4,8 @@
 //! ```text
 //!   active controller (Raft leader)            other voters (followers)
 //!   ┌───────────────────────────┐  AppendEntries  ┌──────────────────────────┐
-//!   │ Controller::decide → cmd  │ ──────────────▶ │ log_store: fsync entry   │
-//!   │ raft.client_write(cmd)    │ ◀────────────── │ (ack)                    │
+//!   │ ControllerHost::decide    │ ──────────────▶ │ log_store: fsync entry   │
+//!   │ raft.client_write_ff(cmd) │ ◀────────────── │ (ack)                    │
 //!   │ majority fsynced = commit │                 │                          │
 //!   │ state_machine::apply      │                 │ state_machine::apply     │
 //!   │   → records get offsets   │                 │   → the same offsets     │
@@ -87,7 +87,7 @@ impl fmt::Display for MetadataCommand {
     }
 }
 
-/// What applying an entry did (returned to the leader's `client_write`).
+/// What applying an entry did (returned to the leader's `client_write_ff`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandOutcome {
     /// False when the entry was decided on a stale image and skipped (or was not a command).

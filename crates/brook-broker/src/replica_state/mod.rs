@@ -110,8 +110,8 @@ impl FollowerState {
     }
 
     /// F9 (Replica.resetReplicaState). A new leader knows nothing about the follower's log;
-    /// either way an ISR member gets a fresh `lag_max` of grace so that a leadership change
-    /// does not shrink the ISR at once, and a non-member must prove itself.
+    /// either way an ISR member gets a fresh `replica.lag.time.max.ms` of grace so that a
+    /// leadership change does not shrink the ISR at once, and a non-member must prove itself.
     fn reset(&mut self, is_new_leader: bool, in_isr: bool, leader_leo: i64, now_ms: i64) {
         let caught_up = if in_isr { now_ms } else { NEVER_MS };
         if is_new_leader {

@@ -1,4 +1,5 @@
-//! The `Admin` gRPC service: topics, configs, cluster description and leader elections.
+//! The `Admin` gRPC service: topics, configs, cluster and quorum description, and leader
+//! elections.
 //!
 //! Changes are the controller's business: a broker that is not the active controller forwards
 //! them to it (`forward.rs`); the active controller's process answers them itself. Descriptions

@@ -1,5 +1,7 @@
-//! The broker on the network: the `Brook` and `Admin` gRPC services over a [`Broker`], the
-//! listener, background housekeeping, and clean (`shutdown`) or abrupt (`kill`) stops.
+//! The broker on the network: the `Brook` (`service.rs`) and `Admin` (`admin.rs`, `forward.rs`)
+//! gRPC services over a [`Broker`] — plus, on a controller voter, the `Controller` and `Quorum`
+//! services — the listener, background housekeeping and tasks (lifecycle, controller ticker,
+//! check-quorum), and clean (`shutdown`) or abrupt (`kill`) stops.
 //!
 //! Requests larger than `message.max.bytes` plus framing overhead are refused by the gRPC
 //! decoder from the frame header, before the body is buffered.
@@ -40,7 +42,7 @@ pub struct BrokerHandle {
     killed: watch::Sender<bool>,
     server: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
     housekeeping: JoinHandle<()>,
-    /// Registration/heartbeats, metadata poller, ISR checks, controller ticker.
+    /// Registration/heartbeats, metadata poller, ISR checks, controller ticker, check-quorum.
     background: Vec<JoinHandle<()>>,
     fetchers: Arc<Fetchers>,
 }
