@@ -95,16 +95,19 @@ impl ReplicaManager {
     }
 
     /// The partition a request names: KAFKA_STORAGE_ERROR if it is offline here,
-    /// UNKNOWN_TOPIC_OR_PARTITION if this broker does not host it.
+    /// UNKNOWN_TOPIC_OR_PARTITION if this broker does not host it. An offline partition is never
+    /// loaded (`Broker::reconcile` skips it), so the offline set is only read on a miss and the
+    /// hot path takes one lock per partition, as before.
     pub(crate) fn lookup(&self, topic: &str, partition: i32) -> Result<Arc<Partition>> {
-        if let Some(why) = self.offline_reason(topic, partition) {
-            return Err(BrokerError::new(ErrorCode::KafkaStorageError, why));
+        if let Some(part) = self.get(topic, partition) {
+            return Ok(part);
         }
-        self.get(topic, partition).ok_or_else(|| {
-            BrokerError::new(
+        Err(match self.offline_reason(topic, partition) {
+            Some(why) => BrokerError::new(ErrorCode::KafkaStorageError, why),
+            None => BrokerError::new(
                 ErrorCode::UnknownTopicOrPartition,
                 format!("{topic}-{partition} does not exist on this broker"),
-            )
+            ),
         })
     }
 

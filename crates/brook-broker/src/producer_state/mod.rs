@@ -227,9 +227,10 @@ impl ProducerStateManager {
             let ahead = match self.producers.get(&producer_id) {
                 None => first_seq > 0,
                 Some(e) => {
+                    // Cheapest test first: an in-order batch (the common case) stops here.
                     e.epoch == h.producer_epoch
-                        && e.find_duplicate(first_seq, last_seq).is_none()
                         && first_seq > e.next_expected_seq()
+                        && e.find_duplicate(first_seq, last_seq).is_none()
                 }
             };
             if ahead {
