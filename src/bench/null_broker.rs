@@ -256,6 +256,55 @@ impl Brook for NullBroker {
         unimplemented()
     }
 
+    async fn join_group(
+        &self,
+        _: Request<JoinGroupRequest>,
+    ) -> Result<Response<JoinGroupResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn sync_group(
+        &self,
+        _: Request<SyncGroupRequest>,
+    ) -> Result<Response<SyncGroupResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn heartbeat(
+        &self,
+        _: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn leave_group(
+        &self,
+        _: Request<LeaveGroupRequest>,
+    ) -> Result<Response<LeaveGroupResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn describe_groups(
+        &self,
+        _: Request<DescribeGroupsRequest>,
+    ) -> Result<Response<DescribeGroupsResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn list_groups(
+        &self,
+        _: Request<ListGroupsRequest>,
+    ) -> Result<Response<ListGroupsResponse>, Status> {
+        unimplemented()
+    }
+
+    async fn delete_groups(
+        &self,
+        _: Request<DeleteGroupsRequest>,
+    ) -> Result<Response<DeleteGroupsResponse>, Status> {
+        unimplemented()
+    }
+
     async fn offset_for_leader_epoch(
         &self,
         _: Request<OffsetForLeaderEpochRequest>,

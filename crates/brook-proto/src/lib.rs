@@ -59,6 +59,7 @@ impl ErrorCode {
                 | ReplicaNotAvailable
                 | NetworkException
                 | CoordinatorNotAvailable
+                | CoordinatorLoadInProgress
                 | NotCoordinator
                 | NotEnoughReplicas
                 | NotEnoughReplicasAfterAppend

@@ -311,6 +311,55 @@ impl Brook for Service {
         }))
     }
 
+    async fn join_group(
+        &self,
+        _: Request<JoinGroupRequest>,
+    ) -> std::result::Result<Response<JoinGroupResponse>, Status> {
+        Err(Status::unimplemented("consumer groups: work in progress"))
+    }
+
+    async fn sync_group(
+        &self,
+        _: Request<SyncGroupRequest>,
+    ) -> std::result::Result<Response<SyncGroupResponse>, Status> {
+        Err(Status::unimplemented("consumer groups: work in progress"))
+    }
+
+    async fn heartbeat(
+        &self,
+        _: Request<HeartbeatRequest>,
+    ) -> std::result::Result<Response<HeartbeatResponse>, Status> {
+        Err(Status::unimplemented("consumer groups: work in progress"))
+    }
+
+    async fn leave_group(
+        &self,
+        _: Request<LeaveGroupRequest>,
+    ) -> std::result::Result<Response<LeaveGroupResponse>, Status> {
+        Err(Status::unimplemented("consumer groups: work in progress"))
+    }
+
+    async fn describe_groups(
+        &self,
+        _: Request<DescribeGroupsRequest>,
+    ) -> std::result::Result<Response<DescribeGroupsResponse>, Status> {
+        Err(Status::unimplemented("consumer groups: work in progress"))
+    }
+
+    async fn list_groups(
+        &self,
+        _: Request<ListGroupsRequest>,
+    ) -> std::result::Result<Response<ListGroupsResponse>, Status> {
+        Err(Status::unimplemented("consumer groups: work in progress"))
+    }
+
+    async fn delete_groups(
+        &self,
+        _: Request<DeleteGroupsRequest>,
+    ) -> std::result::Result<Response<DeleteGroupsResponse>, Status> {
+        Err(Status::unimplemented("consumer groups: work in progress"))
+    }
+
     async fn offset_for_leader_epoch(
         &self,
         req: Request<OffsetForLeaderEpochRequest>,

@@ -356,6 +356,7 @@ impl TestBroker {
                 group_id: group.into(),
                 generation_id: -1,
                 member_id: String::new(),
+                group_instance_id: String::new(),
                 topics,
             })
             .await

@@ -9,6 +9,7 @@
 
 mod fetcher;
 mod offsets;
+pub mod protocol;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;

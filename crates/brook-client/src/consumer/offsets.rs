@@ -151,6 +151,7 @@ impl Coordinator {
             group_id: self.group_id.clone(),
             generation_id: -1,
             member_id: String::new(),
+            group_instance_id: String::new(),
             topics: topics
                 .into_iter()
                 .map(|(name, partitions)| OffsetCommitTopic {

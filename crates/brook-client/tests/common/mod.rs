@@ -508,6 +508,55 @@ impl Brook for Mock {
         }))
     }
 
+    async fn join_group(
+        &self,
+        _: Request<JoinGroupRequest>,
+    ) -> Result<Response<JoinGroupResponse>, Status> {
+        Err(Status::unimplemented("the mock has no group coordinator"))
+    }
+
+    async fn sync_group(
+        &self,
+        _: Request<SyncGroupRequest>,
+    ) -> Result<Response<SyncGroupResponse>, Status> {
+        Err(Status::unimplemented("the mock has no group coordinator"))
+    }
+
+    async fn heartbeat(
+        &self,
+        _: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        Err(Status::unimplemented("the mock has no group coordinator"))
+    }
+
+    async fn leave_group(
+        &self,
+        _: Request<LeaveGroupRequest>,
+    ) -> Result<Response<LeaveGroupResponse>, Status> {
+        Err(Status::unimplemented("the mock has no group coordinator"))
+    }
+
+    async fn describe_groups(
+        &self,
+        _: Request<DescribeGroupsRequest>,
+    ) -> Result<Response<DescribeGroupsResponse>, Status> {
+        Err(Status::unimplemented("the mock has no group coordinator"))
+    }
+
+    async fn list_groups(
+        &self,
+        _: Request<ListGroupsRequest>,
+    ) -> Result<Response<ListGroupsResponse>, Status> {
+        Err(Status::unimplemented("the mock has no group coordinator"))
+    }
+
+    async fn delete_groups(
+        &self,
+        _: Request<DeleteGroupsRequest>,
+    ) -> Result<Response<DeleteGroupsResponse>, Status> {
+        Err(Status::unimplemented("the mock has no group coordinator"))
+    }
+
     async fn offset_for_leader_epoch(
         &self,
         _request: Request<OffsetForLeaderEpochRequest>,
