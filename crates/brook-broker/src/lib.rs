@@ -1,12 +1,12 @@
 //! brook-broker: a Brook broker and controller. Owns the partitions a broker hosts (log, role,
 //! ISR, high watermark, leader epochs, producer state), the produce and fetch paths over them,
-//! replication, committed consumer offsets, the controller with its Raft metadata quorum, and
-//! the gRPC services.
+//! replication, consumer groups and committed offsets, the controller with its Raft metadata
+//! quorum, and the gRPC services.
 //!
 //! ```text
 //! server/              the broker on the network: listener, gRPC services, start / shutdown / kill
 //!   mod.rs             BrokerHandle: serve, housekeeping tick, background tasks, kill
-//!   service.rs         the Brook service: produce, fetch, offsets, metadata, producer ids, commits
+//!   service.rs         the Brook service: produce, fetch, offsets, metadata, producer ids, groups
 //!   admin.rs           the Admin service: topics, configs, cluster and quorum, leader elections
 //!   forward.rs         where an admin change runs: on the active controller, else forwarded
 //! broker.rs            Broker: storage, applying metadata to hosted partitions, producer ids
@@ -28,8 +28,12 @@
 //! producer_state/      idempotent-producer state (I1–I8): the dedupe window and its verdicts
 //!   snapshot.rs        producer-state snapshots: write, load, clean, rebuild from the log
 //!   tests.rs           unit tests of the state machine and its snapshots
-//! group_coordinator/   the group coordinator: FindCoordinator, commits through the produce path
-//!   offsets.rs         the committed-offset cache and its __consumer_offsets record layout
+//! group_coordinator/   the group coordinator: FindCoordinator, groups, commits through the log
+//!   groups/            the classic group protocol as a sans-IO state machine (and its tests)
+//!   coordinator.rs     its shell: waiting requests, timer, persister, load / unload
+//!   offsets.rs         the committed-offset cache and the replay of __consumer_offsets
+//!   record.rs          the offset and group-metadata record layouts (Kafka's)
+//!   rpc.rs             the group RPCs in wire terms
 //! topic.rs             topic names and what creating a topic asks for
 //! metadata.rs          the metadata image (deterministic replay of metadata records)
 //! metadata_log.rs      the metadata log's name in the log directory

@@ -489,7 +489,8 @@ async fn failover_setup() -> (Cluster3, String, i32) {
     let ch1 = c.channel(1);
     for i in 0..64 {
         let group = format!("failover-{i}");
-        let coordinator = wait_for("FindCoordinator", WAIT, || find_coordinator(&ch1, &group)).await;
+        let coordinator =
+            wait_for("FindCoordinator", WAIT, || find_coordinator(&ch1, &group)).await;
         if coordinator.node_id != 1 {
             let ch = c.channel(coordinator.node_id);
             ready(&ch, &group).await;
@@ -515,15 +516,19 @@ async fn failover_setup() -> (Cluster3, String, i32) {
 /// Waits until a broker other than `dead` coordinates `group` and has loaded it.
 async fn new_coordinator(c: &Cluster3, group: &str, dead: i32) -> (Channel, DescribedGroup) {
     let ch1 = c.channel(1);
-    wait_for("another broker to coordinate the group", Duration::from_secs(20), || async {
-        let r = find_coordinator(&ch1, group).await?;
-        if r.node_id == dead {
-            return None;
-        }
-        let ch = c.channel(r.node_id);
-        let d = describe_group(&ch, group).await;
-        (code(d.error_code) == ErrorCode::None).then_some((ch, d))
-    })
+    wait_for(
+        "another broker to coordinate the group",
+        Duration::from_secs(20),
+        || async {
+            let r = find_coordinator(&ch1, group).await?;
+            if r.node_id == dead {
+                return None;
+            }
+            let ch = c.channel(r.node_id);
+            let d = describe_group(&ch, group).await;
+            (code(d.error_code) == ErrorCode::None).then_some((ch, d))
+        },
+    )
     .await
 }
 
@@ -543,31 +548,49 @@ async fn a_new_coordinator_carries_a_stable_group_on() {
     let ch = c.channel(coordinator);
     let a1 = first_member(&ch, &group, "a", 10_000).await;
     let (a, b) = add_member(&ch, &a1, "b", 10_000).await;
-    assert_eq!(commit_as(&ch, &group, Some(&b), "t", 0, 42).await, (ErrorCode::None, ErrorCode::None));
+    assert_eq!(
+        commit_as(&ch, &group, Some(&b), "t", 0, 42).await,
+        (ErrorCode::None, ErrorCode::None)
+    );
     let before = describe_group(&ch, &group).await;
     // Another broker answers NOT_COORDINATOR for the group.
     let other = if coordinator == 2 { 3 } else { 2 };
-    assert_eq!(heartbeat(&c.channel(other), &a).await, ErrorCode::NotCoordinator);
+    assert_eq!(
+        heartbeat(&c.channel(other), &a).await,
+        ErrorCode::NotCoordinator
+    );
     c.kill(coordinator);
     let (ch, d) = new_coordinator(&c, &group, coordinator).await;
-    assert_eq!((d.group_state.as_str(), d.generation_id), ("Stable", a.generation));
-    assert_eq!((d.leader.as_str(), d.protocol_data.as_str()), (a.id.as_str(), "range"));
-    assert_eq!(assignments(&d), assignments(&before));
     assert_eq!(
-        assignments(&d),
-        {
-            let mut w = vec![(a.id.clone(), b"p-a".to_vec()), (b.id.clone(), b"p-b".to_vec())];
-            w.sort();
-            w
-        }
+        (d.group_state.as_str(), d.generation_id),
+        ("Stable", a.generation)
     );
+    assert_eq!(
+        (d.leader.as_str(), d.protocol_data.as_str()),
+        (a.id.as_str(), "range")
+    );
+    assert_eq!(assignments(&d), assignments(&before));
+    assert_eq!(assignments(&d), {
+        let mut w = vec![
+            (a.id.clone(), b"p-a".to_vec()),
+            (b.id.clone(), b"p-b".to_vec()),
+        ];
+        w.sort();
+        w
+    });
     // Same generation: the members heartbeat on, their commits are there and still fenced.
     assert_eq!(heartbeat(&ch, &a).await, ErrorCode::None);
     assert_eq!(heartbeat(&ch, &b).await, ErrorCode::None);
     assert_eq!(committed(&ch, &group, "t", 0).await, Ok(42));
-    assert_eq!(commit_as(&ch, &group, Some(&a), "t", 0, 43).await, (ErrorCode::None, ErrorCode::None));
+    assert_eq!(
+        commit_as(&ch, &group, Some(&a), "t", 0, 43).await,
+        (ErrorCode::None, ErrorCode::None)
+    );
     let zombie = commit_as(&ch, &group, Some(&a1), "t", 0, 1).await;
-    assert_eq!(zombie, (ErrorCode::IllegalGeneration, ErrorCode::IllegalGeneration));
+    assert_eq!(
+        zombie,
+        (ErrorCode::IllegalGeneration, ErrorCode::IllegalGeneration)
+    );
     assert_eq!(&sync(&ch, &b, &[]).await.assignment[..], b"p-b");
 }
 
@@ -586,10 +609,16 @@ async fn a_rebalance_interrupted_by_a_coordinator_failover_completes_on_the_new_
     })
     .await;
     c.kill(coordinator);
-    assert!(pending.await.unwrap().is_err(), "the dead coordinator answers nothing");
+    assert!(
+        pending.await.unwrap().is_err(),
+        "the dead coordinator answers nothing"
+    );
     // The new coordinator has the last stored generation: Stable, a and b.
     let (ch, d) = new_coordinator(&c, &group, coordinator).await;
-    assert_eq!((d.group_state.as_str(), d.generation_id), ("Stable", a.generation));
+    assert_eq!(
+        (d.group_state.as_str(), d.generation_id),
+        ("Stable", a.generation)
+    );
     assert_eq!(d.members.len(), 2);
     // c starts over there (its member id died with the old coordinator); a and b rejoin.
     let r = join(&ch, join_request(&group, &c_id, "c", "", 10_000)).await;
@@ -605,7 +634,11 @@ async fn a_rebalance_interrupted_by_a_coordinator_failover_completes_on_the_new_
     let rc = joining_c.await.unwrap();
     let generation = a.generation + 1;
     for r in [&ra, &rb, &rc] {
-        assert_eq!((code(r.error_code), r.generation_id), (ErrorCode::None, generation), "{r:?}");
+        assert_eq!(
+            (code(r.error_code), r.generation_id),
+            (ErrorCode::None, generation),
+            "{r:?}"
+        );
     }
     let leader = [&ra, &rb, &rc]
         .into_iter()
@@ -633,7 +666,10 @@ async fn a_rebalance_interrupted_by_a_coordinator_failover_completes_on_the_new_
         assert_eq!(code(t.await.unwrap().error_code), ErrorCode::None);
     }
     let d = describe_group(&ch, &group).await;
-    assert_eq!((d.group_state.as_str(), d.generation_id), ("Stable", generation));
+    assert_eq!(
+        (d.group_state.as_str(), d.generation_id),
+        ("Stable", generation)
+    );
     assert_eq!(d.members.len(), 3);
     for m in &members {
         assert_eq!(heartbeat(&ch, m).await, ErrorCode::None);

@@ -18,7 +18,11 @@ pub struct Cluster3 {
 }
 
 fn config(id: i32, dir: &tempfile::TempDir, controller: &str) -> BrokerConfig {
-    let roles = if id == 1 { "broker,controller" } else { "broker" };
+    let roles = if id == 1 {
+        "broker,controller"
+    } else {
+        "broker"
+    };
     let mut pairs: Vec<(String, String)> = vec![
         ("node.id".into(), id.to_string()),
         ("process.roles".into(), roles.into()),
@@ -29,7 +33,11 @@ fn config(id: i32, dir: &tempfile::TempDir, controller: &str) -> BrokerConfig {
         ("replica.lag.time.max.ms".into(), "400".into()),
         ("replica.fetch.wait.max.ms".into(), "100".into()),
     ];
-    pairs.extend(GROUP_TEST_CONFIG.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    pairs.extend(
+        GROUP_TEST_CONFIG
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     if !controller.is_empty() {
         pairs.push(("controller.quorum.voters".into(), format!("1@{controller}")));
     }
@@ -60,7 +68,10 @@ impl Cluster3 {
         wait_for("three unfenced brokers", Duration::from_secs(10), || {
             let mut admin = admin.clone();
             async move {
-                let r = admin.describe_cluster(DescribeClusterRequest {}).await.ok()?;
+                let r = admin
+                    .describe_cluster(DescribeClusterRequest {})
+                    .await
+                    .ok()?;
                 (r.into_inner().brokers.iter().filter(|b| !b.fenced).count() == 3).then_some(())
             }
         })
