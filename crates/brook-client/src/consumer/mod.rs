@@ -7,7 +7,9 @@
 //! and `ConsumerRebalanceListener` are the seams they slot into. As in Kafka, manual
 //! assignment fires no rebalance callbacks.
 
+pub mod assignor;
 mod fetcher;
+pub(crate) mod membership;
 mod offsets;
 pub mod protocol;
 
