@@ -112,12 +112,20 @@ pub enum JoinVerdict {
         /// Every member's metadata, for the leader only.
         members: Option<Vec<JoinGroupMember>>,
     },
-    /// The round is over (failed); the state says what comes next. `rediscover`: forget the
-    /// coordinator.
-    Done {
-        /// Whether the coordinator must be looked up again.
-        rediscover: bool,
-    },
+    /// The round is over: failed (`Some`), or no longer wanted (`None`: the member was reset
+    /// or closed meanwhile). The state says what comes next.
+    Done(Option<RoundFailure>),
+}
+
+/// How a join round failed, for the shell to act on and log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundFailure {
+    /// The error.
+    pub error: ClientError,
+    /// Forget the coordinator and find it again.
+    pub rediscover: bool,
+    /// The backoff before the next join, if one applies (log it when `log` says so).
+    pub retry: Option<Step>,
 }
 
 /// What the heartbeat task does next.
@@ -216,6 +224,7 @@ impl Membership {
     }
 
     /// The member state.
+    #[cfg(test)]
     pub fn state(&self) -> MemberState {
         self.state
     }
@@ -223,11 +232,6 @@ impl Membership {
     /// The rebalance protocol the member follows.
     pub fn protocol(&self) -> RebalanceProtocol {
         self.cfg.protocol
-    }
-
-    /// Whether a rejoin is pending, and why.
-    pub fn rejoin_reason(&self) -> Option<&str> {
-        self.rejoin.as_deref()
     }
 
     /// The current identity (generation -1 / member "" when not a member).
@@ -316,35 +320,33 @@ impl Membership {
         self.delivered = None;
     }
 
-    /// Applies a failed JoinGroup/SyncGroup answer or transport error; true if the coordinator
-    /// must be found again.
-    fn round_failed(&mut self, now: Instant, e: ClientError) -> bool {
+    /// Applies a failed JoinGroup/SyncGroup answer or transport error.
+    fn round_failed(&mut self, now: Instant, e: ClientError) -> RoundFailure {
         self.state = MemberState::Unjoined;
-        self.rejoin.get_or_insert_with(|| format!("{}", e.name()));
+        self.rejoin.get_or_insert_with(|| e.name().to_string());
+        let mut failure = RoundFailure {
+            error: e.clone(),
+            rediscover: false,
+            retry: None,
+        };
         match e.code() {
-            Some(ErrorCode::MemberIdRequired) => false,
             Some(code @ (ErrorCode::UnknownMemberId | ErrorCode::IllegalGeneration)) => {
                 self.reset(code, format!("{e}"));
-                false
             }
-            Some(ErrorCode::FencedInstanceId) => {
-                self.fatal = Some(e);
-                false
-            }
+            Some(ErrorCode::FencedInstanceId) => self.fatal = Some(e),
             Some(ErrorCode::RebalanceInProgress) => {
-                self.join_retry.failed(now);
-                false
+                failure.retry = Some(self.join_retry.failed(now));
             }
             _ if is_coordinator_error(&e) => {
-                self.join_retry.failed(now);
-                true
+                failure.retry = Some(self.join_retry.failed(now));
+                failure.rediscover = true;
             }
             _ => {
-                self.join_retry.failed(now);
+                failure.retry = Some(self.join_retry.failed(now));
                 self.error = Some(e);
-                false
             }
         }
+        failure
     }
 
     /// The JoinGroup answer (or the transport error) of the round started by `join_started`.
@@ -353,23 +355,19 @@ impl Membership {
         now: Instant,
         resp: Result<JoinGroupResponse>,
     ) -> JoinVerdict {
-        if self.state != MemberState::Joining {
-            return JoinVerdict::Done { rediscover: false };
+        if self.state != MemberState::Joining || self.closed {
+            return JoinVerdict::Done(None);
         }
         let resp = match resp {
             Ok(r) => r,
-            Err(e) => {
-                let rediscover = self.round_failed(now, e);
-                return JoinVerdict::Done { rediscover };
-            }
+            Err(e) => return JoinVerdict::Done(Some(self.round_failed(now, e))),
         };
         if let Err(e) = code_of(resp.error_code, &resp.error_message, "JoinGroup") {
             if e.code() == Some(ErrorCode::MemberIdRequired) && !resp.member_id.is_empty() {
                 self.member_id = resp.member_id;
                 return JoinVerdict::Rejoin(self.identity());
             }
-            let rediscover = self.round_failed(now, e);
-            return JoinVerdict::Done { rediscover };
+            return JoinVerdict::Done(Some(self.round_failed(now, e)));
         }
         self.generation = resp.generation_id;
         self.member_id = resp.member_id;
@@ -382,22 +380,22 @@ impl Membership {
         }
     }
 
-    /// The SyncGroup answer, with the assignment decoded by the shell (decoding errors come as
-    /// `Err`). True if the coordinator must be found again.
+    /// The SyncGroup answer, with the assignment decoded by the shell (decoding errors and the
+    /// leader's own assignment errors come as `Err`); `Some` when the round failed.
     pub fn on_sync_response(
         &mut self,
         now: Instant,
         resp: Result<(SyncGroupResponse, Vec<super::TopicPartition>)>,
-    ) -> bool {
-        if self.state != MemberState::Joining {
-            return false;
+    ) -> Option<RoundFailure> {
+        if self.state != MemberState::Joining || self.closed {
+            return None;
         }
         let (resp, partitions) = match resp {
             Ok(r) => r,
-            Err(e) => return self.round_failed(now, e),
+            Err(e) => return Some(self.round_failed(now, e)),
         };
         if let Err(e) = code_of(resp.error_code, &resp.error_message, "SyncGroup") {
-            return self.round_failed(now, e);
+            return Some(self.round_failed(now, e));
         }
         self.state = MemberState::Stable;
         self.join_retry.succeeded();
@@ -405,7 +403,7 @@ impl Membership {
         self.delivered = Some(partitions);
         self.next_heartbeat = now + self.cfg.heartbeat_interval;
         self.last_heartbeat_ok = now;
-        false
+        None
     }
 
     /// What the heartbeat task should do at `now`.
@@ -536,9 +534,9 @@ impl Membership {
         dynamic.then_some(identity)
     }
 
-    /// Whether `leave` was called.
-    pub fn is_closed(&self) -> bool {
-        self.closed
+    /// Takes the pending "partitions lost" reason, if any (`close` handles it itself).
+    pub fn take_lost(&mut self) -> Option<String> {
+        self.lost.take()
     }
 }
 

@@ -63,7 +63,10 @@ fn stable(t0: Instant, instance: Option<&str>) -> Membership {
     m.join_started();
     let v = m.on_join_response(t0, Ok(join_ok("m-1", 1, "m-1")));
     assert!(matches!(v, JoinVerdict::Sync { .. }), "{v:?}");
-    assert!(!m.on_sync_response(t0, Ok((sync_ok(), vec![tp(0), tp(1)]))));
+    assert_eq!(
+        m.on_sync_response(t0, Ok((sync_ok(), vec![tp(0), tp(1)]))),
+        None
+    );
     assert_eq!(m.next_step(t0), PollStep::Assigned(vec![tp(0), tp(1)]));
     assert_eq!(m.next_step(t0), PollStep::Stable);
     m
@@ -263,7 +266,10 @@ fn coordinator_errors_rediscover_with_growing_backoff() {
     let mut m = Membership::new(cfg(None), t0);
     m.join_started();
     let v = m.on_join_response(t0, Err(ClientError::Transport("down".into())));
-    assert_eq!(v, JoinVerdict::Done { rediscover: true });
+    let JoinVerdict::Done(Some(f)) = v else {
+        panic!("{v:?}")
+    };
+    assert!(f.rediscover && f.retry.is_some_and(|s| s.log));
     let PollStep::Backoff(at) = m.next_step(t0) else {
         panic!()
     };
@@ -271,7 +277,10 @@ fn coordinator_errors_rediscover_with_growing_backoff() {
     assert_eq!(m.next_step(at), PollStep::Join);
     m.join_started();
     let v = m.on_join_response(at, Ok(join_err(ErrorCode::CoordinatorLoadInProgress, "")));
-    assert_eq!(v, JoinVerdict::Done { rediscover: true });
+    assert!(
+        matches!(&v, JoinVerdict::Done(Some(f)) if f.rediscover),
+        "{v:?}"
+    );
 }
 
 #[test]
@@ -297,7 +306,8 @@ fn sync_errors_follow_the_same_rules() {
         error_code: ErrorCode::RebalanceInProgress as i32,
         ..SyncGroupResponse::default()
     };
-    assert!(!m.on_sync_response(t0, Ok((resp, vec![]))));
+    let f = m.on_sync_response(t0, Ok((resp, vec![]))).unwrap();
+    assert!(!f.rediscover);
     assert_eq!(m.state(), MemberState::Unjoined);
     assert!(matches!(m.next_step(t0), PollStep::Backoff(_)));
     assert_eq!(m.identity().generation, 4, "kept: the rejoin carries it");
@@ -307,7 +317,9 @@ fn sync_errors_follow_the_same_rules() {
         error_code: ErrorCode::NotCoordinator as i32,
         ..SyncGroupResponse::default()
     };
-    assert!(m.on_sync_response(t0, Ok((resp, vec![]))), "rediscover");
+    let f = m.on_sync_response(t0, Ok((resp, vec![]))).unwrap();
+    assert!(f.rediscover);
+    assert_eq!(f.error.code(), Some(ErrorCode::NotCoordinator));
 }
 
 #[test]
