@@ -504,6 +504,38 @@ async fn committing_on_revoke_gives_no_duplicates_across_a_clean_rebalance() {
 }
 
 #[tokio::test]
+async fn heartbeats_keep_an_idle_member_alive_and_stop_when_it_is_dropped() {
+    let broker = GroupBroker::start().await;
+    let mut c = Consumer::new(
+        config(&broker, "hb")
+            .session_timeout(Duration::from_millis(300))
+            .heartbeat_interval(Duration::from_millis(30)),
+    )
+    .unwrap();
+    c.subscribe(vec!["t".into()], NoopRebalanceListener)
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while c.assignment().len() < 2 {
+        assert!(Instant::now() < deadline, "never joined");
+        c.poll(Duration::from_millis(20)).await.unwrap();
+    }
+    // Not polling now: only the heartbeat task keeps the member in past its session timeout.
+    let since = Instant::now();
+    wait_until("20 heartbeats", WAIT, || {
+        broker.group("hb", |g| g.heartbeats) >= 20
+    })
+    .await;
+    assert!(since.elapsed() > Duration::from_millis(300));
+    assert_eq!(broker.group("hb", |g| g.members().len()), 1);
+    drop(c);
+    // No LeaveGroup on drop, and no more heartbeats: the session expires.
+    wait_until("the session expired", WAIT, || {
+        broker.group("hb", |g| g.members().is_empty())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn subscribe_needs_a_group_and_excludes_assign() {
     let broker = GroupBroker::start().await;
     let mut anon = Consumer::new(ConsumerConfig::new(&broker.addr)).unwrap();

@@ -43,6 +43,8 @@ pub struct Group {
     next_id: u32,
     /// Every (generation, member) that completed a SyncGroup, in order.
     pub synced: Vec<(i32, String)>,
+    /// Heartbeats answered without error.
+    pub heartbeats: usize,
 }
 
 impl Group {
@@ -465,6 +467,7 @@ impl Brook for GroupMock {
                 if let Some(m) = g.members.get_mut(&req.member_id) {
                     m.last_seen = Instant::now();
                 }
+                g.heartbeats += 1;
                 ErrorCode::None
             }
         };
