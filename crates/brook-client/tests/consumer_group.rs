@@ -536,6 +536,40 @@ async fn heartbeats_keep_an_idle_member_alive_and_stop_when_it_is_dropped() {
 }
 
 #[tokio::test]
+async fn auto_commit_in_a_group_commits_periodically_and_on_close() {
+    let broker = GroupBroker::start().await;
+    produce(&broker, "t", 2, 10).await;
+    let mut c = Consumer::new(
+        config(&broker, "auto")
+            .enable_auto_commit(true)
+            .auto_commit_interval(Duration::from_millis(20)),
+    )
+    .unwrap();
+    c.subscribe(vec!["t".into()], NoopRebalanceListener)
+        .unwrap();
+    let committed = |p| broker.committed("auto", "t", p);
+    let deadline = Instant::now() + WAIT;
+    let mut consumed = 0;
+    // Periodic: polling goes on, and the commits follow the positions.
+    while consumed < 20 || committed(0) != Some(10) || committed(1) != Some(10) {
+        assert!(
+            Instant::now() < deadline,
+            "consumed {consumed}, committed {:?}",
+            (committed(0), committed(1))
+        );
+        consumed += c.poll(Duration::from_millis(20)).await.unwrap().len();
+    }
+    produce(&broker, "t", 2, 5).await;
+    while consumed < 30 {
+        assert!(Instant::now() < deadline, "consumed {consumed} of 30");
+        consumed += c.poll(Duration::from_millis(20)).await.unwrap().len();
+    }
+    // On close (the revocation commits synchronously).
+    c.close().await.unwrap();
+    assert_eq!((committed(0), committed(1)), (Some(15), Some(15)));
+}
+
+#[tokio::test]
 async fn subscribe_needs_a_group_and_excludes_assign() {
     let broker = GroupBroker::start().await;
     let mut anon = Consumer::new(ConsumerConfig::new(&broker.addr)).unwrap();
