@@ -583,3 +583,51 @@ async fn a_static_member_restarting_gets_its_partitions_back_without_a_rebalance
     a2.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_carry_on_with_a_new_coordinator_after_the_old_one_dies() {
+    use brook::broker::group_coordinator::{OFFSETS_TOPIC, partition_for};
+    let cluster = Cluster::builder().brokers(3).start().await.unwrap();
+    cluster.create_topic("fo", 4, 3).await.unwrap();
+    let all = partitions("fo", 4);
+    let cfg = || member_config(&cluster, "fg").config("session.timeout.ms", "3000");
+    let a = Member::start(cfg().build().await.unwrap(), "fo", false);
+    let b = Member::start(cfg().build().await.unwrap(), "fo", false);
+    wait_until("two members share four partitions", || {
+        split(&[&a, &b], &all, &[2, 2])
+    })
+    .await;
+    let offsets_partition = partition_for("fg", 4);
+    let coordinator = cluster
+        .leader_of(OFFSETS_TOPIC, offsets_partition)
+        .await
+        .unwrap();
+    cluster.kill(coordinator).await.unwrap();
+    cluster
+        .wait_until(
+            |v| {
+                v.leader(OFFSETS_TOPIC, offsets_partition)
+                    .is_some_and(|l| l != coordinator)
+            },
+            WAIT,
+        )
+        .await
+        .unwrap();
+    // A newcomer makes the new coordinator run a rebalance with the old members: they find it,
+    // rejoin under their member ids, and nothing is lost.
+    let c = Member::start(cfg().build().await.unwrap(), "fo", false);
+    wait_until("three members share four partitions", || {
+        split(&[&a, &b, &c], &all, &[1, 1, 2])
+    })
+    .await;
+    for m in [&a, &b] {
+        let events = m.log.events();
+        assert!(
+            !events.iter().any(|e| matches!(e, Ev::Lost(_))),
+            "{events:?}"
+        );
+    }
+    for m in [a, b, c] {
+        m.close().await;
+    }
+}

@@ -415,7 +415,21 @@ impl Consumer {
             OffsetReset::None => return Err(ClientError::NoOffsetForPartition(reset[0].clone())),
         };
         let specs: Vec<(TopicPartition, i64)> = reset.into_iter().map(|tp| (tp, spec)).collect();
-        let found = list_offsets(&self.metadata, self.config.request_timeout, &specs).await?;
+        let found = match list_offsets(&self.metadata, self.config.request_timeout, &specs).await {
+            Ok(found) => found,
+            // A leader that moved or died (its metadata refresh is under way): the partitions
+            // wait for their reset, paced by the fetch backoff, and `poll` goes on with the
+            // others instead of failing, as Kafka's does.
+            Err(e) if e.is_retriable() => {
+                let step = self.fetch_retry.failed(Instant::now());
+                if step.log {
+                    info!(error = %e, "resetting positions failed; retrying in {} ms (attempt {})",
+                        step.delay_ms(), step.attempt);
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         for (tp, offset) in found {
             debug!(%tp, offset, "position reset by auto.offset.reset");
             if self.positions.contains_key(&tp) {
