@@ -36,7 +36,10 @@
 //!     mod.rs             Consumer (assign mode), positions, poll, commits
 //!     fetcher.rs         one fetch round: a Fetch per leader, decoding into ConsumerRecords
 //!     offsets.rs         the group coordinator (OffsetCommit / OffsetFetch) and ListOffsets
-//!   admin.rs             Admin: topics, configs, cluster and quorum, elections, ListOffsets
+//!   admin/
+//!     mod.rs             Admin: topics, configs, cluster and quorum, elections, ListOffsets
+//!     groups.rs          consumer groups: list, describe, delete, committed offsets
+//!     offsets.rs         ListOffsets over many partitions, one result per partition
 //!   dlq.rs               DeadLetterProducer: failed records to a dead-letter topic
 //! ```
 
@@ -52,7 +55,7 @@ pub mod producer;
 mod rpc;
 mod topic_partition;
 
-pub use admin::{Admin, NewTopic, OffsetSpec};
+pub use admin::{Admin, GroupDescription, GroupListing, MemberDescription, NewTopic, OffsetSpec};
 pub use brook_proto::{Durability, ErrorCode};
 pub use config::{Acks, AdminConfig, ConsumerConfig, OffsetReset, PartitionerKind, ProducerConfig};
 pub use consumer::{Consumer, ConsumerRebalanceListener, ConsumerRecord, Subscription};
