@@ -3,7 +3,7 @@
 //! `quorum describe` are Kafka's admin tools (kafka-configs, kafka-leader-election,
 //! kafka-metadata-quorum); `verifiable-producer` and `verifiable-consumer` are Kafka's
 //! verifiable tools, `verify` runs fault scenarios and checks their logs, `bench` measures;
-//! `demo` tours the storage engine. Errors print one line naming the Kafka-style error and exit
+//! `demo` tours the storage engine; `groups` is Kafka's kafka-consumer-groups. Errors print one line naming the Kafka-style error and exit
 //! non-zero.
 
 mod bench_cmd;
@@ -11,6 +11,7 @@ mod configs;
 mod consume;
 mod demo;
 mod dev;
+mod groups;
 mod leader_election;
 mod produce;
 mod quorum;
@@ -44,6 +45,9 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print record values, one per line.
     Consume(consume::ConsumeArgs),
+    /// Kafka's kafka-consumer-groups: list, describe (offsets and lag, --members, --state),
+    /// reset-offsets and delete consumer groups.
+    Groups(groups::GroupsArgs),
     /// Kafka's kafka-configs: --alter (--add-config / --delete-config) or --describe the
     /// dynamic configs of a topic.
     Configs(configs::ConfigsArgs),
@@ -89,6 +93,9 @@ fn main() {
         Command::Produce(args) => runtime().and_then(|rt| rt.block_on(produce::run(args))),
         Command::Consume(args) => runtime().and_then(|rt| rt.block_on(consume::run(args))),
         Command::Quorum(args) => runtime().and_then(|rt| rt.block_on(quorum::run(args))),
+        Command::Groups(args) => runtime()
+            .and_then(|rt| rt.block_on(groups::run(args)))
+            .or_else(groups::exit_if_reported),
         Command::Configs(args) => runtime().and_then(|rt| rt.block_on(configs::run(args))),
         Command::LeaderElection(args) => {
             runtime().and_then(|rt| rt.block_on(leader_election::run(args)))
