@@ -1,10 +1,10 @@
 //! The `brook` command line (SPEC §10): `serve` runs a broker and `dev` a local cluster in this
-//! process; `topics`, `produce` and `consume` talk to one; `configs`, `leader-election` and
-//! `quorum describe` are Kafka's admin tools (kafka-configs, kafka-leader-election,
-//! kafka-metadata-quorum); `verifiable-producer` and `verifiable-consumer` are Kafka's
-//! verifiable tools, `verify` runs fault scenarios and checks their logs, `bench` measures;
-//! `demo` tours the storage engine; `groups` is Kafka's kafka-consumer-groups. Errors print one line naming the Kafka-style error and exit
-//! non-zero.
+//! process; `topics`, `produce` and `consume` talk to one; `groups`, `configs`, `leader-election`
+//! and `quorum describe` are Kafka's admin tools (kafka-consumer-groups, kafka-configs,
+//! kafka-leader-election, kafka-metadata-quorum); `verifiable-producer` and `verifiable-consumer`
+//! are Kafka's verifiable tools, `verify` runs fault scenarios and checks their logs, `bench`
+//! measures; `demo` tours the storage engine. Errors print one line naming the Kafka-style error
+//! and exit non-zero (`groups` prints Kafka's own wording for the failures Kafka words).
 
 mod bench_cmd;
 mod configs;
