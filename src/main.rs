@@ -1,16 +1,17 @@
 //! The `brook` command line (SPEC §10): `serve` runs a broker and `dev` a local cluster in this
-//! process; `topics`, `produce` and `consume` talk to one; `configs`, `leader-election` and
-//! `quorum describe` are Kafka's admin tools (kafka-configs, kafka-leader-election,
-//! kafka-metadata-quorum); `verifiable-producer` and `verifiable-consumer` are Kafka's
-//! verifiable tools, `verify` runs fault scenarios and checks their logs, `bench` measures;
-//! `demo` tours the storage engine. Errors print one line naming the Kafka-style error and exit
-//! non-zero.
+//! process; `topics`, `produce` and `consume` talk to one; `groups`, `configs`, `leader-election`
+//! and `quorum describe` are Kafka's admin tools (kafka-consumer-groups, kafka-configs,
+//! kafka-leader-election, kafka-metadata-quorum); `verifiable-producer` and `verifiable-consumer`
+//! are Kafka's verifiable tools, `verify` runs fault scenarios and checks their logs, `bench`
+//! measures; `demo` tours the storage engine. Errors print one line naming the Kafka-style error
+//! and exit non-zero (`groups` prints Kafka's own wording for the failures Kafka words).
 
 mod bench_cmd;
 mod configs;
 mod consume;
 mod demo;
 mod dev;
+mod groups;
 mod leader_election;
 mod produce;
 mod quorum;
@@ -44,6 +45,9 @@ enum Command {
     Produce(produce::ProduceArgs),
     /// Print record values, one per line.
     Consume(consume::ConsumeArgs),
+    /// Kafka's kafka-consumer-groups: list, describe (offsets and lag, --members, --state),
+    /// reset-offsets and delete consumer groups.
+    Groups(groups::GroupsArgs),
     /// Kafka's kafka-configs: --alter (--add-config / --delete-config) or --describe the
     /// dynamic configs of a topic.
     Configs(configs::ConfigsArgs),
@@ -89,6 +93,9 @@ fn main() {
         Command::Produce(args) => runtime().and_then(|rt| rt.block_on(produce::run(args))),
         Command::Consume(args) => runtime().and_then(|rt| rt.block_on(consume::run(args))),
         Command::Quorum(args) => runtime().and_then(|rt| rt.block_on(quorum::run(args))),
+        Command::Groups(args) => runtime()
+            .and_then(|rt| rt.block_on(groups::run(args)))
+            .or_else(groups::exit_if_reported),
         Command::Configs(args) => runtime().and_then(|rt| rt.block_on(configs::run(args))),
         Command::LeaderElection(args) => {
             runtime().and_then(|rt| rt.block_on(leader_election::run(args)))

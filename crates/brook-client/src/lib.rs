@@ -48,7 +48,10 @@
 //!     offsets.rs         the group coordinator (FindCoordinator, OffsetCommit / OffsetFetch)
 //!                        and ListOffsets
 //!     protocol.rs        Kafka's consumer protocol codec (subscription / assignment bytes)
-//!   admin.rs             Admin: topics, configs, cluster and quorum, elections, ListOffsets
+//!   admin/
+//!     mod.rs             Admin: topics, configs, cluster and quorum, elections, ListOffsets
+//!     groups.rs          consumer groups: list, describe, delete, committed offsets
+//!     offsets.rs         ListOffsets over many partitions, one result per partition
 //!   dlq.rs               DeadLetterProducer: failed records to a dead-letter topic
 //! ```
 
@@ -64,7 +67,7 @@ pub mod producer;
 mod rpc;
 mod topic_partition;
 
-pub use admin::{Admin, NewTopic, OffsetSpec};
+pub use admin::{Admin, GroupDescription, GroupListing, MemberDescription, NewTopic, OffsetSpec};
 pub use brook_proto::{Durability, ErrorCode};
 pub use config::{Acks, AdminConfig, ConsumerConfig, OffsetReset, PartitionerKind, ProducerConfig};
 pub use consumer::assignor::AssignmentStrategy;

@@ -1,11 +1,23 @@
 //! The admin client: topics (create, delete, list, describe), topic configs, cluster
-//! description, leader elections and `ListOffsets`, each answer's per-topic or per-partition
-//! error code turned into a typed `ClientError`.
+//! description, leader elections, `ListOffsets` and consumer groups, each answer's per-topic,
+//! per-partition or per-group error code turned into a typed `ClientError`.
 //!
 //! Admin requests go to any broker (the broker forwards controller work); on a transport error
 //! the next known broker is tried, and `NOT_CONTROLLER` / other retriable codes are retried
 //! with `retry.backoff.ms` growing to `retry.backoff.max.ms` (`crate::backoff`) until
-//! `request.timeout.ms`.
+//! `request.timeout.ms`. Group calls go to the group's coordinator instead (`groups.rs`).
+//!
+//! ```text
+//! admin/
+//!   mod.rs      Admin, NewTopic, OffsetSpec: topics, configs, cluster, quorum, elections
+//!   groups.rs   consumer groups: list, describe, delete, committed offsets (list, alter)
+//!   offsets.rs  ListOffsets over many partitions, one result per partition
+//! ```
+
+mod groups;
+mod offsets;
+
+pub use groups::{GroupDescription, GroupListing, MemberDescription};
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -87,7 +99,7 @@ impl NewTopic {
 }
 
 /// The admin client (Kafka's `Admin`): topic management, configs, cluster and quorum
-/// description, leader elections and offset lookups. Cheap to clone (clones share the metadata
+/// description, leader elections, offset lookups and consumer groups. Cheap to clone (clones share the metadata
 /// cache); every call retries per the module docs until `request.timeout.ms`.
 #[derive(Debug, Clone)]
 pub struct Admin {
