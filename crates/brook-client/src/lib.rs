@@ -6,7 +6,7 @@
 //! key names ([`config`]), typed errors carrying Kafka's error names ([`error`]), retry pacing
 //! ([`backoff`]), the cluster metadata cache ([`metadata`]), key partitioning ([`partitioner`]),
 //! the batching, retrying, idempotent [`Producer`], the assign-mode [`Consumer`], the [`Admin`]
-//! client and the dead-letter helper ([`DeadLetterProducer`]).
+//! client and the dead-letter helpers ([`DeadLetterProducer`], [`RetryingHandler`]).
 //!
 //! Every connection is opened through `brook_proto::net::Channels`, so the embedded cluster can
 //! inject network faults into client traffic too ([`Producer::with_channels`], …).
@@ -37,7 +37,11 @@
 //!     fetcher.rs         one fetch round: a Fetch per leader, decoding into ConsumerRecords
 //!     offsets.rs         the group coordinator (OffsetCommit / OffsetFetch) and ListOffsets
 //!   admin.rs             Admin: topics, configs, cluster and quorum, elections, ListOffsets
-//!   dlq.rs               DeadLetterProducer: failed records to a dead-letter topic
+//!   dlq/
+//!     mod.rs             DeadLetterProducer: undeliverable records to a dead-letter topic; the
+//!                        dlq.* header names
+//!     consumer.rs        RetryingHandler: consumer-side retry with backoff, then dead letter,
+//!                        and the offsets to commit past it
 //! ```
 
 pub mod admin;
@@ -56,7 +60,10 @@ pub use admin::{Admin, NewTopic, OffsetSpec};
 pub use brook_proto::{Durability, ErrorCode};
 pub use config::{Acks, AdminConfig, ConsumerConfig, OffsetReset, PartitionerKind, ProducerConfig};
 pub use consumer::{Consumer, ConsumerRebalanceListener, ConsumerRecord, Subscription};
-pub use dlq::{DeadLetterProducer, DlqOutcome};
+pub use dlq::{
+    DeadLetterProducer, DeadLetterSink, DlqOutcome, Handled, HandlerError, RetryPolicy,
+    RetryingHandler,
+};
 pub use error::{ClientError, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerMetrics, ProducerRecord, RecordMetadata};
 pub use topic_partition::TopicPartition;
