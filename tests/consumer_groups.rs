@@ -442,7 +442,7 @@ async fn async_commit_callbacks_arrive_in_order_and_the_committed_offset_never_m
         tokio::spawn(async move {
             let mut seen = Vec::new();
             while !*done_rx.borrow() {
-                if let Ok(m) = observer.committed(&[tp.clone()]).await {
+                if let Ok(m) = observer.committed(std::slice::from_ref(&tp)).await {
                     seen.extend(m[&tp]);
                 }
                 // Sampling pace, not a wait for a condition.
@@ -486,7 +486,7 @@ async fn async_commit_callbacks_arrive_in_order_and_the_committed_offset_never_m
         "committed offset moved back: {seen:?}"
     );
     assert_eq!(
-        committed(&cluster, "ag", &[tp.clone()]).await[&tp],
+        committed(&cluster, "ag", std::slice::from_ref(&tp)).await[&tp],
         Some(200)
     );
     c.close().await.unwrap();
