@@ -18,8 +18,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use brook::client::ConsumerRecord;
 use brook::client::consumer::NoopRebalanceListener;
+use brook::client::{ConsumerRecord, OffsetSpec};
 use brook::{Cluster, Consumer, Producer, ProducerRecord, TopicPartition};
 use tokio::time::Instant;
 
@@ -109,6 +109,22 @@ async fn process_until(
     Ok(())
 }
 
+/// Each partition's end offset (the next offset to be written).
+async fn end_offsets(
+    cluster: &Cluster,
+    partitions: &[TopicPartition],
+) -> Result<BTreeMap<TopicPartition, i64>, Error> {
+    let admin = cluster.admin()?;
+    let mut ends = BTreeMap::new();
+    for tp in partitions {
+        ends.insert(
+            tp.clone(),
+            admin.list_offsets(tp, OffsetSpec::Latest).await?,
+        );
+    }
+    Ok(ends)
+}
+
 async fn committed(
     consumer: &Consumer,
     partitions: &[TopicPartition],
@@ -162,15 +178,22 @@ pub async fn run(cluster: &Cluster) -> Result<Outcome, Error> {
     let processed_since_last_auto_commit = seen_first.iter().filter(|r| since_commit(r)).count();
 
     // The replacement starts at the last auto-commit and reads everything after it.
+    // It reads until it is at the end of every partition.
+    let ends = end_offsets(cluster, &partitions).await?;
+    let mut next: BTreeMap<TopicPartition, i64> = partitions
+        .iter()
+        .map(|tp| (tp.clone(), committed_at_crash.get(tp).copied().unwrap_or(0)))
+        .collect();
     let mut replacement = member(cluster).await?;
     let mut seen_replacement = Vec::new();
     let mut union: BTreeSet<(i32, i64)> = seen_first.iter().copied().collect();
-    while union.len() < produced {
+    while next.iter().any(|(tp, n)| *n < ends[tp]) {
         if Instant::now() >= deadline {
-            return Err("the replacement did not read every record in time".into());
+            return Err("the replacement did not read to the end in time".into());
         }
         let records = replacement.poll(Duration::from_millis(100)).await?;
         for r in &records {
+            next.insert(TopicPartition::new(TOPIC, r.partition), r.offset + 1);
             union.insert((r.partition, r.offset));
             seen_replacement.push((r.partition, r.offset));
         }

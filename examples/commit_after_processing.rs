@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use brook::client::OffsetSpec;
 use brook::client::consumer::NoopRebalanceListener;
 use brook::{Cluster, Consumer, ProducerRecord, TopicPartition};
 use tokio::time::Instant;
@@ -89,6 +90,22 @@ fn process(seen: &mut Vec<(i32, i64)>, records: &[brook::client::ConsumerRecord]
     seen.extend(records.iter().map(|r| (r.partition, r.offset)));
 }
 
+/// Each partition's end offset (the next offset to be written).
+async fn end_offsets(
+    cluster: &Cluster,
+    partitions: &[TopicPartition],
+) -> Result<BTreeMap<TopicPartition, i64>, Error> {
+    let admin = cluster.admin()?;
+    let mut ends = BTreeMap::new();
+    for tp in partitions {
+        ends.insert(
+            tp.clone(),
+            admin.list_offsets(tp, OffsetSpec::Latest).await?,
+        );
+    }
+    Ok(ends)
+}
+
 /// Polls until a poll returns records, or fails at `deadline`.
 async fn poll_some(
     consumer: &mut Consumer,
@@ -154,16 +171,22 @@ pub async fn run(cluster: &Cluster, crash: CrashAt) -> Result<Outcome, Error> {
 
     // The replacement: joins once the group has dropped the dead member (its session expires),
     // and starts from the group's committed offsets.
+    // It reads until it is at the end of every partition.
+    let ends = end_offsets(cluster, &partitions).await?;
+    let mut next: BTreeMap<TopicPartition, i64> = partitions
+        .iter()
+        .map(|tp| (tp.clone(), committed_at_crash.get(tp).copied().unwrap_or(0)))
+        .collect();
     let mut replacement = member(cluster, group).await?;
     let mut seen_replacement = Vec::new();
     let mut started_at = BTreeMap::new();
     let mut union: BTreeSet<(i32, i64)> = seen_first.iter().copied().collect();
-    while union.len() < RECORDS {
+    while next.iter().any(|(tp, n)| *n < ends[tp]) {
         let records = poll_some(&mut replacement, deadline).await?;
         for r in &records {
-            started_at
-                .entry(TopicPartition::new(r.topic.as_str(), r.partition))
-                .or_insert(r.offset);
+            let tp = TopicPartition::new(r.topic.as_str(), r.partition);
+            started_at.entry(tp.clone()).or_insert(r.offset);
+            next.insert(tp, r.offset + 1);
             union.insert((r.partition, r.offset));
         }
         process(&mut seen_replacement, &records);
