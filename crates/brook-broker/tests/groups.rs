@@ -8,6 +8,9 @@ mod common;
 use std::time::Duration;
 
 use brook_proto::ErrorCode;
+use brook_proto::v1::brook_client::BrookClient;
+use brook_proto::v1::{CreatableTopic, CreateTopicsRequest, DescribedGroup};
+use common::cluster::Cluster3;
 use common::groups::*;
 use common::{TestBroker, code};
 use tonic::transport::Channel;
@@ -459,4 +462,180 @@ async fn bad_input_gets_named_errors_and_leaves_the_group_unharmed() {
         "the group is unharmed"
     );
     assert_eq!(heartbeat(&ch, &a).await, ErrorCode::None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coordinator failover: three brokers, `__consumer_offsets` with replication factor 3.
+
+/// A three-broker cluster with topic "t" and a group coordinated by broker 2 or 3 (broker 1
+/// hosts the controller, so it stays up); returns the group and its coordinator.
+async fn failover_setup() -> (Cluster3, String, i32) {
+    let c = Cluster3::start().await;
+    let r = c
+        .admin(1)
+        .create_topics(CreateTopicsRequest {
+            topics: vec![CreatableTopic {
+                name: "t".into(),
+                num_partitions: 1,
+                replication_factor: 3,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(code(r.topics[0].error_code), ErrorCode::None, "{r:?}");
+    let ch1 = c.channel(1);
+    for i in 0..64 {
+        let group = format!("failover-{i}");
+        let coordinator = wait_for("FindCoordinator", WAIT, || find_coordinator(&ch1, &group)).await;
+        if coordinator.node_id != 1 {
+            let ch = c.channel(coordinator.node_id);
+            ready(&ch, &group).await;
+            let d = c
+                .admin(1)
+                .describe_topics(brook_proto::v1::DescribeTopicsRequest {
+                    topics: vec!["__consumer_offsets".into()],
+                    local_only: false,
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(
+                d.topics[0].partitions.iter().all(|p| p.replicas.len() == 3),
+                "{d:?}"
+            );
+            return (c, group, coordinator.node_id);
+        }
+    }
+    panic!("every group is coordinated by broker 1");
+}
+
+/// Waits until a broker other than `dead` coordinates `group` and has loaded it.
+async fn new_coordinator(c: &Cluster3, group: &str, dead: i32) -> (Channel, DescribedGroup) {
+    let ch1 = c.channel(1);
+    wait_for("another broker to coordinate the group", Duration::from_secs(20), || async {
+        let r = find_coordinator(&ch1, group).await?;
+        if r.node_id == dead {
+            return None;
+        }
+        let ch = c.channel(r.node_id);
+        let d = describe_group(&ch, group).await;
+        (code(d.error_code) == ErrorCode::None).then_some((ch, d))
+    })
+    .await
+}
+
+fn assignments(d: &DescribedGroup) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = d
+        .members
+        .iter()
+        .map(|m| (m.member_id.clone(), m.member_assignment.to_vec()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_new_coordinator_carries_a_stable_group_on() {
+    let (mut c, group, coordinator) = failover_setup().await;
+    let ch = c.channel(coordinator);
+    let a1 = first_member(&ch, &group, "a", 10_000).await;
+    let (a, b) = add_member(&ch, &a1, "b", 10_000).await;
+    assert_eq!(commit_as(&ch, &group, Some(&b), "t", 0, 42).await, (ErrorCode::None, ErrorCode::None));
+    let before = describe_group(&ch, &group).await;
+    // Another broker answers NOT_COORDINATOR for the group.
+    let other = if coordinator == 2 { 3 } else { 2 };
+    assert_eq!(heartbeat(&c.channel(other), &a).await, ErrorCode::NotCoordinator);
+    c.kill(coordinator);
+    let (ch, d) = new_coordinator(&c, &group, coordinator).await;
+    assert_eq!((d.group_state.as_str(), d.generation_id), ("Stable", a.generation));
+    assert_eq!((d.leader.as_str(), d.protocol_data.as_str()), (a.id.as_str(), "range"));
+    assert_eq!(assignments(&d), assignments(&before));
+    assert_eq!(
+        assignments(&d),
+        {
+            let mut w = vec![(a.id.clone(), b"p-a".to_vec()), (b.id.clone(), b"p-b".to_vec())];
+            w.sort();
+            w
+        }
+    );
+    // Same generation: the members heartbeat on, their commits are there and still fenced.
+    assert_eq!(heartbeat(&ch, &a).await, ErrorCode::None);
+    assert_eq!(heartbeat(&ch, &b).await, ErrorCode::None);
+    assert_eq!(committed(&ch, &group, "t", 0).await, Ok(42));
+    assert_eq!(commit_as(&ch, &group, Some(&a), "t", 0, 43).await, (ErrorCode::None, ErrorCode::None));
+    let zombie = commit_as(&ch, &group, Some(&a1), "t", 0, 1).await;
+    assert_eq!(zombie, (ErrorCode::IllegalGeneration, ErrorCode::IllegalGeneration));
+    assert_eq!(&sync(&ch, &b, &[]).await.assignment[..], b"p-b");
+}
+
+#[tokio::test]
+async fn a_rebalance_interrupted_by_a_coordinator_failover_completes_on_the_new_one() {
+    let (mut c, group, coordinator) = failover_setup().await;
+    let ch = c.channel(coordinator);
+    let a1 = first_member(&ch, &group, "a", 10_000).await;
+    let (a, b) = add_member(&ch, &a1, "b", 10_000).await;
+    // c's JoinGroup is waiting in the join phase when the coordinator dies.
+    let c_id = member_id_for(&ch, &group, "c").await;
+    let (ch2, req) = (ch.clone(), join_request(&group, &c_id, "c", "", 10_000));
+    let pending = tokio::spawn(async move { BrookClient::new(ch2).join_group(req).await });
+    wait_for("the rebalance to start", WAIT, || async {
+        (describe_group(&ch, &group).await.group_state == "PreparingRebalance").then_some(())
+    })
+    .await;
+    c.kill(coordinator);
+    assert!(pending.await.unwrap().is_err(), "the dead coordinator answers nothing");
+    // The new coordinator has the last stored generation: Stable, a and b.
+    let (ch, d) = new_coordinator(&c, &group, coordinator).await;
+    assert_eq!((d.group_state.as_str(), d.generation_id), ("Stable", a.generation));
+    assert_eq!(d.members.len(), 2);
+    // c starts over there (its member id died with the old coordinator); a and b rejoin.
+    let r = join(&ch, join_request(&group, &c_id, "c", "", 10_000)).await;
+    assert_eq!(code(r.error_code), ErrorCode::UnknownMemberId, "{r:?}");
+    let ch2 = ch.clone();
+    let g2 = group.clone();
+    let joining_c = tokio::spawn(async move { join_new(&ch2, &g2, "c", 10_000).await });
+    heartbeat_until(&ch, &a, ErrorCode::RebalanceInProgress).await;
+    let (ch2, a2) = (ch.clone(), a.clone());
+    let rejoining_a = tokio::spawn(async move { rejoin(&ch2, &a2, 10_000).await });
+    let rb = rejoin(&ch, &b, 10_000).await;
+    let ra = rejoining_a.await.unwrap();
+    let rc = joining_c.await.unwrap();
+    let generation = a.generation + 1;
+    for r in [&ra, &rb, &rc] {
+        assert_eq!((code(r.error_code), r.generation_id), (ErrorCode::None, generation), "{r:?}");
+    }
+    let leader = [&ra, &rb, &rc]
+        .into_iter()
+        .find(|r| !r.members.is_empty())
+        .expect("one leader");
+    assert_eq!(leader.members.len(), 3);
+    let members: Vec<Member> = [(&ra, "a"), (&rb, "b"), (&rc, "c")]
+        .into_iter()
+        .map(|(r, cid)| Member::from_join(&group, cid, "", r))
+        .collect();
+    let lead = members.iter().find(|m| m.id == leader.member_id).unwrap();
+    let plan: Vec<(String, String)> = members
+        .iter()
+        .map(|m| (m.id.clone(), format!("q-{}", m.client_id)))
+        .collect();
+    let plan_refs: Vec<(&str, &str)> = plan.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let mut syncs = Vec::new();
+    for m in members.iter().filter(|m| m.id != lead.id) {
+        let (ch2, m2) = (ch.clone(), m.clone());
+        syncs.push(tokio::spawn(async move { sync(&ch2, &m2, &[]).await }));
+    }
+    let s = sync(&ch, lead, &plan_refs).await;
+    assert_eq!(code(s.error_code), ErrorCode::None, "{s:?}");
+    for t in syncs {
+        assert_eq!(code(t.await.unwrap().error_code), ErrorCode::None);
+    }
+    let d = describe_group(&ch, &group).await;
+    assert_eq!((d.group_state.as_str(), d.generation_id), ("Stable", generation));
+    assert_eq!(d.members.len(), 3);
+    for m in &members {
+        assert_eq!(heartbeat(&ch, m).await, ErrorCode::None);
+    }
 }
