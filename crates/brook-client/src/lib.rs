@@ -7,7 +7,7 @@
 //! ([`backoff`]), the cluster metadata cache ([`metadata`]), key partitioning ([`partitioner`]),
 //! the batching, retrying, idempotent [`Producer`], the [`Consumer`] (assign mode, or a consumer
 //! group member with client-side assignors, a rebalance listener and ordered commits), the
-//! [`Admin`] client and the dead-letter helper ([`DeadLetterProducer`]).
+//! [`Admin`] client and the dead-letter helpers ([`DeadLetterProducer`], [`RetryingHandler`]).
 //!
 //! Every connection is opened through `brook_proto::net::Channels`, so the embedded cluster can
 //! inject network faults into client traffic too ([`Producer::with_channels`], …).
@@ -52,7 +52,11 @@
 //!     mod.rs             Admin: topics, configs, cluster and quorum, elections, ListOffsets
 //!     groups.rs          consumer groups: list, describe, delete, committed offsets
 //!     offsets.rs         ListOffsets over many partitions, one result per partition
-//!   dlq.rs               DeadLetterProducer: failed records to a dead-letter topic
+//!   dlq/
+//!     mod.rs             DeadLetterProducer: undeliverable records to a dead-letter topic; the
+//!                        dlq.* header names
+//!     consumer.rs        RetryingHandler: consumer-side retry with backoff, then dead letter,
+//!                        and the offsets to commit past it
 //! ```
 
 pub mod admin;
@@ -75,7 +79,10 @@ pub use consumer::{
     Consumer, ConsumerRebalanceListener, ConsumerRecord, GroupMetadata, NoopRebalanceListener,
     OffsetCommitCallback, RebalanceContext, Subscription,
 };
-pub use dlq::{DeadLetterProducer, DlqOutcome};
+pub use dlq::{
+    DeadLetterProducer, DeadLetterSink, DlqOutcome, Handled, HandlerError, RetryPolicy,
+    RetryingHandler,
+};
 pub use error::{ClientError, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerMetrics, ProducerRecord, RecordMetadata};
 pub use topic_partition::TopicPartition;

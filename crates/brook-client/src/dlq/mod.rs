@@ -1,16 +1,46 @@
-//! The dead-letter helper (seed §7.4.3): a producer wrapper that, when a record's delivery fails
-//! for good — a non-retriable error, or retries exhausted / `delivery.timeout.ms` expired —
-//! writes the record to a dead-letter topic with the failure in headers, and reports both
-//! outcomes to the caller.
+//! The dead-letter helpers (seed §7.4.3 and §7.5.2): records that cannot be delivered, or cannot
+//! be processed, go to a dead-letter topic with the failure in headers instead of being lost or
+//! blocking the rest.
 //!
-//! Headers added to the dead-lettered copy (the original key, value, headers and timestamp are
-//! kept): `dlq.error` (Kafka error name), `dlq.error.message` (the full error text),
-//! `dlq.original.topic`, `dlq.original.partition` (decimal; -1 if no partition was chosen).
+//! This file is the producer side: [`DeadLetterProducer`], a producer wrapper that, when a
+//! record's delivery fails for good — a non-retriable error, or retries exhausted /
+//! `delivery.timeout.ms` expired — writes the record to a dead-letter topic and reports both
+//! outcomes to the caller. [`consumer`] is the consumer side: [`RetryingHandler`] retries an
+//! application's processing of a consumed record with backoff, dead-letters the record after the
+//! last failed attempt, and tracks the offsets to commit past it.
+//!
+//! Headers added to a dead-lettered copy (the original key, value, headers and timestamp are
+//! kept), named by the constants below: `dlq.error` (an error name: Kafka's for delivery
+//! failures, the handler's for processing failures), `dlq.error.message` (the full error text),
+//! `dlq.original.topic`, `dlq.original.partition` (decimal; -1 if the producer chose none);
+//! consumer side also `dlq.original.offset` and `dlq.attempts` (decimal).
+
+pub mod consumer;
 
 use bytes::Bytes;
 
 use crate::error::ClientError;
 use crate::producer::{Producer, ProducerRecord, RecordMetadata};
+pub use consumer::{DeadLetterSink, Handled, HandlerError, RetryPolicy, RetryingHandler};
+
+/// Header naming the error: Kafka's error name (`MESSAGE_TOO_LARGE`) for a delivery failure,
+/// the handler's error name for a processing failure.
+pub const ERROR_HEADER: &str = "dlq.error";
+/// Header holding the full error text.
+pub const ERROR_MESSAGE_HEADER: &str = "dlq.error.message";
+/// Header naming the topic the record was meant for / read from.
+pub const ORIGINAL_TOPIC_HEADER: &str = "dlq.original.topic";
+/// Header holding the record's partition in decimal (-1: the producer had not chosen one).
+pub const ORIGINAL_PARTITION_HEADER: &str = "dlq.original.partition";
+/// Header holding the consumed record's offset in decimal (consumer side only).
+pub const ORIGINAL_OFFSET_HEADER: &str = "dlq.original.offset";
+/// Header holding how many processing attempts failed, in decimal (consumer side only).
+pub const ATTEMPTS_HEADER: &str = "dlq.attempts";
+
+/// A header with a string value.
+fn header(key: &str, value: impl Into<String>) -> (String, Option<Bytes>) {
+    (key.to_string(), Some(Bytes::from(value.into())))
+}
 
 /// What happened to a record sent through a `DeadLetterProducer`.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,22 +124,10 @@ impl DeadLetterProducer {
     fn dead_letter(&self, original: ProducerRecord, error: &ClientError) -> ProducerRecord {
         let partition = original.partition.unwrap_or(-1);
         let mut headers = original.headers;
-        headers.push((
-            "dlq.error".into(),
-            Some(Bytes::from_static(error.name().as_bytes())),
-        ));
-        headers.push((
-            "dlq.error.message".into(),
-            Some(Bytes::from(error.to_string())),
-        ));
-        headers.push((
-            "dlq.original.topic".into(),
-            Some(Bytes::from(original.topic)),
-        ));
-        headers.push((
-            "dlq.original.partition".into(),
-            Some(Bytes::from(partition.to_string())),
-        ));
+        headers.push(header(ERROR_HEADER, error.name()));
+        headers.push(header(ERROR_MESSAGE_HEADER, error.to_string()));
+        headers.push(header(ORIGINAL_TOPIC_HEADER, original.topic));
+        headers.push(header(ORIGINAL_PARTITION_HEADER, partition.to_string()));
         ProducerRecord {
             topic: self.dlq_topic.clone(),
             partition: None,
