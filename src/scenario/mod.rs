@@ -292,6 +292,7 @@ fn promises(variant: &Variant, options: &ScenarioOptions) -> Promises {
     Promises {
         no_loss,
         no_duplicates: options.idempotence,
+        no_redelivery: true,
     }
 }
 
