@@ -21,6 +21,7 @@
 mod capture;
 mod controller_faults;
 mod faults;
+mod group;
 mod report;
 mod run;
 mod workload;
@@ -78,11 +79,20 @@ pub enum Scenario {
     /// all restart; run with `flush.messages=1` and with never unless `--flush-messages` is
     /// given.
     PowerLoss,
+    /// `consumer-bounce`: three members of a consumer group (commit after processing) share a
+    /// 6-partition topic; in turn a member is hard-killed (no commit, no LeaveGroup) and
+    /// replaced, a member is bounced cleanly, and the broker coordinating the group crashes and
+    /// restarts. Checked with group semantics (see `group`).
+    ConsumerBounce,
+    /// `consumer-rebalance`: the group scales 1 → 3 → 1 members (clean joins and leaves), with
+    /// the eager `range` assignor and with `cooperative-sticky`; no record may be consumed
+    /// twice.
+    ConsumerRebalance,
 }
 
 impl Scenario {
     /// Every scenario, in the order `brook verify all` runs them.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::LeaderHardKill,
         Scenario::LeaderCleanBounce,
         Scenario::ControllerRestart,
@@ -93,6 +103,8 @@ impl Scenario {
         Scenario::LeaderIsolation,
         Scenario::SlowFollower,
         Scenario::PowerLoss,
+        Scenario::ConsumerBounce,
+        Scenario::ConsumerRebalance,
     ];
 
     /// The scenario's name on the command line (`brook verify NAME`) and in the reports;
@@ -109,7 +121,15 @@ impl Scenario {
             Scenario::LeaderIsolation => "leader-isolation",
             Scenario::SlowFollower => "slow-follower",
             Scenario::PowerLoss => "power-loss",
+            Scenario::ConsumerBounce => "consumer-bounce",
+            Scenario::ConsumerRebalance => "consumer-rebalance",
         }
+    }
+
+    /// Whether the scenario's faults hit a consumer group (its members and coordinator) rather
+    /// than the partitions: run by `group::run_group_variant`, checked with group semantics.
+    pub fn is_group(self) -> bool {
+        matches!(self, Scenario::ConsumerBounce | Scenario::ConsumerRebalance)
     }
 }
 
@@ -221,6 +241,10 @@ pub(crate) struct Variant {
     pub brokers: usize,
     /// Controller voters (brokers 1..=n); `None`: every broker votes.
     pub voters: Option<usize>,
+    /// Partitions of the topic (one per broker; 6 for the group scenarios, two per member).
+    pub partitions: i32,
+    /// The group members' `partition.assignment.strategy`; `None`: the client's default.
+    pub strategy: Option<String>,
 }
 
 fn variants(scenario: Scenario, options: &ScenarioOptions) -> Vec<Variant> {
@@ -238,11 +262,18 @@ fn variants(scenario: Scenario, options: &ScenarioOptions) -> Vec<Variant> {
         // controller).
         brokers: 3,
         voters: None,
+        partitions: 3,
+        strategy: None,
     };
     let base = match scenario {
         Scenario::UncleanElection => Variant {
             brokers: 5,
             voters: Some(UNCLEAN_VOTERS),
+            partitions: 5,
+            ..base
+        },
+        Scenario::ConsumerBounce | Scenario::ConsumerRebalance => Variant {
+            partitions: 6,
             ..base
         },
         _ => base,
@@ -279,6 +310,14 @@ fn variants(scenario: Scenario, options: &ScenarioOptions) -> Vec<Variant> {
                 f,
             )]
         }
+        Scenario::ConsumerRebalance => ["range", "cooperative-sticky"]
+            .into_iter()
+            .map(|strategy| Variant {
+                name: format!("{} ({strategy})", scenario.name()),
+                strategy: Some(strategy.to_string()),
+                ..base.clone()
+            })
+            .collect(),
         _ => vec![base],
     }
 }
@@ -380,7 +419,7 @@ async fn create_topic(
     variant: &Variant,
     seed: u64,
 ) -> Result<(String, i32), ClusterError> {
-    let partitions = variant.brokers as i32;
+    let partitions = variant.partitions;
     for attempt in 0..20 {
         let topic = format!("verify-{seed}-{attempt}");
         let mut create = cluster
@@ -417,6 +456,9 @@ async fn run_variant(
     variant: &Variant,
     options: &ScenarioOptions,
 ) -> Result<ScenarioReport, ScenarioError> {
+    if variant.scenario.is_group() {
+        return group::run_group_variant(variant, options).await;
+    }
     let cluster = start_cluster(variant, options).await?;
     let (topic, partitions) = create_topic(&cluster, variant, options.seed).await?;
     let mut run = Run {
@@ -460,7 +502,8 @@ async fn run_variant(
         }
     }
 
-    let (producer_result, acked) = finish_producer(&run, options, producer_stop, producer_task).await;
+    let (producer_result, acked) =
+        finish_producer(&run, options, producer_stop, producer_task).await;
     drain(std::slice::from_ref(&consumed), &acked).await;
     consumer_stop.stop();
     let consumer_result = consumer_task.await;
@@ -470,7 +513,16 @@ async fn run_variant(
     ] {
         tool_outcome(who, r, &mut violations);
     }
-    let report = conclude(&mut run, variant, options, vec![consumed], false, &acked, violations).await;
+    let report = conclude(
+        &mut run,
+        variant,
+        options,
+        vec![consumed],
+        false,
+        &acked,
+        violations,
+    )
+    .await;
     // Dropping the cluster kills its brokers; a clean shutdown is not what is being tested.
     drop(run);
     Ok(report)

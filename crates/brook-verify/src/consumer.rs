@@ -117,7 +117,10 @@ impl ConsumerOptions {
         if let Some(t) = self.session_timeout {
             config.set("session.timeout.ms", &t.as_millis().to_string())?;
             // Kafka's rule of thumb: heartbeat at a third of the session timeout at most.
-            let hb = config.heartbeat_interval.min(t / 3).max(Duration::from_millis(1));
+            let hb = config
+                .heartbeat_interval
+                .min(t / 3)
+                .max(Duration::from_millis(1));
             config.set("heartbeat.interval.ms", &hb.as_millis().to_string())?;
         }
         if let Some(id) = &self.group_instance_id {
@@ -253,7 +256,11 @@ fn refs(partitions: &[TopicPartition]) -> Vec<TopicPartitionRef> {
 }
 
 impl ConsumerRebalanceListener for ListenerEvents {
-    fn on_partitions_revoked(&mut self, _: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+    fn on_partitions_revoked(
+        &mut self,
+        _: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
         self.push(Event::PartitionsRevoked {
             timestamp: now_ms(),
             partitions: refs(partitions),
@@ -271,7 +278,11 @@ impl ConsumerRebalanceListener for ListenerEvents {
         });
     }
 
-    fn on_partitions_lost(&mut self, ctx: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+    fn on_partitions_lost(
+        &mut self,
+        ctx: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
         // Kafka's VerifiableConsumer has no `lost` event: its listener's default prints them
         // as revoked.
         self.on_partitions_revoked(ctx, partitions);
