@@ -5,8 +5,9 @@
 //! Owns everything between an application and the gRPC wire (SPEC §2): configuration by Kafka
 //! key names ([`config`]), typed errors carrying Kafka's error names ([`error`]), retry pacing
 //! ([`backoff`]), the cluster metadata cache ([`metadata`]), key partitioning ([`partitioner`]),
-//! the batching, retrying, idempotent [`Producer`], the assign-mode [`Consumer`], the [`Admin`]
-//! client and the dead-letter helper ([`DeadLetterProducer`]).
+//! the batching, retrying, idempotent [`Producer`], the [`Consumer`] (assign mode, or a consumer
+//! group member with client-side assignors, a rebalance listener and ordered commits), the
+//! [`Admin`] client and the dead-letter helper ([`DeadLetterProducer`]).
 //!
 //! Every connection is opened through `brook_proto::net::Channels`, so the embedded cluster can
 //! inject network faults into client traffic too ([`Producer::with_channels`], …).
@@ -21,7 +22,7 @@
 //!   config/
 //!     mod.rs             Acks, PartitionerKind, OffsetReset and the key-parsing helpers
 //!     producer.rs        ProducerConfig: producer keys, defaults, idempotence rules (I4)
-//!     consumer.rs        ConsumerConfig and AdminConfig
+//!     consumer.rs        ConsumerConfig (group keys too) and AdminConfig
 //!   rpc.rs               one RPC: a client for an address from Channels, the client-side
 //!                        deadline (private)
 //!   metadata.rs          the cluster metadata cache: brokers, leaders, epochs; paced refreshes
@@ -33,9 +34,20 @@
 //!                        idempotent sequence numbers
 //!     sender/epoch.rs    InitProducerId, epoch bumps and renumbering of unresolved batches
 //!   consumer/
-//!     mod.rs             Consumer (assign mode), positions, poll, commits
+//!     mod.rs             Consumer (assign and subscribe), positions, poll, commits, close
+//!     listener.rs        ConsumerRebalanceListener, RebalanceContext, NoopRebalanceListener
+//!     rebalance.rs       poll's side of a rebalance: revoke, assign, lose, leave
+//!     membership.rs      the group member state machine (sans-IO): join, sync, heartbeats,
+//!                        max.poll.interval.ms, error classification
+//!     membership_tests.rs  its unit tests
+//!     group.rs           the async shell: join task, heartbeat task, group RPCs
+//!     assignor/          client-side assignors (sans-IO): mod.rs (strategy names, protocol),
+//!                        range.rs, roundrobin.rs, sticky.rs (cooperative-sticky)
+//!     commit.rs          the committer task: commits sent in order, async never retried
 //!     fetcher.rs         one fetch round: a Fetch per leader, decoding into ConsumerRecords
-//!     offsets.rs         the group coordinator (OffsetCommit / OffsetFetch) and ListOffsets
+//!     offsets.rs         the group coordinator (FindCoordinator, OffsetCommit / OffsetFetch)
+//!                        and ListOffsets
+//!     protocol.rs        Kafka's consumer protocol codec (subscription / assignment bytes)
 //!   admin.rs             Admin: topics, configs, cluster and quorum, elections, ListOffsets
 //!   dlq.rs               DeadLetterProducer: failed records to a dead-letter topic
 //! ```
@@ -55,7 +67,11 @@ mod topic_partition;
 pub use admin::{Admin, NewTopic, OffsetSpec};
 pub use brook_proto::{Durability, ErrorCode};
 pub use config::{Acks, AdminConfig, ConsumerConfig, OffsetReset, PartitionerKind, ProducerConfig};
-pub use consumer::{Consumer, ConsumerRebalanceListener, ConsumerRecord, Subscription};
+pub use consumer::assignor::AssignmentStrategy;
+pub use consumer::{
+    Consumer, ConsumerRebalanceListener, ConsumerRecord, GroupMetadata, NoopRebalanceListener,
+    OffsetCommitCallback, RebalanceContext, Subscription,
+};
 pub use dlq::{DeadLetterProducer, DlqOutcome};
 pub use error::{ClientError, Result};
 pub use producer::{DeliveryFuture, Producer, ProducerMetrics, ProducerRecord, RecordMetadata};

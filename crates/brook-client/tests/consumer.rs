@@ -181,7 +181,13 @@ async fn commits_are_stored_and_used_as_start_position() {
     c2.assign(vec![tp(0)]);
     assert_eq!(c2.position(&tp(0)).await.unwrap(), 6);
     c2.seek(&tp(0), 8).unwrap();
-    c2.commit_async().await.unwrap().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    c2.commit_async(Some(Box::new(move |offsets, result| {
+        let _ = tx.send((offsets.clone(), result.clone()));
+    })));
+    let (offsets, result) = rx.await.unwrap();
+    result.unwrap();
+    assert_eq!(offsets, BTreeMap::from([(tp(0), 8)]));
     assert_eq!(
         broker.state().committed.get(&("g".into(), "t".into(), 0)),
         Some(&8)

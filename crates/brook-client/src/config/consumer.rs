@@ -1,4 +1,6 @@
-//! `ConsumerConfig` and `AdminConfig`: Kafka consumer and admin keys and defaults.
+//! `ConsumerConfig` and `AdminConfig`: Kafka consumer and admin keys and defaults, including the
+//! consumer-group keys (`group.instance.id`, `session.timeout.ms`, `heartbeat.interval.ms`,
+//! `max.poll.interval.ms`, `partition.assignment.strategy`) and their cross-key rules.
 
 use std::time::Duration;
 
@@ -6,6 +8,7 @@ use super::{
     OffsetReset, parse_bool, parse_ms, parse_num, parse_servers, positive, require_servers,
 };
 use crate::backoff::ExponentialBackoff;
+use crate::consumer::assignor::AssignmentStrategy;
 use crate::error::{ClientError, Result};
 
 /// Consumer configuration (Kafka `ConsumerConfig` names and defaults).
@@ -13,9 +16,14 @@ use crate::error::{ClientError, Result};
 pub struct ConsumerConfig {
     /// `bootstrap.servers`: `host:port` addresses the first metadata request goes to. Required.
     pub bootstrap_servers: Vec<String>,
-    /// `group.id`: the consumer group whose committed offsets the consumer reads and writes;
-    /// `None` (or empty) = no group, no commits.
+    /// `group.id`: the consumer group whose committed offsets the consumer reads and writes,
+    /// and which `Consumer::subscribe` joins; `None` (or empty) = no group, no commits, no
+    /// subscribe.
     pub group_id: Option<String>,
+    /// `group.instance.id` (default none): makes the member static (KIP-345). A static member
+    /// that restarts within `session.timeout.ms` with the same id gets its partitions back
+    /// without a rebalance, and `close` does not send LeaveGroup for it. Must not be empty.
+    pub group_instance_id: Option<String>,
     /// `auto.offset.reset` (default `latest`): where to start in a partition with no committed
     /// offset, or whose position fell out of the log.
     pub auto_offset_reset: OffsetReset,
@@ -38,12 +46,26 @@ pub struct ConsumerConfig {
     pub max_partition_fetch_bytes: i32,
     /// `max.poll.records` (default 500): the most records one `poll` returns.
     pub max_poll_records: usize,
-    /// `session.timeout.ms` (default 45 000). Accepted now, used by group membership (a later
-    /// issue).
+    /// `session.timeout.ms` (default 45 000): how long the coordinator waits for a heartbeat
+    /// before it removes the member and rebalances. Must lie within the broker's
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms` (else JoinGroup fails
+    /// with `INVALID_SESSION_TIMEOUT`).
     pub session_timeout: Duration,
-    /// `heartbeat.interval.ms` (default 3 000). Accepted now, used by group membership (a later
-    /// issue).
+    /// `heartbeat.interval.ms` (default 3 000): how often the background heartbeat task tells
+    /// the coordinator the member is alive (and learns of rebalances). Must be below
+    /// `session.timeout.ms` (Kafka advises at most a third of it).
     pub heartbeat_interval: Duration,
+    /// `max.poll.interval.ms` (default 300 000): the longest the application may go between
+    /// `poll` calls. Past it the heartbeat task leaves the group (LeaveGroup, as Kafka does) and
+    /// the next `poll` finds its partitions lost and rejoins. Also the rebalance timeout sent in
+    /// JoinGroup: how long the coordinator waits for members to rejoin.
+    pub max_poll_interval: Duration,
+    /// `partition.assignment.strategy` (default `range,cooperative-sticky`, as Kafka 3.x): the
+    /// assignors this member supports, in order of preference; the group uses the one most
+    /// members prefer among those all support. Names: `range`, `roundrobin`,
+    /// `cooperative-sticky` or Kafka's class names. The member rebalances cooperatively only
+    /// when every listed assignor is cooperative.
+    pub partition_assignment_strategy: Vec<AssignmentStrategy>,
     /// `client.id` (default empty). Accepted for Kafka compatibility; Brook's requests do not
     /// carry it.
     pub client_id: String,
@@ -62,6 +84,7 @@ impl Default for ConsumerConfig {
         ConsumerConfig {
             bootstrap_servers: Vec::new(),
             group_id: None,
+            group_instance_id: None,
             auto_offset_reset: OffsetReset::Latest,
             enable_auto_commit: None,
             auto_commit_interval: Duration::from_millis(5_000),
@@ -72,6 +95,11 @@ impl Default for ConsumerConfig {
             max_poll_records: 500,
             session_timeout: Duration::from_millis(45_000),
             heartbeat_interval: Duration::from_millis(3_000),
+            max_poll_interval: Duration::from_millis(300_000),
+            partition_assignment_strategy: vec![
+                AssignmentStrategy::Range,
+                AssignmentStrategy::CooperativeSticky,
+            ],
             client_id: String::new(),
             request_timeout: Duration::from_millis(30_000),
             retry_backoff: Duration::from_millis(100),
@@ -127,6 +155,16 @@ impl ConsumerConfig {
             "max.poll.records" => self.max_poll_records = positive(key, parse_num(key, value)?)?,
             "session.timeout.ms" => self.session_timeout = parse_ms(key, value)?,
             "heartbeat.interval.ms" => self.heartbeat_interval = parse_ms(key, value)?,
+            "max.poll.interval.ms" => self.max_poll_interval = parse_ms(key, value)?,
+            "group.instance.id" => {
+                if value.trim().is_empty() {
+                    return Err(ClientError::config(key, "must not be empty when given"));
+                }
+                self.group_instance_id = Some(value.to_string());
+            }
+            "partition.assignment.strategy" => {
+                self.partition_assignment_strategy = parse_strategies(key, value)?;
+            }
             "client.id" => self.client_id = value.to_string(),
             "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
@@ -137,10 +175,48 @@ impl ConsumerConfig {
     }
 
     /// Cross-key rules, also run by `Consumer::new`: bootstrap servers given as `host:port`,
-    /// auto-commit only with a `group.id`, no negative fetch sizes, a positive request timeout.
+    /// auto-commit only with a `group.id`, no negative fetch sizes, a positive request timeout;
+    /// for groups: a non-empty `group.instance.id` if one is given, positive timeouts,
+    /// `heartbeat.interval.ms` below `session.timeout.ms`, at least one assignment strategy.
     /// Errors: `InvalidConfig` naming the offending key.
     pub fn validate(&self) -> Result<()> {
         require_servers(&self.bootstrap_servers)?;
+        if self
+            .group_instance_id
+            .as_ref()
+            .is_some_and(|i| i.trim().is_empty())
+        {
+            return Err(ClientError::config(
+                "group.instance.id",
+                "must not be empty when given",
+            ));
+        }
+        for (key, d) in [
+            ("session.timeout.ms", self.session_timeout),
+            ("heartbeat.interval.ms", self.heartbeat_interval),
+            ("max.poll.interval.ms", self.max_poll_interval),
+            ("auto.commit.interval.ms", self.auto_commit_interval),
+        ] {
+            if d.is_zero() {
+                return Err(ClientError::config(key, "must be positive"));
+            }
+        }
+        if self.heartbeat_interval >= self.session_timeout {
+            return Err(ClientError::config(
+                "heartbeat.interval.ms",
+                format!(
+                    "{} ms must be lower than session.timeout.ms ({} ms)",
+                    self.heartbeat_interval.as_millis(),
+                    self.session_timeout.as_millis()
+                ),
+            ));
+        }
+        if self.partition_assignment_strategy.is_empty() {
+            return Err(ClientError::config(
+                "partition.assignment.strategy",
+                "at least one assignor is required",
+            ));
+        }
         if self.enable_auto_commit == Some(true) && self.group_id.is_none() {
             return Err(ClientError::config(
                 "enable.auto.commit",
@@ -178,6 +254,31 @@ impl ConsumerConfig {
     /// Sets `group.id`; an empty string means no group.
     pub fn group_id(mut self, group: &str) -> Self {
         self.group_id = Some(group.to_string()).filter(|g| !g.is_empty());
+        self
+    }
+    /// Sets `group.instance.id` (static membership).
+    pub fn group_instance_id(mut self, id: &str) -> Self {
+        self.group_instance_id = Some(id.to_string());
+        self
+    }
+    /// Sets `session.timeout.ms`.
+    pub fn session_timeout(mut self, d: Duration) -> Self {
+        self.session_timeout = d;
+        self
+    }
+    /// Sets `heartbeat.interval.ms`.
+    pub fn heartbeat_interval(mut self, d: Duration) -> Self {
+        self.heartbeat_interval = d;
+        self
+    }
+    /// Sets `max.poll.interval.ms`.
+    pub fn max_poll_interval(mut self, d: Duration) -> Self {
+        self.max_poll_interval = d;
+        self
+    }
+    /// Sets `partition.assignment.strategy`.
+    pub fn partition_assignment_strategy(mut self, strategies: Vec<AssignmentStrategy>) -> Self {
+        self.partition_assignment_strategy = strategies;
         self
     }
     /// Sets `auto.offset.reset`.
@@ -245,6 +346,29 @@ impl ConsumerConfig {
     pub fn backoff(&self) -> ExponentialBackoff {
         ExponentialBackoff::new(self.retry_backoff, self.retry_backoff_max)
     }
+}
+
+/// Parses `partition.assignment.strategy`: a comma-separated list of assignor names.
+fn parse_strategies(key: &str, value: &str) -> Result<Vec<AssignmentStrategy>> {
+    let mut out = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let s = AssignmentStrategy::parse(name).ok_or_else(|| {
+            ClientError::config(
+                key,
+                format!("unknown assignor `{name}` (known: range, roundrobin, cooperative-sticky)"),
+            )
+        })?;
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    if out.is_empty() {
+        return Err(ClientError::config(
+            key,
+            "at least one assignor is required",
+        ));
+    }
+    Ok(out)
 }
 
 /// Admin client configuration.
@@ -377,6 +501,65 @@ mod tests {
         assert_eq!(key_of(e.unwrap_err()), "enable.auto.commit");
         let e = AdminConfig::from_pairs([("bootstrap.servers", "a:1"), ("acks", "1")]);
         assert_eq!(key_of(e.unwrap_err()), "acks");
+    }
+
+    #[test]
+    fn group_keys_have_kafka_defaults_and_are_validated() {
+        let ms = Duration::from_millis;
+        let c = ConsumerConfig::from_pairs([("bootstrap.servers", "a:1")]).unwrap();
+        assert_eq!(
+            (c.session_timeout, c.heartbeat_interval, c.max_poll_interval),
+            (ms(45_000), ms(3_000), ms(300_000))
+        );
+        assert_eq!(
+            c.partition_assignment_strategy,
+            vec![
+                AssignmentStrategy::Range,
+                AssignmentStrategy::CooperativeSticky
+            ]
+        );
+        assert_eq!(c.group_instance_id, None);
+        let c = ConsumerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("group.id", "g"),
+            ("group.instance.id", "i-1"),
+            ("session.timeout.ms", "1000"),
+            ("heartbeat.interval.ms", "100"),
+            ("max.poll.interval.ms", "2000"),
+            (
+                "partition.assignment.strategy",
+                "org.apache.kafka.clients.consumer.RoundRobinAssignor, cooperative-sticky",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.group_instance_id.as_deref(), Some("i-1"));
+        assert_eq!(c.max_poll_interval, ms(2000));
+        assert_eq!(
+            c.partition_assignment_strategy,
+            vec![
+                AssignmentStrategy::RoundRobin,
+                AssignmentStrategy::CooperativeSticky
+            ]
+        );
+        for (key, value) in [
+            ("partition.assignment.strategy", "range,sticky"),
+            ("partition.assignment.strategy", " , "),
+            ("group.instance.id", ""),
+            ("max.poll.interval.ms", "0"),
+            ("heartbeat.interval.ms", "45000"),
+        ] {
+            let e = ConsumerConfig::from_pairs([("bootstrap.servers", "a:1"), (key, value)]);
+            assert_eq!(key_of(e.unwrap_err()), key, "{key}={value}");
+        }
+        let e = ConsumerConfig::new("a:1")
+            .group_instance_id("  ")
+            .validate();
+        assert_eq!(key_of(e.unwrap_err()), "group.instance.id");
+        let e = ConsumerConfig::new("a:1")
+            .session_timeout(ms(100))
+            .heartbeat_interval(ms(100))
+            .validate();
+        assert_eq!(key_of(e.unwrap_err()), "heartbeat.interval.ms");
     }
 
     #[test]

@@ -1,15 +1,37 @@
-//! The consumer in assign mode: the application assigns partitions, `poll` fetches from their
-//! leaders and returns records in offset order per partition, positions advance as records are
-//! returned, and offsets are committed to the group coordinator (`commit_sync`,
-//! `commit_async`, `enable.auto.commit`) — Kafka's single-threaded `KafkaConsumer` model (§7).
+//! The consumer — Kafka's single-threaded `KafkaConsumer` model (§7). Either the application
+//! assigns partitions (`assign`), or it subscribes to topics as a member of a consumer group
+//! (`subscribe`) and the group's rebalances decide its partitions. Either way `poll` fetches
+//! from the partitions' leaders and returns records in offset order per partition, positions
+//! advance as records are returned, and offsets are committed to the group coordinator
+//! (`commit_sync`, `commit_async`, `enable.auto.commit`).
 //!
-//! Consumer groups (subscribe, membership, rebalances) come in a later issue; `Subscription`
-//! and `ConsumerRebalanceListener` are the seams they slot into. As in Kafka, manual
-//! assignment fires no rebalance callbacks.
+//! In a group, `poll` also runs the membership: joins and rebalances happen inside it (the RPCs
+//! on a join task, `group.rs`), the rebalance listener is called from it (`rebalance.rs`), and a
+//! heartbeat task keeps the member alive between polls. As in Kafka, manual assignment fires no
+//! rebalance callbacks and commits as generation -1 with no member id.
+//!
+//! ```text
+//! mod.rs        Consumer: assign/subscribe, positions, poll, commits, close
+//! listener.rs   ConsumerRebalanceListener, RebalanceContext, NoopRebalanceListener
+//! rebalance.rs  the poll-side of rebalances: revoke, assign, lose, leave
+//! membership.rs the member state machine (sans-IO): join/sync/heartbeat decisions, timers
+//! group.rs      the async shell: join task, heartbeat task, group RPCs
+//! assignor/     range, roundrobin, cooperative-sticky (sans-IO)
+//! commit.rs     the committer task: commits in order, async never retried
+//! offsets.rs    the coordinator client (FindCoordinator, OffsetCommit/Fetch), ListOffsets
+//! fetcher.rs    one fetch round
+//! protocol.rs   Kafka's consumer protocol codec (subscription / assignment bytes)
+//! ```
 
+pub mod assignor;
+mod commit;
 mod fetcher;
+mod group;
+mod listener;
+pub(crate) mod membership;
 mod offsets;
 pub mod protocol;
+mod rebalance;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -18,7 +40,6 @@ use std::time::Duration;
 use brook_proto::ErrorCode;
 use brook_proto::net::Channels;
 use bytes::Bytes;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -27,7 +48,12 @@ use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
 use crate::topic_partition::TopicPartition;
+use commit::Committer;
+pub use commit::OffsetCommitCallback;
 use fetcher::Outcome;
+use group::{Group, GroupCtx, default_client_id};
+pub use listener::{ConsumerRebalanceListener, NoopRebalanceListener, RebalanceContext};
+use membership::{Identity, MemberConfig, NO_GENERATION};
 use offsets::Coordinator;
 pub(crate) use offsets::list_offsets;
 pub use offsets::{EARLIEST, LATEST};
@@ -58,29 +84,30 @@ pub struct ConsumerRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Subscription {
-    /// No partitions: before the first `assign`, or after `unsubscribe`.
+    /// No partitions: before the first `assign` or `subscribe`, or after `unsubscribe`.
     None,
     /// `assign`: fixed partitions, no group membership.
     Assigned(Vec<TopicPartition>),
-    // Group subscription (`Topics(Vec<String>)`) arrives with consumer groups.
+    /// `subscribe`: these topics, partitions from the group's rebalances.
+    Topics(Vec<String>),
 }
 
-/// Called around ownership changes by group membership (rule C6). Manual `assign` fires none,
-/// as in Kafka. Implementations must be quick: they run inside `poll`.
-pub trait ConsumerRebalanceListener: Send {
-    /// Before partitions are taken away: the last chance to commit their offsets.
-    fn on_partitions_revoked(&mut self, _partitions: &[TopicPartition]) {}
-    /// After partitions were given to this consumer (seek here if needed).
-    fn on_partitions_assigned(&mut self, _partitions: &[TopicPartition]) {}
-    /// Partitions already owned by someone else: do not commit them.
-    fn on_partitions_lost(&mut self, partitions: &[TopicPartition]) {
-        self.on_partitions_revoked(partitions);
-    }
+/// The consumer's place in its group (Kafka's `ConsumerGroupMetadata`), while it is a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadata {
+    /// `group.id`.
+    pub group_id: String,
+    /// The generation the member joined.
+    pub generation_id: i32,
+    /// The member id the coordinator gave it.
+    pub member_id: String,
+    /// `group.instance.id`, for a static member.
+    pub group_instance_id: Option<String>,
 }
 
 /// Where the consumer stands on one assigned partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Position {
+pub(crate) enum Position {
     /// No position yet: use the committed offset, else `auto.offset.reset`.
     Unknown,
     /// Out of range or explicitly reset: apply `auto.offset.reset`.
@@ -89,9 +116,10 @@ enum Position {
     At(i64),
 }
 
-/// The consumer (Kafka's `KafkaConsumer` in assign mode): positions per assigned partition,
-/// `poll` to fetch, and offset commits to the group coordinator when `group.id` is set. Driven
-/// by one task at a time (`poll` takes `&mut self`), like Kafka's single-threaded consumer.
+/// The consumer (Kafka's `KafkaConsumer`): positions per owned partition, `poll` to fetch (and,
+/// when subscribed, to take part in the group's rebalances), and offset commits to the group
+/// coordinator when `group.id` is set. Driven by one task at a time (`poll` takes `&mut
+/// self`), like Kafka's single-threaded consumer. Dropping it stops its background tasks.
 pub struct Consumer {
     config: ConsumerConfig,
     metadata: Arc<Metadata>,
@@ -106,9 +134,10 @@ pub struct Consumer {
     last_auto_commit: Instant,
     /// Paces fetch rounds after rounds that found no leader or an unreachable one.
     fetch_retry: Retrier,
-    /// Behind a mutex so that `Consumer` is `Sync` and its futures can be spawned; only the
-    /// consumer's own calls ever lock it.
-    listener: Option<std::sync::Mutex<Box<dyn ConsumerRebalanceListener>>>,
+    /// Sends this consumer's commits, one at a time, in order.
+    committer: Committer,
+    /// Group membership, while subscribed.
+    group: Option<Group>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -117,6 +146,7 @@ impl std::fmt::Debug for Consumer {
             .field("group_id", &self.config.group_id)
             .field("subscription", &self.subscription)
             .field("positions", &self.positions)
+            .field("group", &self.group)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +178,7 @@ impl Consumer {
             ))
         });
         let fetch_retry = Retrier::new(config.backoff());
+        let committer = Committer::new(coordinator.clone());
         Ok(Consumer {
             config,
             metadata,
@@ -158,7 +189,8 @@ impl Consumer {
             buffered: BTreeMap::new(),
             last_auto_commit: Instant::now(),
             fetch_retry,
-            listener: None,
+            committer,
+            group: None,
         })
     }
 
@@ -167,8 +199,12 @@ impl Consumer {
         &self.config
     }
 
-    /// Replaces the assignment. Positions of partitions that stay assigned are kept.
+    /// Replaces the assignment. Positions of partitions that stay assigned are kept. A
+    /// subscribed consumer leaves its group first (as `unsubscribe`).
     pub fn assign(&mut self, partitions: Vec<TopicPartition>) {
+        if self.group.is_some() {
+            self.unsubscribe();
+        }
         let mut positions = BTreeMap::new();
         for tp in &partitions {
             let pos = self.positions.get(tp).copied().unwrap_or(Position::Unknown);
@@ -180,27 +216,109 @@ impl Consumer {
         self.subscription = Subscription::Assigned(partitions);
     }
 
-    /// Drops every partition (Kafka's `unsubscribe`).
+    /// Subscribes to `topics` as a member of `group.id` (Kafka's `subscribe`): the next `poll`
+    /// joins the group, and the group's rebalances decide which of the topics' partitions this
+    /// consumer owns; `listener` hears of each change. Subscribing again replaces the topics
+    /// and the listener and rejoins. Errors: `INVALID_GROUP_ID` without a `group.id`;
+    /// `ILLEGAL_STATE` while partitions are assigned by hand (unsubscribe first). An empty topic
+    /// list unsubscribes, as in Kafka.
+    pub fn subscribe(
+        &mut self,
+        topics: Vec<String>,
+        listener: impl ConsumerRebalanceListener + 'static,
+    ) -> Result<()> {
+        let Some(coordinator) = self.coordinator.clone() else {
+            return Err(ClientError::kafka(
+                ErrorCode::InvalidGroupId,
+                "subscribe needs a group.id",
+            ));
+        };
+        if matches!(self.subscription, Subscription::Assigned(_)) {
+            return Err(ClientError::IllegalState(
+                "subscribe and assign are mutually exclusive: unsubscribe first".into(),
+            ));
+        }
+        let mut unique: Vec<String> = Vec::new();
+        for t in topics {
+            if !t.is_empty() && !unique.contains(&t) {
+                unique.push(t);
+            }
+        }
+        if unique.is_empty() {
+            self.unsubscribe();
+            return Ok(());
+        }
+        self.subscription = Subscription::Topics(unique.clone());
+        if let Some(group) = &mut self.group {
+            if group.topics != unique {
+                group.topics = unique;
+                group
+                    .shared
+                    .lock()
+                    .request_rejoin("the subscription changed");
+            }
+            group.listener = std::sync::Mutex::new(Box::new(listener));
+            return Ok(());
+        }
+        let c = &self.config;
+        let strategies = c.partition_assignment_strategy.clone();
+        let member = MemberConfig {
+            session_timeout: c.session_timeout,
+            heartbeat_interval: c.heartbeat_interval,
+            max_poll_interval: c.max_poll_interval,
+            group_instance_id: c.group_instance_id.clone(),
+            protocol: assignor::rebalance_protocol(&strategies),
+            backoff: c.backoff(),
+        };
+        let client_id = if c.client_id.is_empty() {
+            default_client_id(coordinator.group_id())
+        } else {
+            c.client_id.clone()
+        };
+        let ctx = GroupCtx {
+            coordinator,
+            client_id,
+            request_timeout: c.request_timeout,
+            session_timeout: c.session_timeout,
+            rebalance_timeout: c.max_poll_interval,
+            strategies,
+        };
+        self.group = Some(Group::new(ctx, member, unique, Box::new(listener)));
+        Ok(())
+    }
+
+    /// Drops every partition (Kafka's `unsubscribe`). A group member revokes its partitions
+    /// (listener; auto-commit and the listener's commits are sent asynchronously, in order) and
+    /// leaves the group in the background once those commits are done.
     pub fn unsubscribe(&mut self) {
+        self.unsubscribe_group();
         self.positions.clear();
         self.last_epochs.clear();
         self.buffered.clear();
         self.subscription = Subscription::None;
     }
 
-    /// The assigned partitions, sorted.
+    /// The owned partitions (assigned by hand, or by the group), sorted.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.positions.keys().cloned().collect()
+    }
+
+    /// The member's group, generation and member id while it is a member of a group (`None`
+    /// in assign mode, before the first join completes, and after its generation ended).
+    pub fn group_metadata(&self) -> Option<GroupMetadata> {
+        let group = self.group.as_ref()?;
+        let id = group.shared.lock().identity();
+        (id.generation > NO_GENERATION).then(|| GroupMetadata {
+            group_id: group.ctx.coordinator.group_id().to_string(),
+            generation_id: id.generation,
+            member_id: id.member_id,
+            group_instance_id: id.group_instance_id,
+        })
     }
 
     /// How the consumer got its partitions.
     pub fn subscription(&self) -> &Subscription {
         &self.subscription
-    }
-
-    /// Installs the callbacks group membership will call (none fire in assign mode).
-    pub fn set_rebalance_listener(&mut self, listener: Box<dyn ConsumerRebalanceListener>) {
-        self.listener = Some(std::sync::Mutex::new(listener));
     }
 
     fn assigned(&self, tp: &TopicPartition) -> Result<()> {
@@ -308,11 +426,23 @@ impl Consumer {
     }
 
     /// Returns up to `max.poll.records` records, waiting up to `timeout` for some to arrive.
-    /// Positions advance past the records returned; auto-commit (if on) runs here.
+    /// Positions advance past the records returned; auto-commit (if on) runs here. When
+    /// subscribed, the group membership runs here too: joining, rebalancing and the listener
+    /// callbacks happen inside `poll`, and membership errors (`FENCED_INSTANCE_ID`,
+    /// `INCONSISTENT_GROUP_PROTOCOL`, a listener's failed commit, …) are returned from it.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = Instant::now() + timeout;
-        self.maybe_auto_commit().await;
+        if self.group.is_none() {
+            self.maybe_auto_commit().await;
+        }
+        let wake = self.group.as_ref().map(|g| g.shared.clone());
         loop {
+            if self.group.is_some() {
+                if !self.drive_group(deadline).await? {
+                    return Ok(Vec::new());
+                }
+                self.maybe_auto_commit().await;
+            }
             self.update_positions().await?;
             let out = self.drain_buffered();
             if !out.is_empty() {
@@ -339,12 +469,28 @@ impl Consumer {
                 })
                 .collect();
             if wanted.is_empty() {
-                tokio::time::sleep(remaining).await;
+                match &wake {
+                    // A member without partitions waits for the next rebalance.
+                    Some(shared) => {
+                        let woken = shared.wake_poll.notified();
+                        if tokio::time::timeout_at(deadline, woken).await.is_ok() {
+                            continue;
+                        }
+                    }
+                    None => tokio::time::sleep(remaining).await,
+                }
                 return Ok(Vec::new());
             }
             let max_wait = remaining.min(self.config.fetch_max_wait);
-            let results =
-                fetcher::fetch_round(&self.metadata, &self.config, &wanted, max_wait).await?;
+            let round = fetcher::fetch_round(&self.metadata, &self.config, &wanted, max_wait);
+            let results = match &wake {
+                // A rebalance or a fencing interrupts the fetch: back to the membership.
+                Some(shared) => tokio::select! {
+                    r = round => r?,
+                    () = shared.wake_poll.notified() => continue,
+                },
+                None => round.await?,
+            };
             let mut retry = None;
             for (tp, outcome) in results {
                 // A seek or re-assignment may have happened since; the position asked for is
@@ -446,6 +592,22 @@ impl Consumer {
         })
     }
 
+    /// Who a commit is made as: the member (its generation, or Kafka's CommitFailed when it has
+    /// none), or generation -1 with no member id in assign mode.
+    fn commit_identity(&self) -> (Result<Identity>, Option<Arc<group::Shared>>) {
+        match &self.group {
+            Some(g) => (g.shared.lock().commit_identity(), Some(g.shared.clone())),
+            None => (
+                Ok(Identity {
+                    generation: NO_GENERATION,
+                    member_id: String::new(),
+                    group_instance_id: None,
+                }),
+                None,
+            ),
+        }
+    }
+
     /// Current positions of partitions that have one (what a commit stores).
     fn current_offsets(&self) -> BTreeMap<TopicPartition, i64> {
         self.positions
@@ -457,22 +619,46 @@ impl Consumer {
             .collect()
     }
 
-    /// Commits the current positions, retrying retriable errors (C5).
+    /// Commits the current positions, retrying retriable errors (C5) until
+    /// `request.timeout.ms`. After any earlier `commit_async` (one queue, in order). In a group
+    /// the commit carries the member's generation and id and is not retried across
+    /// generations: `REBALANCE_IN_PROGRESS`, `ILLEGAL_GENERATION`, `UNKNOWN_MEMBER_ID`,
+    /// `FENCED_INSTANCE_ID` come back at once (Kafka's CommitFailed), as does a commit made
+    /// while the consumer is not a member.
     pub async fn commit_sync(&mut self) -> Result<()> {
         let offsets = self.current_offsets();
         self.commit_sync_offsets(offsets).await
     }
 
-    /// Commits the given offsets (each the next offset to read: last processed + 1).
-    pub async fn commit_sync_offsets(&self, offsets: BTreeMap<TopicPartition, i64>) -> Result<()> {
-        self.coordinator()?.commit(&offsets).await
+    /// Commits the given offsets (each the next offset to read: last processed + 1), as
+    /// `commit_sync` does.
+    pub async fn commit_sync_offsets(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, i64>,
+    ) -> Result<()> {
+        self.coordinator()?;
+        let (identity, group) = self.commit_identity();
+        self.committer.commit_sync(offsets, identity?, group).await
     }
 
-    /// Commits the current positions in the background; the handle reports the outcome.
-    pub fn commit_async(&self) -> JoinHandle<Result<()>> {
+    /// Commits the current positions in the background, as Kafka's `commitAsync`: never
+    /// retried (the callback gets the error), sent after every earlier commit of this consumer,
+    /// and `callback` is called from a background task with the offsets and the outcome, in
+    /// commit order.
+    pub fn commit_async(&mut self, callback: Option<OffsetCommitCallback>) {
         let offsets = self.current_offsets();
-        let coordinator = self.coordinator();
-        tokio::spawn(async move { coordinator?.commit(&offsets).await })
+        self.commit_async_offsets(offsets, callback);
+    }
+
+    /// Commits the given offsets in the background, as `commit_async` does.
+    pub fn commit_async_offsets(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, i64>,
+        callback: Option<OffsetCommitCallback>,
+    ) {
+        let (identity, group) = self.commit_identity();
+        self.committer
+            .commit_async(offsets, identity, group, callback);
     }
 
     /// The committed offsets of `tps` (`None`: nothing committed).
@@ -490,18 +676,30 @@ impl Consumer {
             return;
         }
         self.last_auto_commit = Instant::now();
+        if self.positions.is_empty() {
+            return;
+        }
         if let Err(e) = self.commit_sync().await {
             warn!(error = %e, "auto commit failed");
         }
     }
 
-    /// Commits positions if auto-commit is on, then drops the consumer. (In assign mode
-    /// nothing is revoked, so no listener callback runs.)
+    /// Closes the consumer. In a group: auto-commit (if on) and `on_partitions_revoked` for
+    /// every owned partition (or `on_partitions_lost` if the generation already ended), then
+    /// LeaveGroup (dynamic members only: a static member keeps its place until the session
+    /// timeout, as in Kafka), then the background tasks stop. In assign mode: auto-commit (if
+    /// on). Waits for earlier async commits and their callbacks. Returns the first commit
+    /// error, after doing all of that.
     pub async fn close(mut self) -> Result<()> {
-        if self.config.auto_commit_enabled() {
-            self.commit_sync().await?;
-        }
-        Ok(())
+        let result = if self.group.is_some() {
+            self.close_group().await
+        } else if self.config.auto_commit_enabled() {
+            self.commit_sync().await
+        } else {
+            Ok(())
+        };
+        self.committer.flush().await;
+        result
     }
 }
 

@@ -2,8 +2,11 @@
 //! stores committed offsets (`OffsetCommit` / `OffsetFetch`, rule C1/C2), and `ListOffsets`
 //! against partition leaders for `auto.offset.reset` and `seek_to_beginning/end`.
 //!
-//! Commits carry generation -1 and no member id: assign mode (SPEC §7). Group membership comes
-//! with the consumer-group issue and will pass its generation here.
+//! A commit carries the identity it is made as: generation -1 and no member id in assign mode
+//! (SPEC §7), the member's generation, member id and `group.instance.id` in a group. How a
+//! failed commit is retried is the caller's choice ([`CommitRetry`]): commitSync retries
+//! retriable errors, commitAsync never retries (Kafka), and a group member never retries
+//! across generations.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -18,6 +21,7 @@ use brook_proto::v1::{
 use tokio::time::Instant;
 use tracing::{debug, info};
 
+use super::membership::Identity;
 use crate::backoff::{ExponentialBackoff, Retrier};
 use crate::error::{ClientError, Result, check};
 use crate::metadata::Metadata;
@@ -37,6 +41,18 @@ pub(crate) struct Coordinator {
     request_timeout: Duration,
     backoff: ExponentialBackoff,
     addr: Mutex<Option<String>>,
+}
+
+/// How a commit treats retriable errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommitRetry {
+    /// One attempt (after finding the coordinator): `commit_async`.
+    Never,
+    /// Retry retriable errors until `request.timeout.ms` (commitSync in assign mode).
+    Retriable,
+    /// As `Retriable`, but `REBALANCE_IN_PROGRESS` is returned at once: a group member's
+    /// commitSync, which must not carry over into another generation.
+    WithinGeneration,
 }
 
 /// Errors after which the coordinator must be looked up again (C2).
@@ -68,7 +84,25 @@ impl Coordinator {
         }
     }
 
-    async fn find(&self) -> Result<String> {
+    /// The group this coordinator client serves.
+    pub fn group_id(&self) -> &str {
+        &self.group_id
+    }
+
+    /// The metadata cache (its channels carry every group RPC).
+    pub fn metadata(&self) -> &Arc<Metadata> {
+        &self.metadata
+    }
+
+    /// Forgets the coordinator: the next call looks it up again (after NOT_COORDINATOR,
+    /// COORDINATOR_NOT_AVAILABLE, transport errors).
+    pub fn forget(&self) {
+        *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The coordinator's address: the cached one, else FindCoordinator asked of each known
+    /// broker in turn.
+    pub async fn find(&self) -> Result<String> {
         if let Some(a) = self.addr.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Ok(a);
         }
@@ -102,6 +136,21 @@ impl Coordinator {
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
+        self.with_retries_if(what, ClientError::is_retriable, op)
+            .await
+    }
+
+    /// `with_retries`, retrying only the errors `retry_if` accepts.
+    async fn with_retries_if<T, F, Fut>(
+        &self,
+        what: &str,
+        retry_if: impl Fn(&ClientError) -> bool,
+        op: F,
+    ) -> Result<T>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let deadline = Instant::now() + self.request_timeout;
         let mut retry = Retrier::new(self.backoff);
         loop {
@@ -111,11 +160,19 @@ impl Coordinator {
             };
             let e = match result {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_retriable() => e,
-                Err(e) => return Err(e),
+                Err(e) if retry_if(&e) => e,
+                Err(e) => {
+                    if rediscover(&e) {
+                        self.forget();
+                    }
+                    return Err(e);
+                }
             };
             let now = Instant::now();
             let step = retry.failed(now);
+            if rediscover(&e) {
+                self.forget();
+            }
             if now + step.delay >= deadline {
                 return Err(e);
             }
@@ -123,15 +180,17 @@ impl Coordinator {
                 info!(group = %self.group_id, error = %e,
                     "{what} failed; retrying in {} ms (attempt {})", step.delay_ms(), step.attempt);
             }
-            if rediscover(&e) {
-                *self.addr.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            }
             tokio::time::sleep(step.delay).await;
         }
     }
 
-    /// Commits `offsets` (each the next offset to read).
-    pub async fn commit(&self, offsets: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+    /// Commits `offsets` (each the next offset to read) as `identity`, retrying as `retry` says.
+    pub async fn commit(
+        &self,
+        offsets: &BTreeMap<TopicPartition, i64>,
+        identity: &Identity,
+        retry: CommitRetry,
+    ) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
@@ -149,9 +208,9 @@ impl Coordinator {
         }
         let req = OffsetCommitRequest {
             group_id: self.group_id.clone(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: String::new(),
+            generation_id: identity.generation,
+            member_id: identity.member_id.clone(),
+            group_instance_id: identity.group_instance_id.clone().unwrap_or_default(),
             topics: topics
                 .into_iter()
                 .map(|(name, partitions)| OffsetCommitTopic {
@@ -160,7 +219,14 @@ impl Coordinator {
                 })
                 .collect(),
         };
-        self.with_retries("OffsetCommit", |addr| {
+        let retry_if = |e: &ClientError| match retry {
+            CommitRetry::Never => false,
+            CommitRetry::Retriable => e.is_retriable(),
+            CommitRetry::WithinGeneration => {
+                e.is_retriable() && e.code() != Some(ErrorCode::RebalanceInProgress)
+            }
+        };
+        self.with_retries_if("OffsetCommit", retry_if, |addr| {
             let req = req.clone();
             async move {
                 let mut client = rpc::brook(self.metadata.channels(), &addr)?;
