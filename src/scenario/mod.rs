@@ -32,7 +32,6 @@ use std::time::Duration;
 
 use brook_client::Acks;
 use brook_verify::checker::{self, Promises};
-use brook_verify::producer;
 use tokio::time::Instant;
 
 pub use capture::{Capture, CaptureWriter};
