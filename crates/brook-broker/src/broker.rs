@@ -20,7 +20,7 @@ use crate::config::{BrokerConfig, TopicConfig};
 use crate::controller::host::ControllerHost;
 use crate::controller_link::ControllerLink;
 use crate::error::{BrokerError, Result};
-use crate::group_coordinator::offsets::{GroupCoordinator, OFFSETS_TOPIC};
+use crate::group_coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::metadata::MetadataImage;
 use crate::metadata_log::METADATA_LOG;
@@ -88,7 +88,8 @@ pub struct Broker {
     /// The partitions hosted here (and those offline because their storage failed), with the
     /// fetch and list-offsets paths over them.
     pub replicas: ReplicaManager,
-    /// The committed-offset cache of the `__consumer_offsets` partitions this broker leads.
+    /// The group coordinator: groups and committed offsets of the `__consumer_offsets`
+    /// partitions this broker leads.
     pub coordinator: GroupCoordinator,
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// High watermarks from the last checkpoint, used when a partition is first loaded.
@@ -141,7 +142,11 @@ impl Broker {
             applied: watch::Sender::new(0),
             broker_epoch: AtomicI64::new(-1),
             replicas,
-            coordinator: GroupCoordinator::default(),
+            coordinator: GroupCoordinator::new(
+                config.group_config(),
+                env.clock.clone(),
+                member_id_seed(config.node_id, env.now_ms()),
+            ),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             checkpointed_hws,
             config,
@@ -266,8 +271,14 @@ impl Broker {
                 if let Some((leader, epoch)) = part.apply_metadata(p, &image.brokers)? {
                     fetchers.push((part.clone(), leader, epoch));
                 }
-                if t.name == OFFSETS_TOPIC && part.state().is_leader() {
-                    self.coordinator.load(&part)?;
+                if t.name == OFFSETS_TOPIC {
+                    // Groups follow the partition's leadership: loaded (replayed) when this
+                    // broker becomes leader, in each new leader epoch; unloaded otherwise.
+                    if part.state().is_leader() {
+                        self.coordinator.load(&part)?;
+                    } else {
+                        self.coordinator.unload(i);
+                    }
                 }
             }
         }
@@ -276,6 +287,9 @@ impl Broker {
                 .partition(&part.topic, part.index)
                 .is_none_or(|p| !p.replicas.contains(&me));
             if gone {
+                if part.topic == OFFSETS_TOPIC {
+                    self.coordinator.unload(part.index);
+                }
                 self.replicas.remove_partition(&part.topic, part.index);
                 let name = log_name(&part.topic, part.index);
                 if !image.topics.contains_key(&part.topic) {
@@ -461,6 +475,7 @@ impl Broker {
 
     /// Clean shutdown: snapshots, checkpoints, flush, clean-shutdown marker.
     pub fn close(&self) -> Result<()> {
+        self.coordinator.close();
         let mut hws = Vec::new();
         for p in self.replicas.all() {
             p.snapshot_producers(true)?;
@@ -479,4 +494,15 @@ impl Broker {
         }
         Ok(())
     }
+}
+
+/// A seed for group member ids that differs between brokers and incarnations (ids only need
+/// to be unique; they are not secrets).
+fn member_id_seed(node_id: i32, now_ms: i64) -> u64 {
+    let local = 0u8;
+    let addr = std::ptr::addr_of!(local) as u64;
+    (now_ms as u64).rotate_left(17)
+        ^ (node_id as u64).rotate_left(48)
+        ^ addr
+        ^ u64::from(std::process::id())
 }

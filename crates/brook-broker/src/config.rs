@@ -66,6 +66,10 @@ pub const BROKER_KEYS: &[(&str, &str)] = &[
     ("auto.create.topics.enable", "false"),
     ("offsets.topic.num.partitions", "50"),
     ("offsets.topic.replication.factor", "3"),
+    ("group.min.session.timeout.ms", "6000"),
+    ("group.max.session.timeout.ms", "1800000"),
+    ("group.initial.rebalance.delay.ms", "3000"),
+    ("group.max.size", "2147483647"),
     ("producer.id.expiration.ms", "86400000"),
     ("replica.high.watermark.checkpoint.interval.ms", "5000"),
 ];
@@ -156,6 +160,19 @@ pub struct BrokerConfig {
     /// `offsets.topic.replication.factor`: replication factor of `__consumer_offsets`, capped
     /// at the number of unfenced brokers when the topic is created.
     pub offsets_topic_replication_factor: i32,
+    /// `group.min.session.timeout.ms`: the shortest `session.timeout.ms` a group member may
+    /// ask for; shorter is INVALID_SESSION_TIMEOUT.
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`: the longest `session.timeout.ms` a group member may ask
+    /// for; longer is INVALID_SESSION_TIMEOUT.
+    pub group_max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group waits
+    /// for more members to join, extended by this much per new member up to the rebalance
+    /// timeout (0 in tests).
+    pub group_initial_rebalance_delay_ms: i32,
+    /// `group.max.size`: the most members a group may have; a join beyond it is
+    /// GROUP_MAX_SIZE_REACHED.
+    pub group_max_size: i32,
     /// `producer.id.expiration.ms`: a producer id with no write for this long is dropped from
     /// a partition's producer state (rule I8).
     pub producer_id_expiration_ms: i64,
@@ -278,6 +295,25 @@ impl BrokerConfig {
                 1,
                 1000,
             )? as i32,
+            group_min_session_timeout_ms: int(
+                &raw,
+                "group.min.session.timeout.ms",
+                1,
+                i32::MAX as i64,
+            )? as i32,
+            group_max_session_timeout_ms: int(
+                &raw,
+                "group.max.session.timeout.ms",
+                1,
+                i32::MAX as i64,
+            )? as i32,
+            group_initial_rebalance_delay_ms: int(
+                &raw,
+                "group.initial.rebalance.delay.ms",
+                0,
+                i32::MAX as i64,
+            )? as i32,
+            group_max_size: int(&raw, "group.max.size", 1, i32::MAX as i64)? as i32,
             producer_id_expiration_ms: int(&raw, "producer.id.expiration.ms", 1, i64::MAX)?,
             hw_checkpoint_interval_ms: int(
                 &raw,
@@ -289,6 +325,12 @@ impl BrokerConfig {
         };
         // Topic defaults must themselves be valid.
         config.topic_config(&BTreeMap::new())?;
+        if config.group_min_session_timeout_ms > config.group_max_session_timeout_ms {
+            return Err(invalid(
+                "group.min.session.timeout.ms",
+                "must not exceed group.max.session.timeout.ms",
+            ));
+        }
         if config.broker_heartbeat_interval_ms >= config.broker_session_timeout_ms {
             return Err(invalid(
                 "broker.heartbeat.interval.ms",
@@ -305,6 +347,19 @@ impl BrokerConfig {
             vec![(self.node_id, advertised.to_string())]
         } else {
             self.controller_voters.clone()
+        }
+    }
+
+    /// The group coordinator's settings: the `group.*` keys, `offsets.topic.num.partitions`,
+    /// and `message.max.bytes` as the bound of one member's metadata.
+    pub fn group_config(&self) -> crate::group_coordinator::groups::GroupConfig {
+        crate::group_coordinator::groups::GroupConfig {
+            min_session_timeout_ms: self.group_min_session_timeout_ms,
+            max_session_timeout_ms: self.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: self.group_initial_rebalance_delay_ms,
+            max_size: usize::try_from(self.group_max_size).unwrap_or(usize::MAX),
+            max_metadata_bytes: self.message_max_bytes,
+            offsets_partitions: self.offsets_topic_partitions,
         }
     }
 
@@ -530,6 +585,27 @@ mod tests {
         assert_eq!(c.topic_config(&o).unwrap().log.flush_messages, Some(1));
         let bad = BTreeMap::from([("flush.message".to_string(), "1".to_string())]);
         assert_eq!(c.topic_config(&bad).unwrap_err().key, "flush.message");
+    }
+
+    #[test]
+    fn group_keys_have_kafka_defaults_and_bounds() {
+        let c = BrokerConfig::from_pairs::<_, &str, &str>([]).unwrap();
+        let g = c.group_config();
+        assert_eq!(g.min_session_timeout_ms, 6000);
+        assert_eq!(g.max_session_timeout_ms, 1_800_000);
+        assert_eq!(g.initial_rebalance_delay_ms, 3000);
+        assert_eq!(g.max_size, i32::MAX as usize);
+        assert_eq!(g.max_metadata_bytes, c.message_max_bytes);
+        let e = BrokerConfig::from_pairs([
+            ("group.min.session.timeout.ms", "10"),
+            ("group.max.session.timeout.ms", "5"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key, "group.min.session.timeout.ms");
+        let e = BrokerConfig::from_pairs([("group.max.size", "0")]).unwrap_err();
+        assert_eq!(e.key, "group.max.size");
+        let e = BrokerConfig::from_pairs([("group.initial.rebalance.delay.ms", "-1")]).unwrap_err();
+        assert_eq!(e.key, "group.initial.rebalance.delay.ms");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! `broker.heartbeat.interval.ms` (re-registering after STALE_BROKER_EPOCH), and pull metadata
 //! records with a long poll, applying them as they come (become leader / follower, (re)start
 //! fetchers; a fetcher stops by itself once its partition no longer follows that leader in that
-//! epoch). It also runs the leader's ISR shrink checks (`replication.rs`). Every call goes to the
+//! epoch). It also runs the leader's ISR shrink checks (`replication.rs`) and the group
+//! coordinator's timer and persister (`group_coordinator/coordinator.rs`). Every call goes to the
 //! active controller through the broker's
 //! [`ControllerLink`](crate::controller_link::ControllerLink), which follows it across
 //! failovers, and through the connection layer, so a partitioned broker really loses it.
@@ -22,15 +23,18 @@ const BACKOFF: Duration = Duration::from_millis(50);
 /// The longest pause between registration attempts.
 const MAX_BACKOFF: Duration = Duration::from_millis(1000);
 
-/// Starts the registration/heartbeat loop, the metadata poller and the ISR checks.
+/// Starts the registration/heartbeat loop, the metadata poller, the ISR checks and the group
+/// coordinator's timer and persister.
 pub fn spawn(broker: Arc<Broker>, fetchers: Arc<Fetchers>) -> Vec<JoinHandle<()>> {
     // The heartbeat loop announces each registration's broker epoch to the metadata poller.
     let (registered, registration) = tokio::sync::watch::channel(-1i64);
-    vec![
+    let mut tasks = vec![
         tokio::spawn(heartbeats(broker.clone(), registered)),
         tokio::spawn(metadata_poller(broker.clone(), fetchers, registration)),
-        tokio::spawn(replication::run_isr_checks(broker)),
-    ]
+        tokio::spawn(replication::run_isr_checks(broker.clone())),
+    ];
+    tasks.extend(crate::group_coordinator::coordinator::spawn(broker));
+    tasks
 }
 
 async fn register(broker: &Broker) -> i64 {

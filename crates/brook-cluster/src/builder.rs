@@ -28,6 +28,10 @@ const TEST_DEFAULTS: &[(&str, &str)] = &[
     ("replica.lag.time.max.ms", "1000"),
     ("replica.fetch.wait.max.ms", "100"),
     ("offsets.topic.num.partitions", "4"),
+    // Consumer groups form at once (Kafka's own tests do this), and tests may use short
+    // session timeouts.
+    ("group.initial.rebalance.delay.ms", "0"),
+    ("group.min.session.timeout.ms", "100"),
     // A dead active controller is replaced within a few hundred milliseconds.
     ("controller.quorum.election.timeout.ms", "300"),
     ("controller.quorum.request.timeout.ms", "1000"),

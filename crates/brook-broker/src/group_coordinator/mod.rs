@@ -1,16 +1,24 @@
-//! The group coordinator as this broker runs it (seed §7.5): which broker coordinates a group
-//! (the leader of its `__consumer_offsets` partition, FindCoordinator), creating that topic on
-//! first use, and storing commits through the ordinary produce path (`acks=all`), so offsets
-//! are replicated like any other data.
+//! The group coordinator as this broker runs it (seed §7.5, Kafka's classic group protocol):
+//! which broker coordinates a group (the leader of its `__consumer_offsets` partition,
+//! FindCoordinator), creating that topic on first use, group membership (join / sync /
+//! heartbeat / leave, generations, rebalances) and committed offsets, both stored as records in
+//! that partition through the ordinary produce path (`acks=all`), so they are replicated like
+//! any other data and a new coordinator carries the groups on.
 //!
 //! ```text
-//! mod.rs      finding the coordinator; committing through the log (async glue on Broker)
-//! offsets.rs  the committed-offset cache and its record layout (Kafka's key v1 / value v3)
+//! mod.rs          finding the coordinator; committing through the log (async glue on Broker)
+//! groups/         the rules: a sans-IO state machine of every group (see its header)
+//! coordinator.rs  the shell: state machine behind a mutex, waiting requests, timer, persister
+//! offsets.rs      the committed-offset cache and the replay of a partition (offsets + groups)
+//! record.rs       the record layouts (Kafka's offset key v1 / value v3, group key v2 / value v3)
+//! rpc.rs          the group RPCs in wire terms (what server/service.rs forwards to)
 //! ```
-//!
-//! Group membership (join/sync/heartbeat, generations) comes with the consumer-groups issue.
 
+pub mod coordinator;
+pub mod groups;
 pub mod offsets;
+pub mod record;
+mod rpc;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +30,8 @@ use crate::error::{BrokerError, Result};
 use crate::partition::Partition;
 use crate::topic::NewTopic;
 
-pub use offsets::{Committed, GroupCoordinator, OFFSETS_TOPIC, partition_for};
+pub use coordinator::GroupCoordinator;
+pub use offsets::{Committed, OFFSETS_TOPIC, partition_for};
 
 impl Broker {
     /// The broker coordinating `group_id` (the leader of its `__consumer_offsets` partition),
@@ -140,7 +149,7 @@ impl Broker {
         if offsets.is_empty() {
             return Ok(());
         }
-        let batch = GroupCoordinator::commit_batch(group_id, &offsets, self.env.now_ms())?;
+        let batch = offsets::commit_batch(group_id, &offsets, self.env.now_ms())?;
         let req = brook_proto::v1::ProduceRequest {
             acks: -1,
             timeout_ms: 5000,
@@ -165,5 +174,57 @@ impl Broker {
         }
         self.coordinator.committed(group_id, offsets);
         Ok(())
+    }
+}
+
+impl Broker {
+    /// Whether this broker serves `group_id`'s group RPCs now: INVALID_GROUP_ID,
+    /// NOT_COORDINATOR, or COORDINATOR_LOAD_IN_PROGRESS while it leads the partition but has not
+    /// loaded it yet.
+    pub fn group_status(&self, group_id: &str) -> std::result::Result<(), ErrorCode> {
+        match self.coordinator.status(group_id) {
+            Err(ErrorCode::NotCoordinator) => {
+                let index = partition_for(group_id, self.config.offsets_topic_partitions);
+                let leading = self
+                    .replicas
+                    .get(OFFSETS_TOPIC, index)
+                    .is_some_and(|p| p.state().is_leader());
+                Err(if leading {
+                    ErrorCode::CoordinatorLoadInProgress
+                } else {
+                    ErrorCode::NotCoordinator
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// The checks before an OffsetCommit or OffsetFetch: the coordinator partition (created on
+    /// first use; NOT_COORDINATOR elsewhere) and its load (COORDINATOR_LOAD_IN_PROGRESS).
+    pub async fn offsets_ready(&self, group_id: &str) -> Result<()> {
+        self.coordinator_partition(group_id).await?;
+        self.group_status(group_id)
+            .map_err(|code| BrokerError::new(code, format!("group '{group_id}'")))
+    }
+
+    /// The OffsetCommit fence: [`Broker::offsets_ready`], then the group's verdict on this
+    /// generation and member (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID,
+    /// REBALANCE_IN_PROGRESS).
+    pub async fn check_commit(
+        &self,
+        group_id: &str,
+        generation: i32,
+        member_id: &str,
+        instance: Option<&str>,
+    ) -> Result<()> {
+        self.offsets_ready(group_id).await?;
+        self.coordinator
+            .check_commit(group_id, generation, member_id, instance)
+            .map_err(|code| {
+                BrokerError::new(
+                    code,
+                    format!("commit of generation {generation} by member '{member_id}' refused"),
+                )
+            })
     }
 }

@@ -1,5 +1,6 @@
-//! The `Brook` gRPC service (data plane): produce, fetch, offsets, metadata, producer ids and
-//! committed offsets, each a thin adapter over [`Broker`].
+//! The `Brook` gRPC service (data plane): produce, fetch, offsets, metadata, producer ids,
+//! committed offsets (fenced by the group's generation) and the consumer-group RPCs, each a thin
+//! adapter over [`Broker`] (the group RPCs in `group_coordinator/rpc.rs`).
 
 use brook_proto::v1::brook_server::Brook;
 use std::collections::BTreeMap;
@@ -209,14 +210,18 @@ impl Brook for Service {
             })
             .filter(|(t, p, _)| known(t, *p))
             .collect();
-        let result = if offsets.is_empty() {
-            // Nothing to store: only the group id and the coordinator are checked.
-            self.0
-                .coordinator_partition(&req.group_id)
-                .await
-                .map(|_| ())
-        } else {
-            self.0.commit_offsets(&req.group_id, offsets).await
+        // The group's fence first (coordinator, load, generation and member); with nothing to
+        // store that is all there is.
+        let instance =
+            (!req.group_instance_id.is_empty()).then_some(req.group_instance_id.as_str());
+        let fence = self
+            .0
+            .check_commit(&req.group_id, req.generation_id, &req.member_id, instance)
+            .await;
+        let result = match fence {
+            Err(e) => Err(e),
+            Ok(()) if offsets.is_empty() => Ok(()),
+            Ok(()) => self.0.commit_offsets(&req.group_id, offsets).await,
         };
         let code = result.as_ref().err().map_or(0, |e| e.code() as i32);
         let topics = req
@@ -244,7 +249,12 @@ impl Brook for Service {
                     e.code(),
                     ErrorCode::NotCoordinator
                         | ErrorCode::CoordinatorNotAvailable
+                        | ErrorCode::CoordinatorLoadInProgress
                         | ErrorCode::InvalidGroupId
+                        | ErrorCode::IllegalGeneration
+                        | ErrorCode::UnknownMemberId
+                        | ErrorCode::FencedInstanceId
+                        | ErrorCode::RebalanceInProgress
                 ) =>
             {
                 code
@@ -262,12 +272,7 @@ impl Brook for Service {
         req: Request<OffsetFetchRequest>,
     ) -> std::result::Result<Response<OffsetFetchResponse>, Status> {
         let req = req.into_inner();
-        let coord = self
-            .0
-            .coordinator_partition(&req.group_id)
-            .await
-            .map(|_| ());
-        if let Err(e) = coord {
+        if let Err(e) = self.0.offsets_ready(&req.group_id).await {
             return Ok(Response::new(OffsetFetchResponse {
                 error_code: e.code() as i32,
                 topics: vec![],
@@ -313,51 +318,54 @@ impl Brook for Service {
 
     async fn join_group(
         &self,
-        _: Request<JoinGroupRequest>,
+        req: Request<JoinGroupRequest>,
     ) -> std::result::Result<Response<JoinGroupResponse>, Status> {
-        Err(Status::unimplemented("consumer groups: work in progress"))
+        let host = client_host(&req);
+        Ok(Response::new(
+            self.0.join_group(req.into_inner(), host).await,
+        ))
     }
 
     async fn sync_group(
         &self,
-        _: Request<SyncGroupRequest>,
+        req: Request<SyncGroupRequest>,
     ) -> std::result::Result<Response<SyncGroupResponse>, Status> {
-        Err(Status::unimplemented("consumer groups: work in progress"))
+        Ok(Response::new(self.0.sync_group(req.into_inner()).await))
     }
 
     async fn heartbeat(
         &self,
-        _: Request<HeartbeatRequest>,
+        req: Request<HeartbeatRequest>,
     ) -> std::result::Result<Response<HeartbeatResponse>, Status> {
-        Err(Status::unimplemented("consumer groups: work in progress"))
+        Ok(Response::new(self.0.heartbeat_group(req.get_ref())))
     }
 
     async fn leave_group(
         &self,
-        _: Request<LeaveGroupRequest>,
+        req: Request<LeaveGroupRequest>,
     ) -> std::result::Result<Response<LeaveGroupResponse>, Status> {
-        Err(Status::unimplemented("consumer groups: work in progress"))
+        Ok(Response::new(self.0.leave_group(req.into_inner())))
     }
 
     async fn describe_groups(
         &self,
-        _: Request<DescribeGroupsRequest>,
+        req: Request<DescribeGroupsRequest>,
     ) -> std::result::Result<Response<DescribeGroupsResponse>, Status> {
-        Err(Status::unimplemented("consumer groups: work in progress"))
+        Ok(Response::new(self.0.describe_groups(req.get_ref())))
     }
 
     async fn list_groups(
         &self,
-        _: Request<ListGroupsRequest>,
+        req: Request<ListGroupsRequest>,
     ) -> std::result::Result<Response<ListGroupsResponse>, Status> {
-        Err(Status::unimplemented("consumer groups: work in progress"))
+        Ok(Response::new(self.0.list_groups(req.get_ref())))
     }
 
     async fn delete_groups(
         &self,
-        _: Request<DeleteGroupsRequest>,
+        req: Request<DeleteGroupsRequest>,
     ) -> std::result::Result<Response<DeleteGroupsResponse>, Status> {
-        Err(Status::unimplemented("consumer groups: work in progress"))
+        Ok(Response::new(self.0.delete_groups(req.into_inner()).await))
     }
 
     async fn offset_for_leader_epoch(
@@ -407,6 +415,12 @@ impl Brook for Service {
             .collect();
         Ok(Response::new(OffsetForLeaderEpochResponse { topics }))
     }
+}
+
+/// Where a request came from, as Kafka prints a member's host (`/127.0.0.1`).
+fn client_host<T>(req: &Request<T>) -> String {
+    req.remote_addr()
+        .map_or_else(|| "/unknown".to_string(), |a| format!("/{}", a.ip()))
 }
 
 fn fetched(partition: i32, c: Option<Committed>) -> OffsetFetchPartitionResponse {

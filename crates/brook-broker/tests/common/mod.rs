@@ -1,10 +1,15 @@
 //! Shared helpers for the end-to-end tests: a single broker on a temp dir that can be restarted
 //! cleanly or killed, typed wrappers around the RPCs the tests use, and record-batch builders.
 //!
+//! `groups.rs` has the consumer-group RPCs, `cluster.rs` a three-broker cluster.
+//!
 //! Every helper opens its client from the broker's current channel, so that no test keeps a
 //! connection to a broker that was stopped (and restarts always use the new address).
 
 #![allow(dead_code)]
+
+pub mod cluster;
+pub mod groups;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
