@@ -141,7 +141,9 @@ async fn auto_offset_reset_policies() {
         "reset to the new log start"
     );
     none.seek(&tp(0), 1).unwrap();
-    let err = none.poll(Duration::from_millis(10)).await.unwrap_err();
+    // Room for this consumer's first metadata lookup on a loaded machine; the error comes
+    // back as soon as the fetch answers.
+    let err = none.poll(Duration::from_secs(5)).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::OffsetOutOfRange));
 }
 
@@ -197,6 +199,53 @@ async fn commits_are_stored_and_used_as_start_position() {
     let mut anon = Consumer::new(consumer(&broker)).unwrap();
     anon.assign(vec![tp(0)]);
     let err = anon.commit_sync().await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidGroupId));
+}
+
+#[tokio::test]
+async fn commit_async_is_never_retried_and_callbacks_keep_commit_order() {
+    let broker = MockBroker::start().await;
+    let cfg = consumer(&broker).group_id("a").enable_auto_commit(false);
+    let mut c = Consumer::new(cfg).unwrap();
+    c.assign(vec![tp(0)]);
+    // The first commit meets a retriable error: commit_sync would retry it, commit_async
+    // reports it; the second lands, and nothing later moves the offset back.
+    broker
+        .state()
+        .coordinator_faults
+        .push_back(ErrorCode::NotCoordinator);
+    let outcomes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    for offset in [3, 5] {
+        let outcomes = outcomes.clone();
+        c.commit_async_offsets(
+            BTreeMap::from([(tp(0), offset)]),
+            Some(Box::new(move |offsets, result| {
+                outcomes.lock().unwrap().push((
+                    offsets[&tp(0)],
+                    result.as_ref().err().and_then(|e| e.code()),
+                ));
+            })),
+        );
+    }
+    // A sync commit after them waits for both (one queue).
+    c.commit_sync_offsets(BTreeMap::from([(tp(1), 1)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        *outcomes.lock().unwrap(),
+        vec![(3, Some(ErrorCode::NotCoordinator)), (5, None)]
+    );
+    assert_eq!(
+        broker.state().committed.get(&("a".into(), "t".into(), 0)),
+        Some(&5)
+    );
+    // Without a group id the callback still hears of the refusal.
+    let mut anon = Consumer::new(consumer(&broker)).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    anon.commit_async(Some(Box::new(move |_, r| {
+        let _ = tx.send(r.clone());
+    })));
+    let err = rx.await.unwrap().unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::InvalidGroupId));
 }
 

@@ -27,7 +27,8 @@ pub struct ConsumerConfig {
     /// `auto.offset.reset` (default `latest`): where to start in a partition with no committed
     /// offset, or whose position fell out of the log.
     pub auto_offset_reset: OffsetReset,
-    /// `enable.auto.commit`. `None` = default: on when `group.id` is set.
+    /// `enable.auto.commit`. `None` = default: on when `group.id` is set. A group member also
+    /// commits the positions of partitions right before they are revoked, and on `close`.
     pub enable_auto_commit: Option<bool>,
     /// `auto.commit.interval.ms` (default 5 000): with auto-commit on, `poll` commits the
     /// positions when this much time has passed since the last auto-commit.

@@ -244,9 +244,11 @@ async fn leader_assign(
     if let Err(e) = metadata.refresh().await {
         debug!(error = %e, "metadata refresh before assignment failed; using the cached view");
     }
+    // Topics the metadata does not know count as 0 partitions: the leader rejoins when they
+    // appear (`Consumer::metadata_changed`).
     let counts: BTreeMap<String, i32> = topics
         .iter()
-        .filter_map(|t| metadata.partition_count(t).map(|n| (t.to_string(), n)))
+        .map(|t| (t.to_string(), metadata.partition_count(t).unwrap_or(0)))
         .collect();
     let result = strategy.assign(&counts, &subs);
     info!(

@@ -426,7 +426,8 @@ impl Consumer {
     }
 
     /// Returns up to `max.poll.records` records, waiting up to `timeout` for some to arrive.
-    /// Positions advance past the records returned; auto-commit (if on) runs here. When
+    /// Positions advance past the records returned; auto-commit (if on) runs here (in assign
+    /// mode a sync commit, in a group an async one, as Kafka). When
     /// subscribed, the group membership runs here too: joining, rebalancing and the listener
     /// callbacks happen inside `poll`, and membership errors (`FENCED_INSTANCE_ID`,
     /// `INCONSISTENT_GROUP_PROTOCOL`, a listener's failed commit, …) are returned from it.
@@ -677,6 +678,21 @@ impl Consumer {
         }
         self.last_auto_commit = Instant::now();
         if self.positions.is_empty() {
+            return;
+        }
+        if self.group.is_some() {
+            // A member commits periodically in the background, as Kafka does
+            // (maybeAutoCommitOffsetsAsync): poll does not wait on the coordinator, and the
+            // revocation and close commits are synchronous anyway.
+            let offsets = self.current_offsets();
+            self.commit_async_offsets(
+                offsets,
+                Some(Box::new(|_, result| {
+                    if let Err(e) = result {
+                        warn!(error = %e, "auto commit failed");
+                    }
+                })),
+            );
             return;
         }
         if let Err(e) = self.commit_sync().await {
