@@ -1,8 +1,9 @@
-//! `brook verifiable-consumer`: Kafka's VerifiableConsumer (rules V3/V4) — reads every partition
-//! of a topic (assign mode until consumer groups exist), resuming from and committing to
-//! `--group-id`'s offsets after every poll, and prints one JSON line per poll (and per record
-//! with `--verbose`) on stdout. Ctrl-C or SIGTERM stops it after the current poll; a second
-//! signal exits at once.
+//! `brook verifiable-consumer`: Kafka's VerifiableConsumer (rules V3/V4) — subscribes to a topic
+//! as a member of `--group-id` (or, with `--assign`, reads every partition in assign mode),
+//! resuming from and committing to the group's offsets after every poll, and prints one JSON
+//! line per poll, per commit and per rebalance (and per record with `--verbose`) on stdout.
+//! Ctrl-C or SIGTERM stops it after the current poll (a member then revokes its partitions and
+//! leaves the group); a second signal exits at once.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,9 +21,19 @@ pub struct VerifiableConsumerArgs {
     bootstrap_server: String,
     #[arg(long)]
     topic: String,
-    /// Whose committed offsets to resume from and commit to.
+    /// The consumer group to join (and whose committed offsets to resume from and commit to).
     #[arg(long)]
     group_id: String,
+    /// Brook: read every partition in assign mode instead of subscribing as a group member.
+    #[arg(long)]
+    assign: bool,
+    /// `partition.assignment.strategy`: range, roundrobin or cooperative-sticky (or Kafka's
+    /// class names); default: the client's (range, cooperative-sticky).
+    #[arg(long, value_name = "STRATEGY")]
+    assignment_strategy: Option<String>,
+    /// `group.instance.id`: join as a static member.
+    #[arg(long, value_name = "ID")]
+    group_instance_id: Option<String>,
     /// Where to start without a committed offset: earliest, latest or none.
     #[arg(long, default_value = "earliest", value_parser = ["earliest", "latest", "none"])]
     reset_policy: String,
@@ -35,7 +46,7 @@ pub struct VerifiableConsumerArgs {
     /// Print every record (`record_data`).
     #[arg(long)]
     verbose: bool,
-    /// Accepted for Kafka compatibility; used once consumer groups exist.
+    /// `session.timeout.ms` of the group membership (Kafka's tool default: 30000).
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     session_timeout: u64,
     /// Properties file of Kafka consumer keys; the flags above win over it.
@@ -60,7 +71,10 @@ pub async fn run(args: VerifiableConsumerArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.consumer_config {
         options.consumer_config = load_properties(path)?;
     }
-    let _ = args.session_timeout;
+    options.assign = args.assign;
+    options.assignment_strategy = args.assignment_strategy;
+    options.group_instance_id = args.group_instance_id;
+    options.session_timeout = Some(Duration::from_millis(args.session_timeout));
     stop_on_signals(options.stop.clone());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     consumer::run(&options, &mut out).await?;

@@ -161,6 +161,7 @@ impl ExpectArgs {
         Promises {
             no_loss: self.expect_no_loss,
             no_duplicates: self.expect_no_duplicates,
+            no_redelivery: true,
         }
     }
 }

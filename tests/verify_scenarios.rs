@@ -158,6 +158,88 @@ async fn controller_isolation_processes() {
     }
 }
 
+/// The group's members checked with group semantics: a report carries the group findings, every
+/// member incarnation is a session, and nothing was consumed twice outside the at-least-once
+/// window (the checker's `consumed twice` is a violation, so `passed` already covers it; this
+/// also shows the numbers were there).
+fn group_checked(r: &ScenarioReport, min_sessions: u64) {
+    let g = r
+        .check
+        .group
+        .as_ref()
+        .unwrap_or_else(|| panic!("{}: no group findings", r.name));
+    assert!(
+        g.sessions >= min_sessions,
+        "{}: only {} member sessions",
+        r.name,
+        g.sessions
+    );
+    assert_eq!(
+        g.consumed_twice.count, 0,
+        "{}: {:?}",
+        r.name, g.consumed_twice
+    );
+    assert!(
+        g.ownership_periods > g.sessions,
+        "{}: no rebalance seen",
+        r.name
+    );
+}
+
+/// Three group members; round 1 hard-kills one (no commit, no LeaveGroup): the group takes its
+/// partitions over after the session timeout, and only records after its last commit may be
+/// consumed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_bounce() {
+    let options = ScenarioOptions {
+        rounds: 3,
+        ..short()
+    };
+    for r in safe_with(Scenario::ConsumerBounce, &options).await {
+        // 3 members, a killed one replaced, a bounced one replaced.
+        group_checked(&r, 5);
+        let g = r.check.group.as_ref().unwrap();
+        assert!(g.died >= 1, "{}: the killed member left no trace", r.name);
+    }
+}
+
+/// The group grows 1 → 3 and shrinks back, with range and with cooperative-sticky: clean
+/// handovers only, so nothing at all is consumed twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_rebalance() {
+    let options = ScenarioOptions {
+        rounds: 2,
+        ..short()
+    };
+    let reports = safe_with(Scenario::ConsumerRebalance, &options).await;
+    assert_eq!(reports.len(), 2, "range and cooperative-sticky");
+    for r in &reports {
+        group_checked(r, 3);
+        let g = r.check.group.as_ref().unwrap();
+        assert_eq!(
+            g.redelivered_in_window, 0,
+            "{}: clean handovers only",
+            r.name
+        );
+        assert_eq!(g.died, 0, "{}", r.name);
+    }
+}
+
+/// Process mode: the brokers are `brook serve` children, the coordinator among them SIGKILLed
+/// in round 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_bounce_processes() {
+    let options = ScenarioOptions {
+        rounds: 3,
+        mode: Mode::Process,
+        brook_binary: Some(env!("CARGO_BIN_EXE_brook").into()),
+        ..short()
+    };
+    for r in safe_with(Scenario::ConsumerBounce, &options).await {
+        group_checked(&r, 5);
+    }
+}
+
 async fn safe_processes(s: Scenario) -> Vec<ScenarioReport> {
     let options = ScenarioOptions {
         mode: Mode::Process,

@@ -41,6 +41,8 @@ pub struct State {
     pub consumed: u64,
     /// When the last `record_data` event arrived (the drain stops after a quiet spell).
     pub last_consumed: Option<Instant>,
+    /// The partitions a consumer owns now: assigned and not revoked since (group members).
+    pub assigned: std::collections::BTreeSet<i32>,
 }
 
 impl Capture {
@@ -109,6 +111,14 @@ impl State {
                 self.acked_values.insert(value);
             }
             Event::ProducerSendError { .. } => self.errors += 1,
+            Event::PartitionsAssigned { partitions, .. } => {
+                self.assigned.extend(partitions.iter().map(|p| p.partition));
+            }
+            Event::PartitionsRevoked { partitions, .. } => {
+                for p in &partitions {
+                    self.assigned.remove(&p.partition);
+                }
+            }
             Event::RecordData { value, .. } => {
                 self.consumed += 1;
                 self.last_consumed = Some(now);

@@ -30,6 +30,11 @@ pub(crate) async fn inject(run: &mut Run, variant: &Variant, round: u32) -> Resu
         Scenario::UncleanElection => unclean_election(run, variant, round).await,
         Scenario::SlowFollower => slow_follower(run, round).await,
         Scenario::PowerLoss => power_loss(run, round).await,
+        // Their rounds hit the group's members and coordinator (`group`), never come here.
+        Scenario::ConsumerBounce | Scenario::ConsumerRebalance => Err(format!(
+            "{} has no partition fault",
+            variant.scenario.name()
+        )),
     }?;
     run.wait_healthy().await.map_err(err)
 }

@@ -21,6 +21,7 @@
 mod capture;
 mod controller_faults;
 mod faults;
+mod group;
 mod report;
 mod run;
 mod workload;
@@ -31,13 +32,12 @@ use std::time::Duration;
 
 use brook_client::Acks;
 use brook_verify::checker::{self, Promises};
-use brook_verify::producer;
 use tokio::time::Instant;
 
 pub use capture::{Capture, CaptureWriter};
 pub use report::{RunConfig, ScenarioReport, table};
 pub(crate) use run::{Rng, Run};
-use workload::{availability, final_read, spawn_consumer};
+use workload::{availability, final_read, spawn_consumer, spawn_producer};
 
 use brook_cluster::{Cluster, ClusterError};
 
@@ -78,11 +78,20 @@ pub enum Scenario {
     /// all restart; run with `flush.messages=1` and with never unless `--flush-messages` is
     /// given.
     PowerLoss,
+    /// `consumer-bounce`: three members of a consumer group (commit after processing) share a
+    /// 6-partition topic; in turn a member is hard-killed (no commit, no LeaveGroup) and
+    /// replaced, a member is bounced cleanly, and the broker coordinating the group crashes and
+    /// restarts. Checked with group semantics (see `group`).
+    ConsumerBounce,
+    /// `consumer-rebalance`: the group scales 1 → 3 → 1 members (clean joins and leaves), with
+    /// the eager `range` assignor and with `cooperative-sticky`; no record may be consumed
+    /// twice.
+    ConsumerRebalance,
 }
 
 impl Scenario {
     /// Every scenario, in the order `brook verify all` runs them.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 12] = [
         Scenario::LeaderHardKill,
         Scenario::LeaderCleanBounce,
         Scenario::ControllerRestart,
@@ -93,6 +102,8 @@ impl Scenario {
         Scenario::LeaderIsolation,
         Scenario::SlowFollower,
         Scenario::PowerLoss,
+        Scenario::ConsumerBounce,
+        Scenario::ConsumerRebalance,
     ];
 
     /// The scenario's name on the command line (`brook verify NAME`) and in the reports;
@@ -109,7 +120,15 @@ impl Scenario {
             Scenario::LeaderIsolation => "leader-isolation",
             Scenario::SlowFollower => "slow-follower",
             Scenario::PowerLoss => "power-loss",
+            Scenario::ConsumerBounce => "consumer-bounce",
+            Scenario::ConsumerRebalance => "consumer-rebalance",
         }
+    }
+
+    /// Whether the scenario's faults hit a consumer group (its members and coordinator) rather
+    /// than the partitions: run by `group::run_group_variant`, checked with group semantics.
+    pub fn is_group(self) -> bool {
+        matches!(self, Scenario::ConsumerBounce | Scenario::ConsumerRebalance)
     }
 }
 
@@ -221,6 +240,10 @@ pub(crate) struct Variant {
     pub brokers: usize,
     /// Controller voters (brokers 1..=n); `None`: every broker votes.
     pub voters: Option<usize>,
+    /// Partitions of the topic (one per broker; 6 for the group scenarios, two per member).
+    pub partitions: i32,
+    /// The group members' `partition.assignment.strategy`; `None`: the client's default.
+    pub strategy: Option<String>,
 }
 
 fn variants(scenario: Scenario, options: &ScenarioOptions) -> Vec<Variant> {
@@ -238,11 +261,18 @@ fn variants(scenario: Scenario, options: &ScenarioOptions) -> Vec<Variant> {
         // controller).
         brokers: 3,
         voters: None,
+        partitions: 3,
+        strategy: None,
     };
     let base = match scenario {
         Scenario::UncleanElection => Variant {
             brokers: 5,
             voters: Some(UNCLEAN_VOTERS),
+            partitions: 5,
+            ..base
+        },
+        Scenario::ConsumerBounce | Scenario::ConsumerRebalance => Variant {
+            partitions: 6,
             ..base
         },
         _ => base,
@@ -279,6 +309,14 @@ fn variants(scenario: Scenario, options: &ScenarioOptions) -> Vec<Variant> {
                 f,
             )]
         }
+        Scenario::ConsumerRebalance => ["range", "cooperative-sticky"]
+            .into_iter()
+            .map(|strategy| Variant {
+                name: format!("{} ({strategy})", scenario.name()),
+                strategy: Some(strategy.to_string()),
+                ..base.clone()
+            })
+            .collect(),
         _ => vec![base],
     }
 }
@@ -292,6 +330,7 @@ fn promises(variant: &Variant, options: &ScenarioOptions) -> Promises {
     Promises {
         no_loss,
         no_duplicates: options.idempotence,
+        no_redelivery: true,
     }
 }
 
@@ -379,7 +418,7 @@ async fn create_topic(
     variant: &Variant,
     seed: u64,
 ) -> Result<(String, i32), ClusterError> {
-    let partitions = variant.brokers as i32;
+    let partitions = variant.partitions;
     for attempt in 0..20 {
         let topic = format!("verify-{seed}-{attempt}");
         let mut create = cluster
@@ -416,6 +455,9 @@ async fn run_variant(
     variant: &Variant,
     options: &ScenarioOptions,
 ) -> Result<ScenarioReport, ScenarioError> {
+    if variant.scenario.is_group() {
+        return group::run_group_variant(variant, options).await;
+    }
     let cluster = start_cluster(variant, options).await?;
     let (topic, partitions) = create_topic(&cluster, variant, options.seed).await?;
     let mut run = Run {
@@ -432,25 +474,8 @@ async fn run_variant(
     let mut violations = Vec::new();
 
     // V6: the consumer starts first, then the producer.
-    let bootstrap = run.cluster.bootstrap_servers();
     let (consumer_stop, consumer_task) = spawn_consumer(&run, "group", &consumed);
-
-    let mut p_opts = producer::ProducerOptions::new(&topic, &bootstrap);
-    p_opts.throughput = options.throughput.max(1) as i64;
-    p_opts.acks = options.acks;
-    // Unique per run, so that values of another run can never be mistaken for this one's.
-    p_opts.value_prefix = Some(format!("s{}-{}", options.seed, std::process::id()));
-    p_opts.producer_config = vec![
-        ("enable.idempotence".into(), options.idempotence.to_string()),
-        ("request.timeout.ms".into(), "2000".into()),
-        ("delivery.timeout.ms".into(), "15000".into()),
-        ("retry.backoff.ms".into(), "50".into()),
-    ];
-    let producer_stop = p_opts.stop.clone();
-    let producer_task = tokio::spawn({
-        let (channels, mut w) = (run.cluster.client_channels(), run.produced.writer());
-        async move { producer::run_with_channels(&p_opts, channels, &mut w).await }
-    });
+    let (producer_stop, producer_task) = spawn_producer(&run, options);
 
     // V6: faults begin once the producer is acknowledged and the consumer has received.
     let started = Instant::now();
@@ -470,57 +495,121 @@ async fn run_variant(
             }
             // V6: the producer must make progress after each fault.
             if !run.wait_acks(PROGRESS_ACKS, WAIT).await {
-                violations.push(format!(
-                    "round {}: no progress: fewer than {PROGRESS_ACKS} acknowledgements within \
-                     {WAIT:?} after recovery",
-                    round + 1
-                ));
+                violations.push(no_progress(round));
                 break;
             }
         }
     }
 
-    // Send at least `messages` values, then stop the producer (it reports everything in flight).
+    let (producer_result, acked) =
+        finish_producer(&run, options, producer_stop, producer_task).await;
+    drain(std::slice::from_ref(&consumed), &acked).await;
+    consumer_stop.stop();
+    let consumer_result = consumer_task.await;
+    for (who, r) in [
+        ("producer", producer_result),
+        ("consumer", consumer_result.map(|r| r.map(|_| ()))),
+    ] {
+        tool_outcome(who, r, &mut violations);
+    }
+    let report = conclude(
+        &mut run,
+        variant,
+        options,
+        vec![consumed],
+        false,
+        &acked,
+        violations,
+    )
+    .await;
+    // Dropping the cluster kills its brokers; a clean shutdown is not what is being tested.
+    drop(run);
+    Ok(report)
+}
+
+/// The violation of a round after which the producer made no progress.
+pub(crate) fn no_progress(round: u32) -> String {
+    format!(
+        "round {}: no progress: fewer than {PROGRESS_ACKS} acknowledgements within {WAIT:?} after \
+         recovery",
+        round + 1
+    )
+}
+
+/// A tool task's outcome as a violation, if it ended badly.
+pub(crate) fn tool_outcome(
+    who: &str,
+    r: Result<Result<(), brook_verify::tool::ToolError>, tokio::task::JoinError>,
+    violations: &mut Vec<String>,
+) {
+    match r {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => violations.push(format!("{who} ended with {e}")),
+        Err(e) if e.is_cancelled() => {}
+        Err(e) => violations.push(format!("{who} task failed: {e}")),
+    }
+}
+
+/// Sends at least `messages` values, then stops the producer (it reports everything in
+/// flight); its outcome and the acknowledged values.
+pub(crate) async fn finish_producer(
+    run: &Run,
+    options: &ScenarioOptions,
+    stop: brook_verify::tool::StopSignal,
+    task: workload::ProducerTask,
+) -> (
+    Result<Result<(), brook_verify::tool::ToolError>, tokio::task::JoinError>,
+    HashSet<String>,
+) {
     let min_time = Duration::from_secs_f64(options.messages as f64 / options.throughput as f64);
     let deadline = Instant::now() + min_time + WAIT;
     while run.produced.state().outcomes() < options.messages && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    producer_stop.stop();
-    let producer_result = producer_task.await;
-    let acked: HashSet<String> = run.produced.state().acked_values.clone();
+    stop.stop();
+    let result = task.await.map(|r| r.map(|_| ()));
+    let acked = run.produced.state().acked_values.clone();
+    (result, acked)
+}
 
-    // Drain: until every acked value was consumed, or the consumer goes idle.
+/// Waits until the consumers together saw every acked value, or went idle.
+pub(crate) async fn drain(consumers: &[Capture], acked: &HashSet<String>) {
     let drain_start = Instant::now();
     loop {
         let done = {
-            let state = consumed.state();
-            let idle = state
-                .last_consumed
+            let mut unseen = acked.clone();
+            let mut last: Option<Instant> = None;
+            for c in consumers {
+                let state = c.state();
+                unseen.retain(|v| !state.consumed_values.contains(v));
+                last = last.max(state.last_consumed);
+            }
+            let idle = last
                 .is_none_or(|t| t.elapsed() >= DRAIN_IDLE && drain_start.elapsed() >= DRAIN_IDLE);
-            state.unseen(&acked) == 0 || idle || drain_start.elapsed() >= DRAIN_MAX
+            unseen.is_empty() || idle || drain_start.elapsed() >= DRAIN_MAX
         };
         if done {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    consumer_stop.stop();
-    let consumer_result = consumer_task.await;
-    for (who, r) in [
-        ("producer", producer_result.map(|r| r.map(|_| ()))),
-        ("consumer", consumer_result.map(|r| r.map(|_| ()))),
-    ] {
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => violations.push(format!("{who} ended with {e}")),
-            Err(e) => violations.push(format!("{who} task failed: {e}")),
-        }
-    }
+}
 
+/// The end of every run: the final read, the dumps, the checker (with group semantics when
+/// `group`: `consumers` are then the members' logs, one per member incarnation) and the report.
+pub(crate) async fn conclude(
+    run: &mut Run,
+    variant: &Variant,
+    options: &ScenarioOptions,
+    consumers: Vec<Capture>,
+    group: bool,
+    acked: &HashSet<String>,
+    violations: Vec<String>,
+) -> ScenarioReport {
+    let mut violations = violations;
     // The final read: a fresh consumer reads the whole log from the beginning, so that an
     // acknowledged value the run's consumer saw but a later truncation removed counts as lost.
-    let final_read = match final_read(&run, &acked).await {
+    let final_read = match final_read(run, acked).await {
         Ok(capture) => Some(capture),
         Err(e) => {
             violations.push(format!("final read of the whole log failed: {e}"));
@@ -533,16 +622,24 @@ async fn run_variant(
         let base = dir.join(variant.name.replace([' ', '(', ')', '='], "_"));
         let _ = std::fs::create_dir_all(dir);
         let _ = std::fs::write(base.with_extension("producer.jsonl"), run.produced.bytes());
-        let _ = std::fs::write(base.with_extension("consumer.jsonl"), consumed.bytes());
+        let all: Vec<u8> = consumers.iter().flat_map(Capture::bytes).collect();
+        let _ = std::fs::write(base.with_extension("consumer.jsonl"), all);
         if let Some(f) = &final_read {
             let _ = std::fs::write(base.with_extension("final.jsonl"), f.bytes());
         }
     }
-    let check = checker::check_with_final_read(
-        run.produced.events().events,
-        consumed.events().events,
-        final_read.map(|f| f.events().events),
-    );
+    let logs: Vec<Vec<brook_verify::events::Event>> =
+        consumers.iter().map(|c| c.events().events).collect();
+    let final_events = final_read.map(|f| f.events().events);
+    let check = if group {
+        checker::check_group(run.produced.events().events, logs, final_events)
+    } else {
+        checker::check_with_final_read(
+            run.produced.events().events,
+            logs.into_iter().flatten(),
+            final_events,
+        )
+    };
     let promises = promises(variant, options);
     let mut expected = check.allowed(&promises);
     let mut all_violations = Vec::new();
@@ -559,8 +656,8 @@ async fn run_variant(
         }
     }
     all_violations.extend(violations);
-    let (unavailability, recovery) = availability(&run, options.throughput);
-    let report = ScenarioReport {
+    let (unavailability, recovery) = availability(run, options.throughput);
+    ScenarioReport {
         name: variant.name.clone(),
         config: RunConfig {
             acks: match options.acks {
@@ -584,8 +681,5 @@ async fn run_variant(
         recovery,
         violations: all_violations,
         notes: std::mem::take(&mut run.notes),
-    };
-    // Dropping the cluster kills its brokers; a clean shutdown is not what is being tested.
-    drop(run);
-    Ok(report)
+    }
 }

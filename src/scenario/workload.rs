@@ -4,10 +4,10 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use brook_verify::consumer;
+use brook_verify::{consumer, producer};
 use tokio::time::Instant;
 
-use super::{Capture, DRAIN_MAX, FINAL_READ_IDLE, Run};
+use super::{Capture, DRAIN_MAX, FINAL_READ_IDLE, Run, ScenarioOptions};
 
 /// A verifiable consumer running in its own task; its summary, or the tool's error.
 pub(crate) type ConsumerTask =
@@ -24,6 +24,8 @@ pub(crate) fn spawn_consumer(
     let group = format!("{}-{group}", run.topic);
     let mut opts = consumer::ConsumerOptions::new(&run.topic, &bootstrap, group);
     opts.verbose = true;
+    // Fault scenarios follow the partitions, not a group: one consumer reads them all.
+    opts.assign = true;
     opts.idle_timeout = None;
     opts.poll_timeout = Duration::from_millis(100);
     opts.consumer_config = vec![("request.timeout.ms".into(), "2000".into())];
@@ -31,6 +33,35 @@ pub(crate) fn spawn_consumer(
     let task = tokio::spawn({
         let (channels, mut w) = (run.cluster.client_channels(), capture.writer());
         async move { consumer::run_with_channels(&opts, channels, &mut w).await }
+    });
+    (stop, task)
+}
+
+/// The verifiable producer running in its own task.
+pub(crate) type ProducerTask =
+    tokio::task::JoinHandle<Result<producer::ProducerSummary, brook_verify::tool::ToolError>>;
+
+/// Starts the run's throttled verifiable producer (values prefixed with the seed and this
+/// process's id, so that no other run's values can be mistaken for this one's).
+pub(crate) fn spawn_producer(
+    run: &Run,
+    options: &ScenarioOptions,
+) -> (brook_verify::tool::StopSignal, ProducerTask) {
+    let bootstrap = run.cluster.bootstrap_servers();
+    let mut p_opts = producer::ProducerOptions::new(&run.topic, &bootstrap);
+    p_opts.throughput = options.throughput.max(1) as i64;
+    p_opts.acks = options.acks;
+    p_opts.value_prefix = Some(format!("s{}-{}", options.seed, std::process::id()));
+    p_opts.producer_config = vec![
+        ("enable.idempotence".into(), options.idempotence.to_string()),
+        ("request.timeout.ms".into(), "2000".into()),
+        ("delivery.timeout.ms".into(), "15000".into()),
+        ("retry.backoff.ms".into(), "50".into()),
+    ];
+    let stop = p_opts.stop.clone();
+    let task = tokio::spawn({
+        let (channels, mut w) = (run.cluster.client_channels(), run.produced.writer());
+        async move { producer::run_with_channels(&p_opts, channels, &mut w).await }
     });
     (stop, task)
 }

@@ -4,16 +4,23 @@
 //! that a checker can follow positions and commits (V5) and a restarted consumer resumes where
 //! the last one committed.
 //!
-//! Until consumer groups exist the tool reads every partition of the topic in assign mode; the
-//! group id only names whose committed offsets it resumes from and advances.
+//! By default it subscribes to the topic as a member of the group, as Kafka's tool does:
+//! partitions come and go with rebalances, and the rebalance listener prints
+//! `partitions_revoked` / `partitions_assigned` as they happen (lost partitions are printed as
+//! revoked, as Kafka's listener default does). With `assign` it reads every partition of the
+//! topic in assign mode instead, the group id only naming whose committed offsets it resumes
+//! from and advances.
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use brook_client::TopicPartition;
 use brook_client::admin::Admin;
-use brook_client::consumer::{Consumer, ConsumerRecord};
+use brook_client::consumer::{
+    Consumer, ConsumerRebalanceListener, ConsumerRecord, RebalanceContext,
+};
 use brook_client::{AdminConfig, ClientError, ConsumerConfig, ErrorCode, OffsetReset};
 use brook_proto::net::Channels;
 use tokio::time::Instant;
@@ -44,6 +51,16 @@ pub struct ConsumerOptions {
     pub idle_timeout: Option<Duration>,
     /// How long one poll waits for records.
     pub poll_timeout: Duration,
+    /// Read every partition in assign mode (`--assign`) instead of subscribing as a group
+    /// member.
+    pub assign: bool,
+    /// `partition.assignment.strategy` (`--assignment-strategy`: range, roundrobin,
+    /// cooperative-sticky); `None`: the client's default.
+    pub assignment_strategy: Option<String>,
+    /// `session.timeout.ms` (`--session-timeout`); `None`: the client's default.
+    pub session_timeout: Option<Duration>,
+    /// `group.instance.id` (`--group-instance-id`): a static member.
+    pub group_instance_id: Option<String>,
     /// Kafka consumer keys (e.g. the contents of `--consumer.config FILE`); the options above
     /// win over the same keys here, as Kafka's flags win over its config file.
     pub consumer_config: Vec<(String, String)>,
@@ -70,6 +87,10 @@ impl ConsumerOptions {
             verbose: false,
             idle_timeout: Some(Duration::from_secs(30)),
             poll_timeout: Duration::from_millis(200),
+            assign: false,
+            assignment_strategy: None,
+            session_timeout: None,
+            group_instance_id: None,
             consumer_config: Vec::new(),
             stop: StopSignal::new(),
         }
@@ -90,6 +111,21 @@ impl ConsumerOptions {
         config.set("bootstrap.servers", &self.bootstrap_servers)?;
         config.set("group.id", &self.group_id)?;
         config.set("auto.offset.reset", reset)?;
+        if let Some(s) = &self.assignment_strategy {
+            config.set("partition.assignment.strategy", s)?;
+        }
+        if let Some(t) = self.session_timeout {
+            config.set("session.timeout.ms", &t.as_millis().to_string())?;
+            // Kafka's rule of thumb: heartbeat at a third of the session timeout at most.
+            let hb = config
+                .heartbeat_interval
+                .min(t / 3)
+                .max(Duration::from_millis(1));
+            config.set("heartbeat.interval.ms", &hb.as_millis().to_string())?;
+        }
+        if let Some(id) = &self.group_instance_id {
+            config.set("group.instance.id", id)?;
+        }
         config.set(
             "enable.auto.commit",
             if self.enable_autocommit {
@@ -163,13 +199,24 @@ pub async fn run_with_channels<W: Write>(
     })?;
     events.flush()?;
 
-    let result = consume(options, &admin, &mut consumer, retry_backoff, &mut events).await;
-    if options.enable_autocommit {
-        // Auto-commit's last word: the positions reached (Kafka commits on close too).
+    let listener = ListenerEvents::default();
+    let result = consume(
+        options,
+        &admin,
+        &mut consumer,
+        &listener,
+        retry_backoff,
+        &mut events,
+    )
+    .await;
+    if options.enable_autocommit || !options.assign {
+        // Auto-commit's last word (the positions reached: Kafka commits on close too); a group
+        // member also revokes its partitions and leaves the group.
         if let Err(e) = consumer.close().await {
-            tracing::warn!(error = %e, "final auto-commit failed");
+            tracing::warn!(error = %e, "closing the consumer failed");
         }
     }
+    listener.emit_pending(&mut events)?;
     // Kafka prints shutdown_complete in a finally block: also after a fatal error.
     events.emit(&Event::ShutdownComplete {
         timestamp: now_ms(),
@@ -178,26 +225,89 @@ pub async fn run_with_channels<W: Write>(
     result
 }
 
+/// The rebalance listener of group mode: it queues `partitions_revoked` /
+/// `partitions_assigned` events (callbacks run inside `poll`, where the event writer is not at
+/// hand), and the tool prints them, in order, before the records of that poll.
+#[derive(Debug, Clone, Default)]
+struct ListenerEvents(Arc<Mutex<Vec<Event>>>);
+
+impl ListenerEvents {
+    fn push(&self, event: Event) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+    }
+
+    fn emit_pending<W: Write>(&self, events: &mut EventWriter<'_, W>) -> Result<(), ToolError> {
+        let pending = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for e in &pending {
+            events.emit(e)?;
+        }
+        Ok(())
+    }
+}
+
+fn refs(partitions: &[TopicPartition]) -> Vec<TopicPartitionRef> {
+    partitions
+        .iter()
+        .map(|tp| TopicPartitionRef {
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+        })
+        .collect()
+}
+
+impl ConsumerRebalanceListener for ListenerEvents {
+    fn on_partitions_revoked(
+        &mut self,
+        _: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
+        self.push(Event::PartitionsRevoked {
+            timestamp: now_ms(),
+            partitions: refs(partitions),
+        });
+    }
+
+    fn on_partitions_assigned(
+        &mut self,
+        _: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
+        self.push(Event::PartitionsAssigned {
+            timestamp: now_ms(),
+            partitions: refs(partitions),
+        });
+    }
+
+    fn on_partitions_lost(
+        &mut self,
+        ctx: &mut RebalanceContext<'_>,
+        partitions: &[TopicPartition],
+    ) {
+        // Kafka's VerifiableConsumer has no `lost` event: its listener's default prints them
+        // as revoked.
+        self.on_partitions_revoked(ctx, partitions);
+    }
+}
+
 async fn consume<W: Write>(
     options: &ConsumerOptions,
     admin: &Admin,
     consumer: &mut Consumer,
+    listener: &ListenerEvents,
     retry_backoff: Duration,
     events: &mut EventWriter<'_, W>,
 ) -> Result<ConsumerSummary, ToolError> {
     let mut summary = ConsumerSummary::default();
-    let partitions = topic_partitions(admin, &options.topic).await?;
-    consumer.assign(partitions.clone());
-    events.emit(&Event::PartitionsAssigned {
-        timestamp: now_ms(),
-        partitions: partitions
-            .iter()
-            .map(|tp| TopicPartitionRef {
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-            })
-            .collect(),
-    })?;
+    if options.assign {
+        let partitions = topic_partitions(admin, &options.topic).await?;
+        consumer.assign(partitions.clone());
+        events.emit(&Event::PartitionsAssigned {
+            timestamp: now_ms(),
+            partitions: refs(&partitions),
+        })?;
+    } else {
+        consumer.subscribe(vec![options.topic.clone()], listener.clone())?;
+    }
     events.flush()?;
 
     let limit = u64::try_from(options.max_messages).ok();
@@ -218,13 +328,21 @@ async fn consume<W: Write>(
             summary.stop_reason = StopReason::Idle;
             break;
         }
-        // Dropping a pending poll loses nothing: records are buffered inside the consumer and
-        // positions advance only when `poll` returns them.
-        let polled = tokio::select! {
-            biased;
-            r = consumer.poll(options.poll_timeout) => r,
-            () = options.stop.stopped() => continue,
+        let polled = if options.assign {
+            // Dropping a pending poll loses nothing in assign mode: records are buffered inside
+            // the consumer and positions advance only when `poll` returns them.
+            tokio::select! {
+                biased;
+                r = consumer.poll(options.poll_timeout) => r,
+                () = options.stop.stopped() => continue,
+            }
+        } else {
+            // A member's poll may be in the middle of a rebalance (listener calls, JoinGroup,
+            // SyncGroup): let it finish; the stop is seen after it, within one poll timeout or
+            // one rebalance.
+            consumer.poll(options.poll_timeout).await
         };
+        listener.emit_pending(events)?;
         let records = match polled {
             Ok(r) => r,
             Err(e) if e.is_retriable() => {
@@ -371,7 +489,11 @@ mod tests {
             ("auto.offset.reset".into(), "latest".into()),
             ("max.poll.records".into(), "7".into()),
         ];
+        o.session_timeout = Some(Duration::from_millis(900));
+        o.group_instance_id = Some("m1".into());
         let c = o.client_config().unwrap();
+        assert_eq!(c.session_timeout, Duration::from_millis(900));
+        assert!(c.heartbeat_interval <= Duration::from_millis(300));
         assert_eq!(c.auto_offset_reset, OffsetReset::Earliest);
         assert_eq!(c.max_poll_records, 7);
         assert_eq!(c.group_id.as_deref(), Some("g"));

@@ -75,10 +75,12 @@ fn clean_records(n: u64) -> Vec<Event> {
 const ALL: Promises = Promises {
     no_loss: true,
     no_duplicates: true,
+    no_redelivery: true,
 };
 const NONE: Promises = Promises {
     no_loss: false,
     no_duplicates: false,
+    no_redelivery: false,
 };
 
 /// Asserts that exactly the named anomaly counts are non-zero.

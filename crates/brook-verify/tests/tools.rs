@@ -195,6 +195,7 @@ async fn produce_then_consume_every_value_exactly_once_and_resume() {
 
     // First consumer: everything, verbose.
     let mut o = ConsumerOptions::new("t", &addr, "g");
+    o.assign = true;
     o.verbose = true;
     o.max_messages = 1000;
     o.idle_timeout = Some(Duration::from_secs(20));
@@ -214,6 +215,7 @@ async fn produce_then_consume_every_value_exactly_once_and_resume() {
     // the committed offsets.
     produce(&addr, 50, Some("second")).await;
     let mut o = ConsumerOptions::new("t", &addr, "g");
+    o.assign = true;
     o.verbose = true;
     o.idle_timeout = Some(Duration::from_millis(1500));
     let mut out = Vec::new();
@@ -244,6 +246,7 @@ async fn stop_signal_ends_runs_cleanly() {
     po.acks = Acks::All;
     po.producer_config = vec![("enable.idempotence".into(), "true".into())];
     let mut co = ConsumerOptions::new("t", &addr, "g2");
+    co.assign = true;
     co.idle_timeout = None;
     let (mut pout, mut cout) = (Vec::new(), Vec::new());
     let (pstop, cstop) = (po.stop.clone(), co.stop.clone());

@@ -174,7 +174,9 @@ pub fn outcome_unknown(exception: &str) -> bool {
         )
 }
 
+mod group;
 mod report;
+pub use group::GroupDelivery;
 pub use report::*;
 
 // ------------------------------------------------------------------------------------------------
@@ -219,12 +221,25 @@ pub struct Checker {
     /// (partition, leader epoch) → every broker that acknowledged a write in it.
     acked_by: BTreeMap<(Tp, i32), BTreeSet<i32>>,
     acked_with_leader: u64,
+    /// Sessions, ownership periods and commits, when group semantics are on.
+    group: Option<group::GroupTracker>,
 }
 
 impl Checker {
     /// A checker that has seen no event.
     pub fn new() -> Checker {
         Checker::default()
+    }
+
+    /// A checker that also applies consumer-group semantics ([`GroupDelivery`]): the consumer
+    /// events are the logs of a group's members, fed one member after another, and a record
+    /// consumed twice is a finding unless it lay after the last commit of a member session that
+    /// died or failed to commit.
+    pub fn with_group_semantics() -> Checker {
+        Checker {
+            group: Some(group::GroupTracker::default()),
+            ..Checker::default()
+        }
     }
 
     /// One event of the verifiable producer's log.
@@ -282,9 +297,14 @@ impl Checker {
 
     /// One event of the verifiable consumer's log (`record_data` needs `--verbose`).
     pub fn consumer_event(&mut self, event: &Event) {
+        if let Some(g) = &mut self.group {
+            g.event(event);
+        }
         match event {
             // A new consumer process, or a (re)assignment: positions may legitimately restart.
-            Event::StartupComplete { .. } => self.session.clear(),
+            Event::StartupComplete { .. } | Event::ShutdownComplete { .. } => {
+                self.session.clear();
+            }
             Event::PartitionsAssigned { partitions, .. } => {
                 for p in partitions {
                     self.session.remove(&(p.topic.clone(), p.partition));
@@ -557,8 +577,30 @@ impl Checker {
             acked_with_leader: self.acked_with_leader,
             leader_epochs: self.acked_by.len() as u64,
             partitions,
+            group: self.group.as_ref().map(group::GroupTracker::report),
         }
     }
+}
+
+/// Checks a producer's events against the logs of a consumer group's members (each member's
+/// events in turn), with group semantics ([`Checker::with_group_semantics`]) and an optional
+/// final read.
+pub fn check_group<P, F>(producer: P, members: Vec<Vec<Event>>, final_read: Option<F>) -> Report
+where
+    P: IntoIterator<Item = Event>,
+    F: IntoIterator<Item = Event>,
+{
+    let mut checker = Checker::with_group_semantics();
+    for e in producer {
+        checker.producer_event(&e);
+    }
+    for e in members.iter().flatten() {
+        checker.consumer_event(e);
+    }
+    for e in final_read.into_iter().flatten() {
+        checker.final_read_event(&e);
+    }
+    checker.report()
 }
 
 /// Checks a producer's events against a consumer's.

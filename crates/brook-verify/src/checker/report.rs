@@ -157,6 +157,9 @@ pub struct Promises {
     pub no_loss: bool,
     /// No value is written twice (idempotence).
     pub no_duplicates: bool,
+    /// With group semantics: no record is consumed again outside the at-least-once window
+    /// (commit after processing; with auto-commit re-reads are expected).
+    pub no_redelivery: bool,
 }
 
 impl Default for Promises {
@@ -164,6 +167,7 @@ impl Default for Promises {
         Promises {
             no_loss: true,
             no_duplicates: true,
+            no_redelivery: true,
         }
     }
 }
@@ -212,6 +216,9 @@ pub struct Report {
     pub leader_epochs: u64,
     /// Per-partition counts, sorted by topic and partition.
     pub partitions: Vec<PartitionSummary>,
+    /// Consumer-group findings, when the checker applied group semantics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupDelivery>,
 }
 
 fn examples(values: &[String]) -> String {
@@ -235,6 +242,12 @@ impl Report {
         }
         if promises.no_duplicates && !self.duplicated.is_empty() {
             out.push(self.duplicated_line());
+        }
+        if let Some(line) = self
+            .consumed_twice_line()
+            .filter(|_| promises.no_redelivery)
+        {
+            out.push(line);
         }
         if !self.reordered.is_empty() {
             let ex: Vec<String> = self
@@ -331,7 +344,39 @@ impl Report {
                 self.duplicated_line()
             ));
         }
+        if let Some(line) = self
+            .consumed_twice_line()
+            .filter(|_| !promises.no_redelivery)
+        {
+            out.push(format!("{line} (allowed: auto-commit)"));
+        }
+        if let Some(g) = self.group.as_ref().filter(|g| g.redelivered_in_window > 0) {
+            out.push(format!(
+                "redelivered in the at-least-once window: {} records consumed again after the \
+                 last commit of a member that died or failed to commit (allowed)",
+                g.redelivered_in_window
+            ));
+        }
         out
+    }
+
+    fn consumed_twice_line(&self) -> Option<String> {
+        let g = self
+            .group
+            .as_ref()
+            .filter(|g| !g.consumed_twice.is_empty())?;
+        let ex: Vec<String> = g
+            .consumed_twice
+            .examples
+            .iter()
+            .map(|p| format!("{}-{}@{}", p.topic, p.partition, p.offset))
+            .collect();
+        Some(format!(
+            "consumed twice: {} records were consumed again outside the at-least-once window \
+             (already committed, or handed over cleanly past the last commit){}",
+            g.consumed_twice.count,
+            examples(&ex)
+        ))
     }
 
     fn lost_line(&self) -> String {
@@ -443,6 +488,32 @@ impl Report {
             ),
         ];
         let mut out = String::new();
+        let mut rows = rows.to_vec();
+        if let Some(g) = &self.group {
+            rows.push((
+                "group",
+                g.sessions,
+                format!(
+                    "member sessions, {} died; {} ownership periods; {} failed commits",
+                    g.died, g.ownership_periods, g.failed_commits
+                ),
+            ));
+            rows.push((
+                "in window",
+                g.redelivered_in_window,
+                "consumed again after a dead or failed member's last commit (allowed)".into(),
+            ));
+            rows.push((
+                "consumed twice",
+                g.consumed_twice.count,
+                g.consumed_twice
+                    .examples
+                    .iter()
+                    .map(|p| format!("{}-{}@{}", p.topic, p.partition, p.offset))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
         for (name, count, note) in rows {
             let _ = writeln!(out, "{name:<14} {count:>10}  {note}");
             while out.ends_with(" \n") {
