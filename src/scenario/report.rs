@@ -201,6 +201,20 @@ pub fn table(reports: &[ScenarioReport]) -> String {
              pairs, {} acknowledged by two brokers",
             r.check.acked_with_leader, r.check.leader_epochs, r.check.split_brain.count
         );
+        if let Some(g) = &r.check.group {
+            let _ = writeln!(
+                out,
+                "  group      {} member sessions ({} died), {} ownership periods, {} failed \
+                 commits; {} records consumed again in the at-least-once window (after a dead \
+                 or failed member's last commit), {} consumed twice outside it",
+                g.sessions,
+                g.died,
+                g.ownership_periods,
+                g.failed_commits,
+                g.redelivered_in_window,
+                g.consumed_twice.count
+            );
+        }
         for n in &r.notes {
             let _ = writeln!(out, "  note       {n}");
         }

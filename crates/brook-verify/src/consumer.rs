@@ -200,23 +200,30 @@ pub async fn run_with_channels<W: Write>(
     events.flush()?;
 
     let listener = ListenerEvents::default();
+    let mut summary = ConsumerSummary::default();
     let result = consume(
         options,
         &admin,
         &mut consumer,
         &listener,
         retry_backoff,
+        &mut summary,
         &mut events,
     )
     .await;
     if options.enable_autocommit || !options.assign {
         // Auto-commit's last word (the positions reached: Kafka commits on close too); a group
-        // member also revokes its partitions and leaves the group.
-        if let Err(e) = consumer.close().await {
+        // member also revokes its partitions (committing what it owes) and leaves the group.
+        let closed = consumer.close().await.map_err(|e| e.to_string());
+        if let Err(e) = &closed {
             tracing::warn!(error = %e, "closing the consumer failed");
         }
+        listener.emit_pending(closed, &mut summary, &mut events)?;
     }
-    listener.emit_pending(&mut events)?;
+    let result = result.map(|reason| ConsumerSummary {
+        stop_reason: reason,
+        ..summary
+    });
     // Kafka prints shutdown_complete in a finally block: also after a fatal error.
     events.emit(&Event::ShutdownComplete {
         timestamp: now_ms(),
@@ -225,23 +232,99 @@ pub async fn run_with_channels<W: Write>(
     result
 }
 
-/// The rebalance listener of group mode: it queues `partitions_revoked` /
-/// `partitions_assigned` events (callbacks run inside `poll`, where the event writer is not at
-/// hand), and the tool prints them, in order, before the records of that poll.
+/// The rebalance listener of group mode. Callbacks run inside `poll`, where the event writer
+/// is not at hand, so it queues `partitions_revoked` / `partitions_assigned` events and the tool
+/// prints them, in order, before the records of that poll.
+///
+/// It also closes the gap commit-after-processing leaves open in a group: a commit after a poll
+/// can fail while the group rebalances (`REBALANCE_IN_PROGRESS` while it completes, which
+/// cooperative members see often since they keep consuming), and if that partition then moves
+/// its new owner would read those records again. So the tool keeps what it reported but could
+/// not commit, commits it with the next commit, and the listener commits it when the partition
+/// is revoked (Kafka's "commit on rebalance"). The revocation's commit is printed as an
+/// `offsets_committed` event just before `partitions_revoked`, its outcome being what `poll`
+/// (or `close`) returned.
 #[derive(Debug, Clone, Default)]
-struct ListenerEvents(Arc<Mutex<Vec<Event>>>);
+struct ListenerEvents(Arc<Mutex<ListenerState>>);
+
+#[derive(Debug, Default)]
+struct ListenerState {
+    events: Vec<Event>,
+    /// Reported offsets (next to read) whose commit has not succeeded yet.
+    uncommitted: BTreeMap<TopicPartition, i64>,
+}
 
 impl ListenerEvents {
-    fn push(&self, event: Event) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(event);
+    fn state(&self) -> std::sync::MutexGuard<'_, ListenerState> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn emit_pending<W: Write>(&self, events: &mut EventWriter<'_, W>) -> Result<(), ToolError> {
-        let pending = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        for e in &pending {
-            events.emit(e)?;
+    /// Prints what the callbacks queued; `outcome` is what the `poll` or `close` they ran in
+    /// returned, which is the outcome of the revocations' commits.
+    fn emit_pending<W: Write>(
+        &self,
+        outcome: Result<(), String>,
+        summary: &mut ConsumerSummary,
+        events: &mut EventWriter<'_, W>,
+    ) -> Result<(), ToolError> {
+        let pending = std::mem::take(&mut self.state().events);
+        for mut e in pending {
+            if let Event::OffsetsCommitted {
+                offsets,
+                success,
+                error,
+                ..
+            } = &mut e
+            {
+                match &outcome {
+                    Ok(()) => {
+                        summary.commits += 1;
+                        for o in offsets.iter() {
+                            summary
+                                .committed
+                                .insert(TopicPartition::new(&o.topic, o.partition), o.offset);
+                        }
+                    }
+                    Err(msg) => {
+                        summary.commit_failures += 1;
+                        *success = false;
+                        *error = Some(msg.clone());
+                    }
+                }
+            }
+            events.emit(&e)?;
         }
         Ok(())
+    }
+
+    /// What to commit after a poll: its offsets plus whatever earlier commits left uncommitted
+    /// on partitions still owned.
+    fn to_commit(
+        &self,
+        mut offsets: BTreeMap<TopicPartition, i64>,
+        owned: &[TopicPartition],
+    ) -> BTreeMap<TopicPartition, i64> {
+        let mut st = self.state();
+        st.uncommitted.retain(|tp, _| owned.contains(tp));
+        for (tp, o) in &st.uncommitted {
+            offsets.entry(tp.clone()).or_insert(*o);
+        }
+        offsets
+    }
+
+    /// The outcome of a commit of `offsets`.
+    fn committed(&self, offsets: &BTreeMap<TopicPartition, i64>, ok: bool) {
+        let mut st = self.state();
+        for (tp, o) in offsets {
+            if ok {
+                if st.uncommitted.get(tp).is_some_and(|u| u <= o) {
+                    st.uncommitted.remove(tp);
+                }
+            } else {
+                let e = st.uncommitted.entry(tp.clone()).or_insert(*o);
+                *e = (*e).max(*o);
+            }
+        }
     }
 }
 
@@ -258,10 +341,32 @@ fn refs(partitions: &[TopicPartition]) -> Vec<TopicPartitionRef> {
 impl ConsumerRebalanceListener for ListenerEvents {
     fn on_partitions_revoked(
         &mut self,
-        _: &mut RebalanceContext<'_>,
+        ctx: &mut RebalanceContext<'_>,
         partitions: &[TopicPartition],
     ) {
-        self.push(Event::PartitionsRevoked {
+        let mut st = self.state();
+        let owed: BTreeMap<TopicPartition, i64> = partitions
+            .iter()
+            .filter_map(|tp| st.uncommitted.remove(tp).map(|o| (tp.clone(), o)))
+            .collect();
+        if !owed.is_empty() {
+            ctx.commit(owed.clone());
+            st.events.push(Event::OffsetsCommitted {
+                timestamp: now_ms(),
+                offsets: owed
+                    .iter()
+                    .map(|(tp, &offset)| CommittedOffset {
+                        topic: tp.topic.clone(),
+                        partition: tp.partition,
+                        offset,
+                    })
+                    .collect(),
+                // Settled by `emit_pending` from the outcome of the poll it ran in.
+                success: true,
+                error: None,
+            });
+        }
+        st.events.push(Event::PartitionsRevoked {
             timestamp: now_ms(),
             partitions: refs(partitions),
         });
@@ -272,32 +377,49 @@ impl ConsumerRebalanceListener for ListenerEvents {
         _: &mut RebalanceContext<'_>,
         partitions: &[TopicPartition],
     ) {
-        self.push(Event::PartitionsAssigned {
+        self.state().events.push(Event::PartitionsAssigned {
             timestamp: now_ms(),
             partitions: refs(partitions),
         });
     }
 
-    fn on_partitions_lost(
-        &mut self,
-        ctx: &mut RebalanceContext<'_>,
-        partitions: &[TopicPartition],
-    ) {
-        // Kafka's VerifiableConsumer has no `lost` event: its listener's default prints them
-        // as revoked.
-        self.on_partitions_revoked(ctx, partitions);
+    fn on_partitions_lost(&mut self, _: &mut RebalanceContext<'_>, partitions: &[TopicPartition]) {
+        // Someone else may own them already: nothing is committed. Kafka's VerifiableConsumer
+        // has no `lost` event (its listener's default prints them as revoked).
+        let mut st = self.state();
+        for tp in partitions {
+            st.uncommitted.remove(tp);
+        }
+        st.events.push(Event::PartitionsRevoked {
+            timestamp: now_ms(),
+            partitions: refs(partitions),
+        });
     }
 }
 
+/// Whether a poll error only says this member's generation ended (its commit was refused):
+/// the member rejoins on the next poll, so the tool carries on.
+fn generation_ended(e: &ClientError) -> bool {
+    matches!(
+        e.code(),
+        Some(
+            ErrorCode::RebalanceInProgress
+                | ErrorCode::IllegalGeneration
+                | ErrorCode::UnknownMemberId
+        )
+    )
+}
+
+/// Consumes until a stop condition, filling `summary`; returns why it stopped.
 async fn consume<W: Write>(
     options: &ConsumerOptions,
     admin: &Admin,
     consumer: &mut Consumer,
     listener: &ListenerEvents,
     retry_backoff: Duration,
+    summary: &mut ConsumerSummary,
     events: &mut EventWriter<'_, W>,
-) -> Result<ConsumerSummary, ToolError> {
-    let mut summary = ConsumerSummary::default();
+) -> Result<StopReason, ToolError> {
     if options.assign {
         let partitions = topic_partitions(admin, &options.topic).await?;
         consumer.assign(partitions.clone());
@@ -312,21 +434,18 @@ async fn consume<W: Write>(
 
     let limit = u64::try_from(options.max_messages).ok();
     let mut last_record = Instant::now();
-    loop {
+    let stop = loop {
         if limit.is_some_and(|l| summary.consumed >= l) {
-            summary.stop_reason = StopReason::MaxMessages;
-            break;
+            break StopReason::MaxMessages;
         }
         if options.stop.is_stopped() {
-            summary.stop_reason = StopReason::Stopped;
-            break;
+            break StopReason::Stopped;
         }
         if options
             .idle_timeout
             .is_some_and(|t| last_record.elapsed() >= t)
         {
-            summary.stop_reason = StopReason::Idle;
-            break;
+            break StopReason::Idle;
         }
         let polled = if options.assign {
             // Dropping a pending poll loses nothing in assign mode: records are buffered inside
@@ -342,9 +461,14 @@ async fn consume<W: Write>(
             // one rebalance.
             consumer.poll(options.poll_timeout).await
         };
-        listener.emit_pending(events)?;
+        let outcome = polled.as_ref().map(|_| ()).map_err(ToString::to_string);
+        listener.emit_pending(outcome, summary, events)?;
         let records = match polled {
             Ok(r) => r,
+            Err(e) if !options.assign && generation_ended(&e) => {
+                tracing::info!(error = %e, "the member's generation ended; rejoining");
+                continue;
+            }
             Err(e) if e.is_retriable() => {
                 tracing::warn!(error = %e, "poll failed; retrying");
                 tokio::time::sleep(retry_backoff).await;
@@ -357,13 +481,15 @@ async fn consume<W: Write>(
         }
         last_record = Instant::now();
         let remaining = limit.map(|l| l.saturating_sub(summary.consumed));
-        let offsets = on_records(records, remaining, options, &mut summary, events)?;
+        let offsets = on_records(records, remaining, options, summary, events)?;
         if !options.enable_autocommit && !offsets.is_empty() {
-            commit(consumer, offsets, &mut summary, events).await?;
+            let offsets = listener.to_commit(offsets, &consumer.assignment());
+            let ok = commit(consumer, offsets.clone(), summary, events).await?;
+            listener.committed(&offsets, ok);
         }
         events.flush()?;
-    }
-    Ok(summary)
+    };
+    Ok(stop)
 }
 
 /// The topic's partitions, in order.
@@ -438,13 +564,13 @@ fn on_records<W: Write>(
 
 /// Commits exactly what was reported (not the consumer's position, which may be past records
 /// held back by `max_messages`) and reports the outcome. A failed commit is an event, not an
-/// error: the next poll's commit covers it.
+/// error: the next poll's commit covers it. Returns whether it succeeded.
 async fn commit<W: Write>(
     consumer: &mut Consumer,
     offsets: BTreeMap<TopicPartition, i64>,
     summary: &mut ConsumerSummary,
     events: &mut EventWriter<'_, W>,
-) -> Result<(), ToolError> {
+) -> Result<bool, ToolError> {
     let result = consumer.commit_sync_offsets(offsets.clone()).await;
     let listed = offsets
         .iter()
@@ -465,13 +591,14 @@ async fn commit<W: Write>(
             Some(e.to_string())
         }
     };
+    let ok = error.is_none();
     events.emit(&Event::OffsetsCommitted {
         timestamp: now_ms(),
         offsets: listed,
-        success: error.is_none(),
+        success: ok,
         error,
     })?;
-    Ok(())
+    Ok(ok)
 }
 
 fn lossy(b: &[u8]) -> String {

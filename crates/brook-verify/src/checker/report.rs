@@ -350,13 +350,6 @@ impl Report {
         {
             out.push(format!("{line} (allowed: auto-commit)"));
         }
-        if let Some(g) = self.group.as_ref().filter(|g| g.redelivered_in_window > 0) {
-            out.push(format!(
-                "redelivered in the at-least-once window: {} records consumed again after the \
-                 last commit of a member that died or failed to commit (allowed)",
-                g.redelivered_in_window
-            ));
-        }
         out
     }
 
