@@ -75,3 +75,61 @@ fn verify_check_passes_a_clean_pair_and_fails_on_loss() {
     assert!(json["violations"][0].as_str().unwrap().starts_with("lost"));
     assert!(stderr.contains("lost"), "{stderr}");
 }
+
+/// `--group`: one log per member. Member A commits offset 1 of partition 0, reads offset 1 too
+/// and dies (no `shutdown_complete`); member B reads from `b_from`. Re-reading A's uncommitted
+/// offset 1 is Kafka's at-least-once window; re-reading the committed offset 0 is not.
+fn run_group(b_from: i64) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let producer: Vec<String> = (0..3).map(|v| ack(0, v as i64, v)).collect();
+    let start = r#"{"timestamp":1,"name":"startup_complete"}"#.to_string();
+    let assigned = r#"{"timestamp":1,"name":"partitions_assigned","partitions":[{"topic":"t","partition":0}]}"#.to_string();
+    let commit = r#"{"timestamp":2,"name":"offsets_committed","offsets":[{"topic":"t","partition":0,"offset":1}],"success":true}"#.to_string();
+    let a = [
+        start.clone(),
+        assigned.clone(),
+        rec(0, 0, 0),
+        commit,
+        rec(0, 1, 1),
+    ];
+    let mut b = vec![start, assigned];
+    b.extend((b_from..3).map(|o| rec(0, o, o as u64)));
+    b.push(r#"{"timestamp":3,"name":"shutdown_complete"}"#.to_string());
+    let (p, ca, cb) = (
+        dir.path().join("p.jsonl"),
+        dir.path().join("a.jsonl"),
+        dir.path().join("b.jsonl"),
+    );
+    std::fs::write(&p, producer.join("\n") + "\n").unwrap();
+    std::fs::write(&ca, a.join("\n") + "\n").unwrap();
+    std::fs::write(&cb, b.join("\n") + "\n").unwrap();
+    let out = Command::new(BROOK)
+        .args(["verify", "check", "--group"])
+        .arg(&p)
+        .arg(&ca)
+        .arg(&cb)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn verify_check_group_allows_the_at_least_once_window_and_nothing_else() {
+    let (ok, stdout) = run_group(1);
+    assert!(
+        ok,
+        "the dead member's uncommitted record re-read failed:\n{stdout}"
+    );
+    assert!(stdout.contains("in window"), "{stdout}");
+    let (ok, stdout) = run_group(0);
+    assert!(!ok, "a committed record re-read passed:\n{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("VIOLATION") && l.contains("consumed twice")),
+        "{stdout}"
+    );
+}
