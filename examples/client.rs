@@ -18,5 +18,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     consumer.assign(vec![TopicPartition::new("orders", 0)]);
     for r in consumer.poll(std::time::Duration::from_secs(1)).await? { println!("{}", r.offset); }
     consumer.commit_sync().await?;
+
+    // As a member of group "billing": partitions come from the group's rebalances.
+    let mut member = Consumer::new(ConsumerConfig::from_pairs([
+        ("bootstrap.servers", "127.0.0.1:9092"), ("group.id", "billing"),
+        ("partition.assignment.strategy", "cooperative-sticky"), ("enable.auto.commit", "false"),
+    ])?)?;
+    member.subscribe(vec!["orders".into()], brook_client::NoopRebalanceListener)?;
+    let records = member.poll(std::time::Duration::from_secs(5)).await?;   // joins the group first
+    println!("{} records from {:?}", records.len(), member.assignment());
+    member.commit_sync().await?;   // after processing: at most this poll is repeated after a crash
+    member.close().await?;         // revokes, commits nothing more (auto-commit is off), leaves
     Ok(())
 }

@@ -409,12 +409,14 @@ async fn bad_input_gets_named_errors_and_leaves_the_group_unharmed() {
     ready(&ch, G).await;
     let a = first_member(&ch, G, "a", 10_000).await;
     let before = describe_group(&ch, G).await;
-    let bad = |f: fn(&mut brook_proto::v1::JoinGroupRequest)| {
+    /// Spoils one field of a valid JoinGroup.
+    type Spoil = fn(&mut brook_proto::v1::JoinGroupRequest);
+    let bad = |f: Spoil| {
         let mut r = join_request(G, "", "x", "", 10_000);
         f(&mut r);
         r
     };
-    let cases: [(fn(&mut brook_proto::v1::JoinGroupRequest), ErrorCode); 6] = [
+    let cases: [(Spoil, ErrorCode); 6] = [
         (|r| r.group_id.clear(), ErrorCode::InvalidGroupId),
         (
             |r| r.session_timeout_ms = 50,
