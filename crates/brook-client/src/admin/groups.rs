@@ -29,6 +29,7 @@ use tracing::{debug, info, warn};
 
 use super::Admin;
 use crate::backoff::Retrier;
+use crate::consumer::check_offset_commit;
 use crate::consumer::protocol::{Assignment, CONSUMER_PROTOCOL_TYPE};
 use crate::error::{ClientError, Result, check};
 use crate::rpc;
@@ -306,21 +307,7 @@ impl Admin {
             let req = req.clone();
             async move {
                 let resp = rpc::call(timeout, c.offset_commit(req)).await?;
-                check(
-                    resp.error_code,
-                    "",
-                    &format!("OffsetCommit for group {group}"),
-                )?;
-                for t in resp.topics {
-                    for p in t.partitions {
-                        check(
-                            p.error_code,
-                            "",
-                            &format!("OffsetCommit {}-{} for group {group}", t.name, p.partition),
-                        )?;
-                    }
-                }
-                Ok(())
+                check_offset_commit(resp, &format!(" for group {group}"))
             }
         })
         .await

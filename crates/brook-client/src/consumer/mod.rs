@@ -55,8 +55,8 @@ use group::{Group, GroupCtx, default_client_id};
 pub use listener::{ConsumerRebalanceListener, NoopRebalanceListener, RebalanceContext};
 use membership::{Identity, MemberConfig, NO_GENERATION};
 use offsets::Coordinator;
-pub(crate) use offsets::list_offsets;
 pub use offsets::{EARLIEST, LATEST};
+pub(crate) use offsets::{check_offset_commit, list_offsets};
 
 /// One record as `poll` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -231,17 +231,7 @@ impl Coordinator {
             async move {
                 let mut client = rpc::brook(self.metadata.channels(), &addr)?;
                 let resp = rpc::call(self.request_timeout, client.offset_commit(req)).await?;
-                check(resp.error_code, "", "OffsetCommit")?;
-                for t in resp.topics {
-                    for p in t.partitions {
-                        check(
-                            p.error_code,
-                            "",
-                            &format!("OffsetCommit {}-{}", t.name, p.partition),
-                        )?;
-                    }
-                }
-                Ok(())
+                check_offset_commit(resp, "")
             }
         })
         .await
@@ -397,4 +387,23 @@ pub(crate) async fn end_offset_for_epoch(
         })?;
     check(p.error_code, "", &format!("OffsetForLeaderEpoch {tp}"))?;
     Ok(p.end_offset)
+}
+
+/// An OffsetCommit answer as one result: the group-level error, else the first partition's
+/// (`for_group` is appended to the messages, e.g. " for group g").
+pub(crate) fn check_offset_commit(
+    resp: brook_proto::v1::OffsetCommitResponse,
+    for_group: &str,
+) -> Result<()> {
+    check(resp.error_code, "", &format!("OffsetCommit{for_group}"))?;
+    for t in resp.topics {
+        for p in t.partitions {
+            check(
+                p.error_code,
+                "",
+                &format!("OffsetCommit {}-{}{for_group}", t.name, p.partition),
+            )?;
+        }
+    }
+    Ok(())
 }
