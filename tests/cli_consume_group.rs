@@ -81,7 +81,11 @@ async fn two_consoles_in_one_group_share_the_partitions_and_print_nothing_twice(
     }
     let printed: Vec<&str> = a.1.lines().chain(b.1.lines()).collect();
     let distinct: BTreeSet<&str> = printed.iter().copied().collect();
-    assert_eq!(distinct.len(), RECORDS, "every record printed by one of them");
+    assert_eq!(
+        distinct.len(),
+        RECORDS,
+        "every record printed by one of them"
+    );
     assert_eq!(printed.len(), RECORDS, "nothing printed twice");
     let committed = cluster
         .admin()
