@@ -224,7 +224,8 @@ pub struct ConsumerBuilder {
 }
 
 impl ConsumerBuilder {
-    /// `group.id`: whose committed offsets to use.
+    /// `group.id`: the consumer group whose committed offsets to use, and which `subscribe`
+    /// joins (other group keys, e.g. `session.timeout.ms`, through [`ConsumerBuilder::config`]).
     pub fn group_id(mut self, group: &str) -> Self {
         self.config = self.config.group_id(group);
         self
