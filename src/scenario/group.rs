@@ -132,8 +132,7 @@ impl Members {
                      {partitions} partitions"
                 ));
             }
-            if let Some(m) = self.live.iter().find(|m| m.task.is_finished()) {
-                let _ = m;
+            if self.live.iter().any(|m| m.task.is_finished()) {
                 return Err("a member ended on its own".into());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

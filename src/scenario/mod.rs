@@ -577,16 +577,14 @@ pub(crate) async fn drain(consumers: &[Capture], acked: &HashSet<String>) {
     let drain_start = Instant::now();
     loop {
         let done = {
-            let mut unseen = acked.clone();
-            let mut last: Option<Instant> = None;
-            for c in consumers {
-                let state = c.state();
-                unseen.retain(|v| !state.consumed_values.contains(v));
-                last = last.max(state.last_consumed);
-            }
+            let states: Vec<_> = consumers.iter().map(Capture::state).collect();
+            let last = states.iter().filter_map(|s| s.last_consumed).max();
+            let all_seen = acked
+                .iter()
+                .all(|v| states.iter().any(|s| s.consumed_values.contains(v)));
             let idle = last
                 .is_none_or(|t| t.elapsed() >= DRAIN_IDLE && drain_start.elapsed() >= DRAIN_IDLE);
-            unseen.is_empty() || idle || drain_start.elapsed() >= DRAIN_MAX
+            all_seen || idle || drain_start.elapsed() >= DRAIN_MAX
         };
         if done {
             break;

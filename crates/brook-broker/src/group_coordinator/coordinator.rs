@@ -39,8 +39,6 @@ use crate::partition::Partition;
 
 /// The longest the timer sleeps without looking (the clock may be a test's, moved by hand).
 const MAX_TIMER_SLEEP_MS: i64 = 500;
-/// How long a group write may wait for `acks=all`.
-const PERSIST_TIMEOUT_MS: i32 = 5000;
 
 /// Records for one append to a `__consumer_offsets` partition.
 #[derive(Debug)]
@@ -503,25 +501,9 @@ async fn write(broker: &Broker, job: &PersistJob) -> std::result::Result<(), Err
     for (key, value) in &job.records {
         b.append(now, Some(&key[..]), value.as_deref(), &[]);
     }
-    let req = brook_proto::v1::ProduceRequest {
-        acks: -1,
-        timeout_ms: PERSIST_TIMEOUT_MS,
-        topics: vec![brook_proto::v1::TopicProduceData {
-            name: OFFSETS_TOPIC.to_string(),
-            partitions: vec![brook_proto::v1::PartitionProduceData {
-                partition: job.partition,
-                records: b.build(),
-            }],
-        }],
-    };
-    let resp = broker.replicas.produce(req, broker.config.node_id).await;
-    let code = resp
-        .topics
-        .first()
-        .and_then(|t| t.partitions.first())
-        .map_or(ErrorCode::UnknownServerError, |p| {
-            ErrorCode::from_wire(p.error_code)
-        });
+    let code = broker
+        .append_to_offsets_topic(job.partition, b.build())
+        .await;
     match code {
         ErrorCode::None => Ok(()),
         other => Err(store_error(other)),

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use brook_proto::ErrorCode;
+use bytes::Bytes;
 
 use crate::broker::Broker;
 use crate::error::{BrokerError, Result};
@@ -150,25 +151,7 @@ impl Broker {
             return Ok(());
         }
         let batch = offsets::commit_batch(group_id, &offsets, self.env.now_ms())?;
-        let req = brook_proto::v1::ProduceRequest {
-            acks: -1,
-            timeout_ms: 5000,
-            topics: vec![brook_proto::v1::TopicProduceData {
-                name: OFFSETS_TOPIC.to_string(),
-                partitions: vec![brook_proto::v1::PartitionProduceData {
-                    partition: part.index,
-                    records: batch,
-                }],
-            }],
-        };
-        let resp = self.replicas.produce(req, self.config.node_id).await;
-        let code = resp
-            .topics
-            .first()
-            .and_then(|t| t.partitions.first())
-            .map_or(ErrorCode::UnknownServerError, |p| {
-                ErrorCode::from_wire(p.error_code)
-            });
+        let code = self.append_to_offsets_topic(part.index, batch).await;
         if code != ErrorCode::None {
             return Err(BrokerError::new(code, "offset commit was not stored"));
         }
@@ -228,3 +211,33 @@ impl Broker {
             })
     }
 }
+
+impl Broker {
+    /// Appends one record batch to partition `partition` of `__consumer_offsets` through the
+    /// ordinary produce path with `acks=all` (commits and group records are replicated like any
+    /// data); the partition's error code, `NONE` once stored.
+    pub(crate) async fn append_to_offsets_topic(
+        &self,
+        partition: i32,
+        records: Bytes,
+    ) -> ErrorCode {
+        let req = brook_proto::v1::ProduceRequest {
+            acks: -1,
+            timeout_ms: OFFSETS_APPEND_TIMEOUT_MS,
+            topics: vec![brook_proto::v1::TopicProduceData {
+                name: OFFSETS_TOPIC.to_string(),
+                partitions: vec![brook_proto::v1::PartitionProduceData { partition, records }],
+            }],
+        };
+        let resp = self.replicas.produce(req, self.config.node_id).await;
+        resp.topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .map_or(ErrorCode::UnknownServerError, |p| {
+                ErrorCode::from_wire(p.error_code)
+            })
+    }
+}
+
+/// How long an append to `__consumer_offsets` may wait for the ISR (`acks=all`).
+const OFFSETS_APPEND_TIMEOUT_MS: i32 = 5000;

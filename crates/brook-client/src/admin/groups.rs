@@ -20,8 +20,7 @@ use brook_proto::ErrorCode;
 use brook_proto::v1::brook_client::BrookClient;
 use brook_proto::v1::{
     DeleteGroupsRequest, DescribeGroupsRequest, DescribedGroup, DescribedGroupMember,
-    FindCoordinatorRequest, ListGroupsRequest, OffsetCommitPartition, OffsetCommitRequest,
-    OffsetCommitTopic, OffsetFetchRequest,
+    FindCoordinatorRequest, ListGroupsRequest, OffsetFetchRequest,
 };
 use tokio::time::Instant;
 use tonic::transport::Channel;
@@ -29,8 +28,8 @@ use tracing::{debug, info, warn};
 
 use super::Admin;
 use crate::backoff::Retrier;
-use crate::consumer::check_offset_commit;
 use crate::consumer::protocol::{Assignment, CONSUMER_PROTOCOL_TYPE};
+use crate::consumer::{CommitIdentity, check_offset_commit, offset_commit_request};
 use crate::error::{ClientError, Result, check};
 use crate::rpc;
 use crate::topic_partition::TopicPartition;
@@ -277,31 +276,7 @@ impl Admin {
         if offsets.is_empty() {
             return Ok(());
         }
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitPartition>> = BTreeMap::new();
-        for (tp, &offset) in &offsets {
-            topics
-                .entry(&tp.topic)
-                .or_default()
-                .push(OffsetCommitPartition {
-                    partition: tp.partition,
-                    committed_offset: offset,
-                    committed_leader_epoch: -1,
-                    metadata: String::new(),
-                });
-        }
-        let req = OffsetCommitRequest {
-            group_id: group.to_string(),
-            generation_id: -1,
-            member_id: String::new(),
-            group_instance_id: String::new(),
-            topics: topics
-                .into_iter()
-                .map(|(name, partitions)| OffsetCommitTopic {
-                    name: name.to_string(),
-                    partitions,
-                })
-                .collect(),
-        };
+        let req = offset_commit_request(group, &CommitIdentity::outside_group(), &offsets);
         let timeout = self.config.request_timeout;
         self.at_coordinator(group, "OffsetCommit", |mut c, _| {
             let req = req.clone();

@@ -10,14 +10,13 @@
 use std::collections::BTreeMap;
 
 use brook_proto::ErrorCode;
-use brook_proto::v1::{ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic};
 use tokio::time::Instant;
 use tracing::info;
 
 use super::{Admin, OffsetSpec};
 use crate::backoff::Retrier;
-use crate::error::{ClientError, Result, check};
-use crate::rpc;
+use crate::consumer::list_offsets_at;
+use crate::error::{ClientError, Result};
 use crate::topic_partition::TopicPartition;
 
 impl Admin {
@@ -71,7 +70,12 @@ impl Admin {
                 }
             }
             for (addr, group) in by_leader {
-                for (tp, spec, r) in self.list_offsets_at(&addr, group).await {
+                let wire: Vec<(TopicPartition, i64)> =
+                    group.iter().map(|(tp, s)| (tp.clone(), s.wire())).collect();
+                let answers =
+                    list_offsets_at(&self.metadata, self.config.request_timeout, &addr, &wire)
+                        .await;
+                for ((tp, r), (_, spec)) in answers.into_iter().zip(group) {
                     match r {
                         Err(e) if e.is_retriable() => failed.push((tp, spec, e)),
                         r => {
@@ -99,70 +103,5 @@ impl Admin {
             tokio::time::sleep(step.delay).await;
             pending = failed.into_iter().map(|(tp, spec, _)| (tp, spec)).collect();
         }
-    }
-
-    /// One ListOffsets request to the leader at `addr`; every partition gets a result (a
-    /// transport failure is every partition's).
-    async fn list_offsets_at(
-        &self,
-        addr: &str,
-        specs: Vec<(TopicPartition, OffsetSpec)>,
-    ) -> Vec<(TopicPartition, OffsetSpec, Result<i64>)> {
-        let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
-        for (tp, spec) in &specs {
-            topics
-                .entry(&tp.topic)
-                .or_default()
-                .push(ListOffsetsPartition {
-                    partition: tp.partition,
-                    current_leader_epoch: -1,
-                    timestamp: spec.wire(),
-                });
-        }
-        let req = ListOffsetsRequest {
-            replica_id: -1,
-            topics: topics
-                .into_iter()
-                .map(|(name, partitions)| ListOffsetsTopic {
-                    name: name.to_string(),
-                    partitions,
-                })
-                .collect(),
-        };
-        let resp = match rpc::brook(self.metadata.channels(), addr) {
-            Ok(mut c) => rpc::call(self.config.request_timeout, c.list_offsets(req)).await,
-            Err(e) => Err(e),
-        };
-        let mut answers: BTreeMap<TopicPartition, Result<i64>> = BTreeMap::new();
-        match resp {
-            Ok(resp) => {
-                for t in resp.topics {
-                    for p in t.partitions {
-                        let tp = TopicPartition::new(t.name.clone(), p.partition);
-                        let r = check(p.error_code, "", &format!("ListOffsets {tp}"))
-                            .map(|()| p.offset);
-                        answers.insert(tp, r);
-                    }
-                }
-            }
-            Err(e) => {
-                return specs
-                    .into_iter()
-                    .map(|(tp, s)| (tp, s, Err(e.clone())))
-                    .collect();
-            }
-        }
-        specs
-            .into_iter()
-            .map(|(tp, s)| {
-                let r = answers.remove(&tp).unwrap_or_else(|| {
-                    Err(ClientError::kafka(
-                        ErrorCode::UnknownServerError,
-                        format!("ListOffsets: the response has no result for {tp}"),
-                    ))
-                });
-                (tp, s, r)
-            })
-            .collect()
     }
 }

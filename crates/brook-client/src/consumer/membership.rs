@@ -77,6 +77,18 @@ pub struct Identity {
     pub group_instance_id: Option<String>,
 }
 
+impl Identity {
+    /// Not a member: generation -1, no member id (assign mode, admin tools; the coordinator
+    /// takes such commits only while the group is Empty).
+    pub fn outside_group() -> Identity {
+        Identity {
+            generation: NO_GENERATION,
+            member_id: String::new(),
+            group_instance_id: None,
+        }
+    }
+}
+
 /// What `poll` should do next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PollStep {

@@ -53,10 +53,13 @@ pub use commit::OffsetCommitCallback;
 use fetcher::Outcome;
 use group::{Group, GroupCtx, default_client_id};
 pub use listener::{ConsumerRebalanceListener, NoopRebalanceListener, RebalanceContext};
+pub(crate) use membership::Identity as CommitIdentity;
 use membership::{Identity, MemberConfig, NO_GENERATION};
 use offsets::Coordinator;
 pub use offsets::{EARLIEST, LATEST};
-pub(crate) use offsets::{check_offset_commit, list_offsets};
+pub(crate) use offsets::{
+    check_offset_commit, list_offsets, list_offsets_at, offset_commit_request,
+};
 
 /// One record as `poll` returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -612,14 +615,7 @@ impl Consumer {
     fn commit_identity(&self) -> (Result<Identity>, Option<Arc<group::Shared>>) {
         match &self.group {
             Some(g) => (g.shared.lock().commit_identity(), Some(g.shared.clone())),
-            None => (
-                Ok(Identity {
-                    generation: NO_GENERATION,
-                    member_id: String::new(),
-                    group_instance_id: None,
-                }),
-                None,
-            ),
+            None => (Ok(Identity::outside_group()), None),
         }
     }
 

@@ -194,31 +194,7 @@ impl Coordinator {
         if offsets.is_empty() {
             return Ok(());
         }
-        let mut topics: BTreeMap<&str, Vec<OffsetCommitPartition>> = BTreeMap::new();
-        for (tp, &offset) in offsets {
-            topics
-                .entry(&tp.topic)
-                .or_default()
-                .push(OffsetCommitPartition {
-                    partition: tp.partition,
-                    committed_offset: offset,
-                    committed_leader_epoch: -1,
-                    metadata: String::new(),
-                });
-        }
-        let req = OffsetCommitRequest {
-            group_id: self.group_id.clone(),
-            generation_id: identity.generation,
-            member_id: identity.member_id.clone(),
-            group_instance_id: identity.group_instance_id.clone().unwrap_or_default(),
-            topics: topics
-                .into_iter()
-                .map(|(name, partitions)| OffsetCommitTopic {
-                    name: name.to_string(),
-                    partitions,
-                })
-                .collect(),
-        };
+        let req = offset_commit_request(&self.group_id, identity, offsets);
         let retry_if = |e: &ClientError| match retry {
             CommitRetry::Never => false,
             CommitRetry::Retriable => e.is_retriable(),
@@ -278,16 +254,16 @@ impl Coordinator {
     }
 }
 
-/// `ListOffsets` for each `(partition, timestamp spec)`, sent to each partition's leader;
-/// returns the offset per partition or the first per-partition error.
+/// The offset each spec names (`EARLIEST`, `LATEST` or a timestamp), from the partitions'
+/// leaders, one ListOffsets per leader. The first failure fails the whole call (and asks for a
+/// metadata refresh); the admin client's `list_partition_offsets` keeps one result per partition.
 pub(crate) async fn list_offsets(
     metadata: &Arc<Metadata>,
     request_timeout: Duration,
     specs: &[(TopicPartition, i64)],
 ) -> Result<BTreeMap<TopicPartition, i64>> {
-    let mut by_leader: BTreeMap<String, Vec<&(TopicPartition, i64)>> = BTreeMap::new();
-    for spec in specs {
-        let tp = &spec.0;
+    let mut by_leader: BTreeMap<String, Vec<(TopicPartition, i64)>> = BTreeMap::new();
+    for (tp, ts) in specs {
         if metadata.leader_for(&tp.topic, tp.partition).is_none() {
             metadata.refresh().await?;
         }
@@ -299,51 +275,90 @@ pub(crate) async fn list_offsets(
                     format!("no leader known for {tp}"),
                 )
             })?;
-        by_leader.entry(addr).or_default().push(spec);
+        by_leader.entry(addr).or_default().push((tp.clone(), *ts));
     }
     let mut out = BTreeMap::new();
     for (addr, specs) in by_leader {
-        let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
-        for (tp, ts) in specs {
-            topics
-                .entry(&tp.topic)
-                .or_default()
-                .push(ListOffsetsPartition {
-                    partition: tp.partition,
-                    current_leader_epoch: -1,
-                    timestamp: *ts,
-                });
-        }
-        let req = ListOffsetsRequest {
-            replica_id: -1,
-            topics: topics
-                .into_iter()
-                .map(|(name, partitions)| ListOffsetsTopic {
-                    name: name.to_string(),
-                    partitions,
-                })
-                .collect(),
-        };
-        let mut client = rpc::brook(metadata.channels(), &addr)?;
-        let resp = match rpc::call(request_timeout, client.list_offsets(req)).await {
-            Ok(r) => r,
-            Err(e) => {
-                metadata.request_update();
-                return Err(e);
-            }
-        };
-        for t in resp.topics {
-            for p in t.partitions {
-                let ctx = format!("ListOffsets {}-{}", t.name, p.partition);
-                if let Err(e) = check(p.error_code, "", &ctx) {
+        for (tp, r) in list_offsets_at(metadata, request_timeout, &addr, &specs).await {
+            match r {
+                Ok(offset) => {
+                    out.insert(tp, offset);
+                }
+                Err(e) => {
                     metadata.request_update();
                     return Err(e);
                 }
-                out.insert(TopicPartition::new(t.name.clone(), p.partition), p.offset);
             }
         }
     }
     Ok(out)
+}
+
+/// One ListOffsets request to the leader at `addr`: a result for every spec, in order (a
+/// transport failure is every partition's; a partition the answer leaves out is
+/// `UNKNOWN_SERVER_ERROR`).
+pub(crate) async fn list_offsets_at(
+    metadata: &Metadata,
+    request_timeout: Duration,
+    addr: &str,
+    specs: &[(TopicPartition, i64)],
+) -> Vec<(TopicPartition, Result<i64>)> {
+    let mut topics: BTreeMap<&str, Vec<ListOffsetsPartition>> = BTreeMap::new();
+    for (tp, ts) in specs {
+        topics
+            .entry(&tp.topic)
+            .or_default()
+            .push(ListOffsetsPartition {
+                partition: tp.partition,
+                current_leader_epoch: -1,
+                timestamp: *ts,
+            });
+    }
+    let req = ListOffsetsRequest {
+        replica_id: -1,
+        topics: topics
+            .into_iter()
+            .map(|(name, partitions)| ListOffsetsTopic {
+                name: name.to_string(),
+                partitions,
+            })
+            .collect(),
+    };
+    let resp = match rpc::brook(metadata.channels(), addr) {
+        Ok(mut c) => rpc::call(request_timeout, c.list_offsets(req)).await,
+        Err(e) => Err(e),
+    };
+    let mut answers: BTreeMap<TopicPartition, Result<i64>> = BTreeMap::new();
+    match resp {
+        Ok(resp) => {
+            for t in resp.topics {
+                for p in t.partitions {
+                    let tp = TopicPartition::new(t.name.clone(), p.partition);
+                    let r =
+                        check(p.error_code, "", &format!("ListOffsets {tp}")).map(|()| p.offset);
+                    answers.insert(tp, r);
+                }
+            }
+        }
+        Err(e) => {
+            return specs
+                .iter()
+                .map(|(tp, _)| (tp.clone(), Err(e.clone())))
+                .collect();
+        }
+    }
+    specs
+        .iter()
+        .map(|(tp, _)| {
+            let r = answers.remove(tp).unwrap_or_else(|| {
+                Err(ClientError::kafka(
+                    ErrorCode::UnknownServerError,
+                    format!("ListOffsets: the response has no result for {tp}"),
+                ))
+            });
+            (tp.clone(), r)
+        })
+        .collect()
 }
 
 /// The leader's end offset for `epoch` of `tp` (OffsetForLeaderEpoch), used to detect a log that
@@ -389,6 +404,39 @@ pub(crate) async fn end_offset_for_epoch(
     Ok(p.end_offset)
 }
 
+/// The OffsetCommit request storing `offsets` (each the next offset to read) for `group` as
+/// `identity` (a member, or [`Identity::outside_group`]).
+pub(crate) fn offset_commit_request(
+    group: &str,
+    identity: &Identity,
+    offsets: &BTreeMap<TopicPartition, i64>,
+) -> OffsetCommitRequest {
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitPartition>> = BTreeMap::new();
+    for (tp, &offset) in offsets {
+        topics
+            .entry(&tp.topic)
+            .or_default()
+            .push(OffsetCommitPartition {
+                partition: tp.partition,
+                committed_offset: offset,
+                committed_leader_epoch: -1,
+                metadata: String::new(),
+            });
+    }
+    OffsetCommitRequest {
+        group_id: group.to_string(),
+        generation_id: identity.generation,
+        member_id: identity.member_id.clone(),
+        group_instance_id: identity.group_instance_id.clone().unwrap_or_default(),
+        topics: topics
+            .into_iter()
+            .map(|(name, partitions)| OffsetCommitTopic {
+                name: name.to_string(),
+                partitions,
+            })
+            .collect(),
+    }
+}
 /// An OffsetCommit answer as one result: the group-level error, else the first partition's
 /// (`for_group` is appended to the messages, e.g. " for group g").
 pub(crate) fn check_offset_commit(
