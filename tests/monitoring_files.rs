@@ -1,7 +1,8 @@
 //! The monitoring files in `docs/monitoring/`: the Prometheus alerting rules pass
 //! `promtool check rules` and their own unit tests (`promtool test rules alerts_test.yml`: each
 //! alert fires on the scripted series it is meant for, and not on the others), and the Grafana
-//! dashboard is well-formed JSON whose panels do not overlap.
+//! dashboard is well-formed JSON whose panels do not overlap, and the sample `prometheus.yml`
+//! passes `promtool check config`.
 //!
 //! promtool comes from Debian's `prometheus` package (`.ci/install-test-tools` installs it in
 //! CI); without it the promtool checks print that they skipped.
@@ -60,6 +61,16 @@ fn alert_rules_fire_on_their_scripted_series() {
     cmd.args(["test", "rules", "alerts_test.yml"]);
     let text = run(cmd);
     assert!(text.contains("SUCCESS"), "{text}");
+}
+
+#[test]
+fn sample_prometheus_config_is_valid() {
+    let Some(mut cmd) = promtool("promtool check config") else {
+        return;
+    };
+    cmd.args(["check", "config", "prometheus.yml"]);
+    let text = run(cmd);
+    assert!(text.contains("is valid prometheus config file syntax"), "{text}");
 }
 
 /// Every alert the issue asks for is in the rule file and has a unit test case.
