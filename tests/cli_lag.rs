@@ -13,7 +13,7 @@ use brook::client::{ProducerRecord, TopicPartition};
 mod serve;
 
 async fn lag(cluster: &Cluster, group: &str) -> (bool, String, String) {
-    let args = vec![
+    let args = [
         "lag".to_string(),
         "--bootstrap-server".to_string(),
         cluster.bootstrap_servers(),

@@ -2,7 +2,7 @@
 //! sides, and the views the RPC and the metrics read.
 //!
 //! - **Commits**: every OffsetCommit the coordinator stored (`Broker::commit_offsets`) goes into
-//!   the windows with its commit timestamp ([`Broker::record_lag_commits`]). A partition whose
+//!   the windows with its commit timestamp (`Broker::record_lag_commits`). A partition whose
 //!   end offset is not known yet gets one at once if this broker leads it (its high watermark);
 //!   otherwise the commit is dropped, as in Burrow, and the refresher is woken to fetch it.
 //! - **End offsets**: [`run_refresher`] every `group.lag.offset.refresh.ms` fetches the high
