@@ -41,8 +41,8 @@ enum GroupsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Describe a group: per partition its committed offset, log end offset and lag
-    /// (default), its members (--members) or its state (--state).
+    /// Describe a group: per partition its committed offset, log end offset, lag and lag
+    /// STATUS (default), its members (--members) or its state (--state).
     Describe {
         #[arg(long)]
         group: String,
@@ -232,7 +232,23 @@ async fn describe_offsets(
         .into_iter()
         .filter_map(|(tp, r)| r.ok().map(|o| (tp, o)))
         .collect();
-    let rows = table::offset_rows(desc, &committed, &log_end);
+    let mut rows = table::offset_rows(desc, &committed, &log_end);
+    // STATUS from the coordinator's lag evaluation; describe never fails for it (`-`).
+    if let Ok(lag) = admin.group_lag(&desc.group_id).await {
+        let statuses: BTreeMap<TopicPartition, String> = lag
+            .partitions
+            .iter()
+            .map(|p| {
+                (
+                    TopicPartition::new(p.topic.clone(), p.partition),
+                    p.status.to_string(),
+                )
+            })
+            .collect();
+        for r in &mut rows {
+            r.status = statuses.get(&r.tp).cloned();
+        }
+    }
     if json {
         println!(
             "{}",

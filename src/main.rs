@@ -1,7 +1,7 @@
 //! The `brook` command line (SPEC §10): `serve` runs a broker and `dev` a local cluster in this
 //! process; `topics`, `produce` and `consume` talk to one; `groups`, `configs`, `leader-election`
 //! and `quorum describe` are Kafka's admin tools (kafka-consumer-groups, kafka-configs,
-//! kafka-leader-election, kafka-metadata-quorum); `verifiable-producer` and `verifiable-consumer`
+//! kafka-leader-election, kafka-metadata-quorum); `lag` evaluates a group's lag after Burrow; `verifiable-producer` and `verifiable-consumer`
 //! are Kafka's verifiable tools, `verify` runs fault scenarios and checks their logs, `bench`
 //! measures; `demo` tours the storage engine. Errors print one line naming the Kafka-style error
 //! and exit non-zero (`groups` prints Kafka's own wording for the failures Kafka words).
@@ -12,6 +12,7 @@ mod consume;
 mod demo;
 mod dev;
 mod groups;
+mod lag;
 mod leader_election;
 mod produce;
 mod quorum;
@@ -48,6 +49,9 @@ enum Command {
     /// Kafka's kafka-consumer-groups: list, describe (offsets and lag, --members, --state),
     /// reset-offsets and delete consumer groups.
     Groups(groups::GroupsArgs),
+    /// A consumer group's lag evaluated by its coordinator with Burrow's rules: OK, WARN,
+    /// STOP, STALL, REWIND per partition, the worst for the group (--watch to follow it).
+    Lag(lag::LagArgs),
     /// Kafka's kafka-configs: --alter (--add-config / --delete-config) or --describe the
     /// dynamic configs of a topic.
     Configs(configs::ConfigsArgs),
@@ -96,6 +100,7 @@ fn main() {
         Command::Groups(args) => runtime()
             .and_then(|rt| rt.block_on(groups::run(args)))
             .or_else(groups::exit_if_reported),
+        Command::Lag(args) => runtime().and_then(|rt| rt.block_on(lag::run(args))),
         Command::Configs(args) => runtime().and_then(|rt| rt.block_on(configs::run(args))),
         Command::LeaderElection(args) => {
             runtime().and_then(|rt| rt.block_on(leader_election::run(args)))

@@ -305,6 +305,13 @@ impl Brook for NullBroker {
         unimplemented()
     }
 
+    async fn group_lag(
+        &self,
+        _: Request<GroupLagRequest>,
+    ) -> Result<Response<GroupLagResponse>, Status> {
+        unimplemented()
+    }
+
     async fn offset_for_leader_epoch(
         &self,
         _: Request<OffsetForLeaderEpochRequest>,

@@ -28,6 +28,9 @@ pub struct OffsetRow {
     pub lag: Option<i64>,
     /// The owning member (`None`: no member owns it).
     pub member: Option<Owner>,
+    /// The partition's lag status from the coordinator's evaluation (Burrow's rules: OK, WARN,
+    /// STOP, STALL, REWIND); `None` when it has none (no window, or GroupLag failed).
+    pub status: Option<String>,
 }
 
 /// The member a row's partition is assigned to.
@@ -64,6 +67,7 @@ pub fn offset_rows(
             log_end_offset,
             lag,
             member,
+            status: None,
         }
     };
     let mut members: Vec<&MemberDescription> = desc
@@ -131,8 +135,9 @@ fn layout(mins: &[Option<usize>], rows: &[Vec<String>]) -> String {
 }
 
 /// `describe` (offsets): `GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID
-/// HOST CLIENT-ID`. Kafka's widths: group, topic, consumer id and host at least 15, PARTITION
-/// 10, the offsets and LAG 15.
+/// HOST CLIENT-ID`, then Brook's `STATUS` (last, so Kafka's columns keep their places).
+/// Kafka's widths: group, topic, consumer id, host and client id at least 15, PARTITION 10,
+/// the offsets and LAG 15.
 pub fn offsets_table(rows: &[OffsetRow]) -> String {
     let mut cells = vec![
         [
@@ -145,6 +150,7 @@ pub fn offsets_table(rows: &[OffsetRow]) -> String {
             "CONSUMER-ID",
             "HOST",
             "CLIENT-ID",
+            "STATUS",
         ]
         .map(String::from)
         .to_vec(),
@@ -161,6 +167,7 @@ pub fn offsets_table(rows: &[OffsetRow]) -> String {
             opt(m.map(|m| &m.consumer_id)),
             opt(m.map(|m| &m.host)),
             opt(m.map(|m| &m.client_id)),
+            opt(r.status.as_ref()),
         ]);
     }
     let mins = [
@@ -172,13 +179,14 @@ pub fn offsets_table(rows: &[OffsetRow]) -> String {
         Some(15),
         Some(15),
         Some(15),
+        Some(15),
         None,
     ];
     layout(&mins, &cells)
 }
 
 /// `describe --json` (offsets): `{group, state, partitions: [{topic, partition,
-/// current_offset, log_end_offset, lag, consumer_id, host, client_id}]}`.
+/// current_offset, log_end_offset, lag, consumer_id, host, client_id, status}]}`.
 pub fn offsets_json(group: &str, state: &str, rows: &[OffsetRow]) -> Value {
     json!({
         "group": group,
@@ -194,6 +202,7 @@ pub fn offsets_json(group: &str, state: &str, rows: &[OffsetRow]) -> Value {
                 "consumer_id": m.map(|m| &m.consumer_id),
                 "host": m.map(|m| &m.host),
                 "client_id": m.map(|m| &m.client_id),
+                "status": r.status,
             })
         }).collect::<Vec<_>>(),
     })
@@ -531,13 +540,16 @@ mod tests {
     #[test]
     fn offsets_table_is_kafkas_layout_with_dashes() {
         let (desc, committed, log_end) = sample();
-        let text = offsets_table(&offset_rows(&desc, &committed, &log_end));
+        let mut rows = offset_rows(&desc, &committed, &log_end);
+        rows[0].status = Some("WARN".into());
+        rows[2].status = Some("OK".into());
+        let text = offsets_table(&rows);
         let want = "\
-GROUP           TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID
-billing         orders          0          40              50              10              console-a       /127.0.0.1      console
-billing         orders          1          -               12              -               console-a       /127.0.0.1      console
-billing         orders          2          7               7               0               console-b       /127.0.0.1      console
-billing         old             4          3               -               -               -               -               -
+GROUP           TOPIC           PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG             CONSUMER-ID     HOST            CLIENT-ID       STATUS
+billing         orders          0          40              50              10              console-a       /127.0.0.1      console         WARN
+billing         orders          1          -               12              -               console-a       /127.0.0.1      console         -
+billing         orders          2          7               7               0               console-b       /127.0.0.1      console         OK
+billing         old             4          3               -               -               -               -               -               -
 ";
         assert_eq!(text, want);
     }
@@ -576,6 +588,7 @@ billing         old             4          3               -               -    
         assert_eq!(p[1]["log_end_offset"], 12);
         assert_eq!(p[3]["consumer_id"], Value::Null);
         assert_eq!(p[3]["host"], Value::Null);
+        assert_eq!(p[3]["status"], Value::Null);
     }
 
     #[test]

@@ -144,6 +144,7 @@ impl Broker {
             replicas,
             coordinator: GroupCoordinator::new(
                 config.group_config(),
+                config.group_lag.clone(),
                 env.clock.clone(),
                 member_id_seed(config.node_id, env.now_ms()),
             ),

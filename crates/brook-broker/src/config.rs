@@ -70,6 +70,11 @@ pub const BROKER_KEYS: &[(&str, &str)] = &[
     ("group.max.session.timeout.ms", "1800000"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.max.size", "2147483647"),
+    ("group.lag.window.intervals", "10"),
+    ("group.lag.window.min.distance.ms", "1000"),
+    ("group.lag.offset.refresh.ms", "10000"),
+    ("group.lag.allowed.lag", "0"),
+    ("group.lag.minimum.complete", "0"),
     ("producer.id.expiration.ms", "86400000"),
     ("replica.high.watermark.checkpoint.interval.ms", "5000"),
 ];
@@ -173,6 +178,15 @@ pub struct BrokerConfig {
     /// `group.max.size`: the most members a group may have; a join beyond it is
     /// GROUP_MAX_SIZE_REACHED.
     pub group_max_size: i32,
+    /// The consumer-lag evaluation's keys (after Burrow; `group_coordinator/lag/`):
+    /// `group.lag.window.intervals` (commits and end offsets kept per partition, Burrow's
+    /// storage `intervals`, 10), `group.lag.window.min.distance.ms` (a commit closer than this
+    /// to the newest stored one replaces it, Burrow's `min-distance`, 1000),
+    /// `group.lag.offset.refresh.ms` (how often end offsets are fetched, Burrow's cluster
+    /// `offset-refresh`, 10000), `group.lag.allowed.lag` (a lag this small counts as none,
+    /// Burrow's `allowed-lag`, 0) and `group.lag.minimum.complete` (windows filled less than
+    /// this share, 0.0–1.0, are OK without evaluation, Burrow's `minimum-complete`, 0).
+    pub group_lag: crate::group_coordinator::lag::LagConfig,
     /// `producer.id.expiration.ms`: a producer id with no write for this long is dropped from
     /// a partition's producer state (rule I8).
     pub producer_id_expiration_ms: i64,
@@ -314,6 +328,13 @@ impl BrokerConfig {
                 i32::MAX as i64,
             )? as i32,
             group_max_size: int(&raw, "group.max.size", 1, i32::MAX as i64)? as i32,
+            group_lag: crate::group_coordinator::lag::LagConfig {
+                intervals: int(&raw, "group.lag.window.intervals", 1, 10_000)? as usize,
+                min_distance_ms: int(&raw, "group.lag.window.min.distance.ms", 0, i64::MAX)?,
+                offset_refresh_ms: int(&raw, "group.lag.offset.refresh.ms", 1, i64::MAX)? as u64,
+                allowed_lag: int(&raw, "group.lag.allowed.lag", 0, i64::MAX)? as u64,
+                minimum_complete: share(&raw, "group.lag.minimum.complete")?,
+            },
             producer_id_expiration_ms: int(&raw, "producer.id.expiration.ms", 1, i64::MAX)?,
             hw_checkpoint_interval_ms: int(
                 &raw,
@@ -436,6 +457,16 @@ fn int(raw: &BTreeMap<String, String>, key: &str, min: i64, max: i64) -> Result<
         return Err(invalid(key, format!("{n} is outside [{min}, {max}]")));
     }
     Ok(n)
+}
+
+/// A share between 0.0 and 1.0.
+fn share(raw: &BTreeMap<String, String>, key: &str) -> Result<f32, ConfigError> {
+    let v = raw.get(key).map(String::as_str).unwrap_or("");
+    match v.parse::<f32>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        Ok(x) => Err(invalid(key, format!("{x} is outside [0.0, 1.0]"))),
+        Err(_) => Err(invalid(key, format!("'{v}' is not a number"))),
+    }
 }
 
 fn boolean(raw: &BTreeMap<String, String>, key: &str) -> Result<bool, ConfigError> {
@@ -585,6 +616,32 @@ mod tests {
         assert_eq!(c.topic_config(&o).unwrap().log.flush_messages, Some(1));
         let bad = BTreeMap::from([("flush.message".to_string(), "1".to_string())]);
         assert_eq!(c.topic_config(&bad).unwrap_err().key, "flush.message");
+    }
+
+    #[test]
+    fn group_lag_keys_have_burrows_defaults_and_bounds() {
+        let c = BrokerConfig::from_pairs::<_, &str, &str>([]).unwrap();
+        assert_eq!(
+            c.group_lag,
+            crate::group_coordinator::lag::LagConfig::default()
+        );
+        let c = BrokerConfig::from_pairs([
+            ("group.lag.window.intervals", "5"),
+            ("group.lag.minimum.complete", "0.5"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.group_lag.intervals, c.group_lag.minimum_complete),
+            (5, 0.5)
+        );
+        for (k, v) in [
+            ("group.lag.window.intervals", "0"),
+            ("group.lag.minimum.complete", "1.5"),
+            ("group.lag.minimum.complete", "x"),
+            ("group.lag.offset.refresh.ms", "0"),
+        ] {
+            assert_eq!(BrokerConfig::from_pairs([(k, v)]).unwrap_err().key, k);
+        }
     }
 
     #[test]

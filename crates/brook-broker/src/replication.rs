@@ -55,7 +55,11 @@ impl Drop for Fetchers {
 
 const BACKOFF: Duration = Duration::from_millis(50);
 
-fn leader_client(broker: &Broker, leader: i32) -> Option<BrookClient<tonic::transport::Channel>> {
+/// A client to `leader`'s Brook service, through the broker's dialer.
+pub(crate) fn leader_client(
+    broker: &Broker,
+    leader: i32,
+) -> Option<BrookClient<tonic::transport::Channel>> {
     let image = broker.image();
     let b = image.brokers.get(&leader)?;
     let channel = broker

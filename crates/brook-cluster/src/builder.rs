@@ -32,6 +32,10 @@ const TEST_DEFAULTS: &[(&str, &str)] = &[
     // session timeouts.
     ("group.initial.rebalance.delay.ms", "0"),
     ("group.min.session.timeout.ms", "100"),
+    // Lag evaluation sees end offsets within a fraction of a second and stores every commit,
+    // so a test watches a status change without waiting Burrow's 10 s refreshes.
+    ("group.lag.offset.refresh.ms", "200"),
+    ("group.lag.window.min.distance.ms", "0"),
     // A dead active controller is replaced within a few hundred milliseconds.
     ("controller.quorum.election.timeout.ms", "300"),
     ("controller.quorum.request.timeout.ms", "1000"),

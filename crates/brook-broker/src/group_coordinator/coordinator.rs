@@ -15,7 +15,7 @@
 //! timer task ends, every request still waiting is dropped (answered NOT_COORDINATOR), so no
 //! request outlives the broker.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -31,6 +31,8 @@ use super::groups::{
     JoinResult, LeavingMember, LoadStatus, PersistId, PersistRequest, SyncRequest, SyncResult,
     Ticket,
 };
+use super::lag::LagConfig;
+use super::lag::monitor::{self as lag_monitor, LagMonitor};
 use super::offsets::{self, Committed, OFFSETS_TOPIC, OffsetCache};
 use super::record;
 use crate::broker::Broker;
@@ -85,11 +87,19 @@ pub struct GroupCoordinator {
     wake: Notify,
     persist_tx: mpsc::UnboundedSender<PersistJob>,
     persist_rx: Mutex<Option<mpsc::UnboundedReceiver<PersistJob>>>,
+    /// The consumer-lag windows of the coordinated groups (`lag/`).
+    pub(super) lag: LagMonitor,
 }
 
 impl GroupCoordinator {
-    /// A coordinator with nothing loaded; `seed` seeds member ids.
-    pub fn new(config: GroupConfig, clock: Arc<dyn Clock>, seed: u64) -> GroupCoordinator {
+    /// A coordinator with nothing loaded; `seed` seeds member ids, `lag` sets the lag
+    /// evaluation (`group.lag.*`).
+    pub fn new(
+        config: GroupConfig,
+        lag: LagConfig,
+        clock: Arc<dyn Clock>,
+        seed: u64,
+    ) -> GroupCoordinator {
         let (persist_tx, rx) = mpsc::unbounded_channel();
         GroupCoordinator {
             clock,
@@ -105,6 +115,7 @@ impl GroupCoordinator {
             wake: Notify::new(),
             persist_tx,
             persist_rx: Mutex::new(Some(rx)),
+            lag: LagMonitor::new(lag),
         }
     }
 
@@ -291,6 +302,7 @@ impl GroupCoordinator {
                     .unwrap_or(ErrorCode::NotCoordinator));
             };
             core.groups.delete(group_id)?;
+            self.lag.windows().remove_group(group_id);
             let mut records = vec![(record::group_key(group_id).map_err(|e| e.code())?, None)];
             for (topic, p) in self.offsets().remove_group(group_id) {
                 let key = record::offset_key(group_id, &topic, p).map_err(|e| e.code())?;
@@ -321,9 +333,15 @@ impl GroupCoordinator {
         self.offsets().committed(group, offsets);
     }
 
-    /// Forgets offsets of a deleted topic.
+    /// Every (topic, partition) some coordinated group has a committed offset for.
+    pub(super) fn committed_partitions(&self) -> BTreeSet<(String, i32)> {
+        self.offsets().partitions()
+    }
+
+    /// Forgets offsets (and lag windows) of a deleted topic.
     pub fn remove_topic(&self, topic: &str) {
         self.offsets().remove_topic(topic);
+        self.lag.windows().remove_topic(topic);
     }
 
     /// This broker leads `partition` of `__consumer_offsets`: unless it is loaded in this
@@ -368,8 +386,8 @@ impl GroupCoordinator {
         Ok(())
     }
 
-    /// This broker no longer leads `partition`: its groups and offsets are dropped, waiting
-    /// requests answered NOT_COORDINATOR.
+    /// This broker no longer leads `partition`: its groups, offsets and lag windows are
+    /// dropped, waiting requests answered NOT_COORDINATOR.
     pub fn unload(&self, partition: i32) {
         {
             let mut core = self.core();
@@ -380,6 +398,8 @@ impl GroupCoordinator {
             self.dispatch(&mut core, effects);
         }
         self.offsets()
+            .unload_partition(partition, self.offsets_partitions);
+        self.lag
             .unload_partition(partition, self.offsets_partitions);
         tracing::info!(partition, "unloaded __consumer_offsets partition");
     }
@@ -426,12 +446,13 @@ pub fn store_error(code: ErrorCode) -> ErrorCode {
     }
 }
 
-/// Starts the coordinator's timer and persister tasks (part of the broker's background set,
-/// aborted with it).
+/// Starts the coordinator's timer, persister and lag end-offset refresher tasks (part of the
+/// broker's background set, aborted with it).
 pub fn spawn(broker: Arc<Broker>) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(run_timer(broker.clone())),
-        tokio::spawn(run_persister(broker)),
+        tokio::spawn(run_persister(broker.clone())),
+        tokio::spawn(lag_monitor::run_refresher(broker)),
     ]
 }
 

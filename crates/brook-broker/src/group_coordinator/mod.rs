@@ -12,10 +12,12 @@
 //! offsets.rs      the committed-offset cache and the replay of a partition (offsets + groups)
 //! record.rs       the record layouts (Kafka's offset key v1 / value v3, group key v2 / value v3)
 //! rpc.rs          the group RPCs in wire terms (what server/service.rs forwards to)
+//! lag/            consumer lag evaluated with Burrow's rules (windows of commits, end offsets)
 //! ```
 
 pub mod coordinator;
 pub mod groups;
+pub mod lag;
 pub mod offsets;
 pub mod record;
 mod rpc;
@@ -150,11 +152,13 @@ impl Broker {
         if offsets.is_empty() {
             return Ok(());
         }
-        let batch = offsets::commit_batch(group_id, &offsets, self.env.now_ms())?;
+        let now = self.env.now_ms();
+        let batch = offsets::commit_batch(group_id, &offsets, now)?;
         let code = self.append_to_offsets_topic(part.index, batch).await;
         if code != ErrorCode::None {
             return Err(BrokerError::new(code, "offset commit was not stored"));
         }
+        self.record_lag_commits(group_id, &offsets, now);
         self.coordinator.committed(group_id, offsets);
         Ok(())
     }

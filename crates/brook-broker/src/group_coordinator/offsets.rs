@@ -97,6 +97,14 @@ impl OffsetCache {
         keys
     }
 
+    /// Every (topic, partition) some group has a committed offset for.
+    pub fn partitions(&self) -> std::collections::BTreeSet<(String, i32)> {
+        self.groups
+            .values()
+            .flat_map(|g| g.keys().cloned())
+            .collect()
+    }
+
     /// Forgets offsets of a deleted topic.
     pub fn remove_topic(&mut self, topic: &str) {
         for g in self.groups.values_mut() {

@@ -6,6 +6,7 @@ use brook_proto::ErrorCode;
 use brook_proto::v1::*;
 
 use super::groups::{GroupState, JoinRequest, LeavingMember, Protocol, SyncRequest};
+use super::lag::{self, PartitionLagEvaluation, StoredCommit};
 use crate::broker::Broker;
 
 /// "" → `None` (Kafka's null string).
@@ -241,5 +242,78 @@ impl Broker {
             });
         }
         DeleteGroupsResponse { results }
+    }
+}
+
+impl Broker {
+    /// GroupLag: the group's lag evaluated now with Burrow's rules (`lag/`), by its
+    /// coordinator; NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS or GROUP_ID_NOT_FOUND as
+    /// the other group RPCs.
+    pub fn group_lag(&self, r: &GroupLagRequest) -> GroupLagResponse {
+        let view = self
+            .group_status(&r.group_id)
+            .and_then(|()| self.coordinator.group_lag(&r.group_id, self.env.now_ms()));
+        let view = match view {
+            Err(code) => {
+                return GroupLagResponse {
+                    error_code: code as i32,
+                    error_message: format!("group lag of '{}'", r.group_id),
+                    group_id: r.group_id.clone(),
+                    ..Default::default()
+                };
+            }
+            Ok(v) => v,
+        };
+        let e = &view.evaluation;
+        let partition = |p: &PartitionLagEvaluation| PartitionLag {
+            topic: p.topic.clone(),
+            partition: p.partition,
+            status: lag_status(p.status) as i32,
+            current_lag: wire_u64(p.current_lag),
+            start: p.start.map(entry),
+            end: p.end.map(entry),
+            committed_offset: view
+                .committed
+                .get(&(p.topic.clone(), p.partition))
+                .copied()
+                .unwrap_or(-1),
+            end_offset: p.end_offset.unwrap_or(-1),
+            complete: p.complete,
+        };
+        GroupLagResponse {
+            error_code: 0,
+            error_message: String::new(),
+            group_id: e.group.clone(),
+            status: lag_status(e.status) as i32,
+            complete: e.complete,
+            total_lag: wire_u64(e.total_lag),
+            max_lag: e.max_lag.as_ref().map(partition),
+            partitions: e.partitions.iter().map(partition).collect(),
+        }
+    }
+}
+
+fn wire_u64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn entry(c: StoredCommit) -> LagWindowEntry {
+    LagWindowEntry {
+        offset: c.offset,
+        timestamp: c.timestamp_ms,
+        lag: c.lag.map_or(-1, wire_u64),
+    }
+}
+
+fn lag_status(s: lag::LagStatus) -> brook_proto::v1::LagStatus {
+    use brook_proto::v1::LagStatus as W;
+    match s {
+        lag::LagStatus::NotFound => W::Notfound,
+        lag::LagStatus::Ok => W::Ok,
+        lag::LagStatus::Warn => W::Warn,
+        lag::LagStatus::Err => W::Err,
+        lag::LagStatus::Stop => W::Stop,
+        lag::LagStatus::Stall => W::Stall,
+        lag::LagStatus::Rewind => W::Rewind,
     }
 }

@@ -368,6 +368,13 @@ impl Brook for Service {
         Ok(Response::new(self.0.delete_groups(req.into_inner()).await))
     }
 
+    async fn group_lag(
+        &self,
+        req: Request<GroupLagRequest>,
+    ) -> std::result::Result<Response<GroupLagResponse>, Status> {
+        Ok(Response::new(self.0.group_lag(req.get_ref())))
+    }
+
     async fn offset_for_leader_epoch(
         &self,
         req: Request<OffsetForLeaderEpochRequest>,

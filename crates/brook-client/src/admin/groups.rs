@@ -324,7 +324,12 @@ impl Admin {
     /// Runs `op` at the group's coordinator (a client to it and its node id), retrying per the
     /// module docs until `request.timeout.ms`: a retry whose wait would end past the deadline
     /// is not made, the last error is returned instead.
-    async fn at_coordinator<T, F, Fut>(&self, group: &str, what: &str, op: F) -> Result<T>
+    pub(super) async fn at_coordinator<T, F, Fut>(
+        &self,
+        group: &str,
+        what: &str,
+        op: F,
+    ) -> Result<T>
     where
         F: Fn(BrookClient<Channel>, i32) -> Fut,
         Fut: Future<Output = Result<T>>,

@@ -11,13 +11,16 @@
 //! admin/
 //!   mod.rs      Admin, NewTopic, OffsetSpec: topics, configs, cluster, quorum, elections
 //!   groups.rs   consumer groups: list, describe, delete, committed offsets (list, alter)
+//!   lag.rs      GroupLag: the coordinator's Burrow-style lag evaluation of a group
 //!   offsets.rs  ListOffsets over many partitions, one result per partition
 //! ```
 
 mod groups;
+mod lag;
 mod offsets;
 
 pub use groups::{GroupDescription, GroupListing, MemberDescription};
+pub use lag::{GroupLag, LagStatus, LagWindowEntry, PartitionLag};
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -557,6 +557,13 @@ impl Brook for Mock {
         Err(Status::unimplemented("the mock has no group coordinator"))
     }
 
+    async fn group_lag(
+        &self,
+        _: Request<GroupLagRequest>,
+    ) -> Result<Response<GroupLagResponse>, Status> {
+        Err(Status::unimplemented("the mock has no group coordinator"))
+    }
+
     async fn offset_for_leader_epoch(
         &self,
         _request: Request<OffsetForLeaderEpochRequest>,

@@ -306,6 +306,12 @@ impl Brook for GroupMock {
     ) -> Result<Response<DeleteGroupsResponse>, Status> {
         self.inner.delete_groups(r).await
     }
+    async fn group_lag(
+        &self,
+        r: Request<GroupLagRequest>,
+    ) -> Result<Response<GroupLagResponse>, Status> {
+        self.inner.group_lag(r).await
+    }
     async fn offset_for_leader_epoch(
         &self,
         r: Request<OffsetForLeaderEpochRequest>,
