@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod event_lines;
 pub mod scenario;
 
 pub use brook_cluster::*;

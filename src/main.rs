@@ -75,17 +75,8 @@ enum Command {
 }
 
 fn main() {
-    // openraft logs every failed RPC to an unreachable voter; Brook's quorum code logs each
-    // voter going away and coming back once instead. `RUST_LOG=openraft=info` shows openraft's.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,openraft=off")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    init_tracing(matches!(&cli.command, Command::Dev(a) if a.events));
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
@@ -114,6 +105,25 @@ fn main() {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG`. openraft logs every failed RPC to an unreachable
+/// voter; Brook's quorum code logs each voter going away and coming back once instead, so the
+/// default is `warn,openraft=off` (`RUST_LOG=openraft=info` shows openraft's). With `events`
+/// (`brook dev --events`) the replication events also go to stdout, one line each, whatever
+/// `RUST_LOG` says (`RUST_LOG=brook::events=info` logs them to stderr in the usual format).
+fn init_tracing(events: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,openraft=off"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::Layer::with_filter(stderr, filter))
+        .with(events.then(|| brook::event_lines::layer(std::io::stdout)))
+        .init();
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
