@@ -3,7 +3,7 @@
 //! and `quorum describe` are Kafka's admin tools (kafka-consumer-groups, kafka-configs,
 //! kafka-leader-election, kafka-metadata-quorum); `verifiable-producer` and `verifiable-consumer`
 //! are Kafka's verifiable tools, `verify` runs fault scenarios and checks their logs, `bench`
-//! measures; `demo` tours the storage engine. Errors print one line naming the Kafka-style error
+//! measures; `top` is a live view of the cluster; `demo` tours the storage engine. Errors print one line naming the Kafka-style error
 //! and exit non-zero (`groups` prints Kafka's own wording for the failures Kafka words).
 
 mod bench_cmd;
@@ -69,6 +69,9 @@ enum Command {
     /// process or as `brook serve` processes) and check it, or `check` a verifiable producer's
     /// log against a consumer's.
     Verify(verify::VerifyArgs),
+    /// A live terminal view of the cluster: partitions (leader, epoch, ISR, HW, replica lag),
+    /// brokers, consumer groups and rates, refreshed every second (`--once`: one text frame).
+    Top(brook::top::TopArgs),
     /// Benchmark the acks × flush × replication × size matrix against this machine's own
     /// ceilings (disk, fsync, bare tonic), measured in the same run (SPEC §12).
     Bench(bench_cmd::BenchArgs),
@@ -99,6 +102,7 @@ fn main() {
             runtime().and_then(|rt| rt.block_on(verifiable_consumer::run(args)))
         }
         Command::Verify(args) => verify::run(args),
+        Command::Top(args) => runtime().and_then(|rt| rt.block_on(brook::top::run(args))),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench_cmd::run(args))),
     };
     if let Err(e) = result {

@@ -322,7 +322,7 @@ impl fmt::Display for IsrCause {
             }
             IsrCause::Fenced(ids) => brokers(f, "fenced", ids),
             IsrCause::ShuttingDown(ids) => brokers(f, "in controlled shutdown", ids),
-            IsrCause::Restarted(ids) => brokers(f, "restarted (registered again)", ids),
+            IsrCause::Restarted(ids) => brokers(f, "re-registered after a restart", ids),
         }
     }
 }
