@@ -181,3 +181,6 @@ fn on_key(code: KeyCode, snap: &Snapshot, state: &mut ViewState) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests;
