@@ -69,7 +69,7 @@ pub async fn run(args: TopArgs) -> anyhow::Result<()> {
 /// line with its trailing blanks trimmed.
 pub fn text_frame(snapshot: &Snapshot, state: &ViewState, width: u16) -> String {
     let rows = render::visible(snapshot, state).len();
-    let groups = snapshot.groups.len().max(1).min(9);
+    let groups = snapshot.groups.len().clamp(1, 9);
     let height = 1 + (snapshot.brokers.len() + 2) + (rows + 2).max(5) + (groups + 2) + 1;
     let height = u16::try_from(height).unwrap_or(u16::MAX);
     let Ok(mut terminal) = Terminal::new(TestBackend::new(width.max(40), height)) else {
