@@ -4,7 +4,9 @@
 //! also a controller voter (the metadata quorum). While it runs it reads fault commands on stdin
 //! (`kill 2`, `restart 2`, `isolate 3`, `heal`, `controller`, … — `help` lists them), which work
 //! on any broker, the active controller included, so a learner can watch leaders move, ISRs
-//! shrink and the controller fail over with `brook topics describe` and `controller`.
+//! shrink and the controller fail over with `brook topics describe` and `controller`. With
+//! `--events` each replication event prints as it happens (`main.rs` sets up the output,
+//! `event_lines.rs` the format).
 
 use std::path::PathBuf;
 
@@ -20,6 +22,11 @@ pub struct DevArgs {
     /// Keep the data in DIR/b<id> (kept after exit) instead of a temp dir removed on exit.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Print replication events on stdout as they happen, one line each: ISR shrink / expand,
+    /// leader election, leader-epoch change, follower truncation, broker fencing
+    /// (`RUST_LOG=brook::events=info brook serve` logs the same lines).
+    #[arg(long)]
+    pub events: bool,
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 //! and `quorum describe` are Kafka's admin tools (kafka-consumer-groups, kafka-configs,
 //! kafka-leader-election, kafka-metadata-quorum); `lag` evaluates a group's lag after Burrow; `verifiable-producer` and `verifiable-consumer`
 //! are Kafka's verifiable tools, `verify` runs fault scenarios and checks their logs, `bench`
-//! measures; `demo` tours the storage engine. Errors print one line naming the Kafka-style error
+//! measures; `top` is a live view of the cluster; `demo` tours the storage engine. Errors print one line naming the Kafka-style error
 //! and exit non-zero (`groups` prints Kafka's own wording for the failures Kafka words).
 
 mod bench_cmd;
@@ -73,23 +73,17 @@ enum Command {
     /// process or as `brook serve` processes) and check it, or `check` a verifiable producer's
     /// log against a consumer's.
     Verify(verify::VerifyArgs),
+    /// A live terminal view of the cluster: partitions (leader, epoch, ISR, HW, replica lag),
+    /// brokers, consumer groups and rates, refreshed every second (`--once`: one text frame).
+    Top(brook::top::TopArgs),
     /// Benchmark the acks × flush × replication × size matrix against this machine's own
     /// ceilings (disk, fsync, bare tonic), measured in the same run (SPEC §12).
     Bench(bench_cmd::BenchArgs),
 }
 
 fn main() {
-    // openraft logs every failed RPC to an unreachable voter; Brook's quorum code logs each
-    // voter going away and coming back once instead. `RUST_LOG=openraft=info` shows openraft's.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,openraft=off")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    init_tracing(matches!(&cli.command, Command::Dev(a) if a.events));
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
@@ -113,12 +107,32 @@ fn main() {
             runtime().and_then(|rt| rt.block_on(verifiable_consumer::run(args)))
         }
         Command::Verify(args) => verify::run(args),
+        Command::Top(args) => runtime().and_then(|rt| rt.block_on(brook::top::run(args))),
         Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench_cmd::run(args))),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG`. openraft logs every failed RPC to an unreachable
+/// voter; Brook's quorum code logs each voter going away and coming back once instead, so the
+/// default is `warn,openraft=off` (`RUST_LOG=openraft=info` shows openraft's). With `events`
+/// (`brook dev --events`) the replication events also go to stdout, one line each, whatever
+/// `RUST_LOG` says (`RUST_LOG=brook::events=info` logs them to stderr in the usual format).
+fn init_tracing(events: bool) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,openraft=off"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    tracing_subscriber::registry()
+        .with(tracing_subscriber::Layer::with_filter(stderr, filter))
+        .with(events.then(|| brook::event_lines::layer(std::io::stdout)))
+        .init();
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

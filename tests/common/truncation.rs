@@ -374,35 +374,30 @@ pub struct Truncation {
 
 pub static TRUNCATIONS: Mutex<Vec<Truncation>> = Mutex::new(Vec::new());
 
-/// Records the follower fetcher's truncation events (process-wide; filter by topic).
+/// Records the followers' truncation events (process-wide; filter by topic): the
+/// `brook::events` lines `truncation <topic>-<p> on broker <b>: <from> → <to> (…)`.
 pub struct CaptureTruncations;
 
 #[derive(Default)]
-pub struct Fields {
-    message: String,
-    topic: String,
-    from: Option<i64>,
-    to: Option<i64>,
+pub struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
 }
 
-impl tracing::field::Visit for Fields {
-    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
-        match field.name() {
-            "from" => self.from = Some(value),
-            "to" => self.to = Some(value),
-            _ => {}
-        }
-    }
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.record_debug(field, &value)
-    }
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        match field.name() {
-            "message" => self.message = format!("{value:?}"),
-            "topic" => self.topic = format!("{value:?}").trim_matches('"').to_string(),
-            _ => {}
-        }
-    }
+/// `(topic, from, to)` of a truncation event's line.
+fn parse_truncation(line: &str) -> Option<(String, i64, i64)> {
+    let rest = line.strip_prefix("truncation ")?;
+    let (partition, rest) = rest.split_once(" on broker ")?;
+    let (topic, _) = partition.rsplit_once('-')?;
+    let (_, offsets) = rest.split_once(": ")?;
+    let (from, rest) = offsets.split_once(" → ")?;
+    let to = rest.split_whitespace().next()?;
+    Some((topic.to_string(), from.parse().ok()?, to.parse().ok()?))
 }
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CaptureTruncations {
@@ -411,22 +406,16 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for CaptureTruncations
         event: &tracing::Event<'_>,
         _ctx: tracing_subscriber::layer::Context<'_, S>,
     ) {
-        if event.metadata().target() != "brook_broker::replication" {
+        if event.metadata().target() != brook::broker::events::TARGET {
             return;
         }
-        let mut f = Fields::default();
-        event.record(&mut f);
-        if let (true, Some(from), Some(to)) = (
-            f.message
-                .contains("truncated to the leader's epoch boundary"),
-            f.from,
-            f.to,
-        ) {
-            TRUNCATIONS.lock().unwrap().push(Truncation {
-                topic: f.topic,
-                from,
-                to,
-            });
+        let mut m = Message::default();
+        event.record(&mut m);
+        if let Some((topic, from, to)) = parse_truncation(&m.0) {
+            TRUNCATIONS
+                .lock()
+                .unwrap()
+                .push(Truncation { topic, from, to });
         }
     }
 }

@@ -39,6 +39,7 @@
 //! metadata_log.rs      the metadata log's name in the log directory
 //! config.rs            broker and topic configuration (server.properties keys)
 //! error.rs             BrokerError: every failure as one Kafka error code
+//! events.rs            replication events on the `brook::events` target (brook dev --events)
 //! controller/          the controller as a deterministic state machine (no I/O)
 //!   assignment.rs      replica assignment for new topics (Kafka's, rack-aware, seeded)
 //!   election.rs        leader and ISR choices for one partition (E1–E3, F4)
@@ -60,6 +61,7 @@ pub mod config;
 pub mod controller;
 pub mod controller_link;
 pub mod error;
+pub mod events;
 pub mod group_coordinator;
 pub mod leader_epoch;
 pub mod lifecycle;

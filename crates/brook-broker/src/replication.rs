@@ -18,6 +18,7 @@ use brook_proto::v1::*;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
+use crate::events::{Event, TruncationCause};
 use crate::partition::{IsrProposal, Partition};
 use crate::replica_state::{TruncationDecision, truncation_offset};
 
@@ -81,7 +82,7 @@ async fn run_fetcher(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epo
             tokio::time::sleep(BACKOFF).await;
             continue;
         };
-        match truncate_to_leader(&mut client, &part, me, epoch).await {
+        match truncate_to_leader(&mut client, &part, (me, leader), epoch).await {
             Ok(()) => break,
             Err(e) => {
                 tracing::debug!(topic = %part.topic, partition = part.index, "truncation query failed: {e}");
@@ -148,7 +149,8 @@ async fn run_fetcher(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epo
                 if p.log_end_offset >= 0 && p.log_end_offset < part.log_end_offset() =>
             {
                 // E7: the leader is behind us (an unclean election): cut back to its end.
-                if let Err(e) = part.truncate_to(p.log_end_offset) {
+                let why = TruncationCause::LeaderLogEnd { leader };
+                if let Err(e) = part.truncate_to(p.log_end_offset, why) {
                     tracing::error!(topic = %part.topic, partition = part.index, "truncation failed: {e}");
                 }
             }
@@ -164,7 +166,7 @@ async fn run_fetcher(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epo
 async fn truncate_to_leader(
     client: &mut BrookClient<tonic::transport::Channel>,
     part: &Partition,
-    me: i32,
+    (me, leader): (i32, i32),
     epoch: i32,
 ) -> Result<(), String> {
     let mut ask = match part.epoch_cache().latest_epoch() {
@@ -198,6 +200,11 @@ async fn truncate_to_leader(
             return Err(code.to_string());
         }
         let leo = part.log_end_offset();
+        let why = TruncationCause::DivergentEpoch {
+            epoch: answer.leader_epoch,
+            end_offset: answer.end_offset,
+            leader,
+        };
         match truncation_offset(
             (answer.leader_epoch, answer.end_offset),
             &part.epoch_cache(),
@@ -205,8 +212,7 @@ async fn truncate_to_leader(
         ) {
             TruncationDecision::TruncateTo(o) => {
                 if o < leo {
-                    part.truncate_to(o).map_err(|e| e.to_string())?;
-                    tracing::info!(topic = %part.topic, partition = part.index, from = leo, to = o, "truncated to the leader's epoch boundary");
+                    part.truncate_to(o, why).map_err(|e| e.to_string())?;
                 }
                 return Ok(());
             }
@@ -215,7 +221,8 @@ async fn truncate_to_leader(
                 truncate_to,
             } => {
                 if truncate_to < leo {
-                    part.truncate_to(truncate_to).map_err(|e| e.to_string())?;
+                    part.truncate_to(truncate_to, why)
+                        .map_err(|e| e.to_string())?;
                 }
                 ask = e;
             }
@@ -256,7 +263,12 @@ pub async fn alter_isr(broker: Arc<Broker>, part: Arc<Partition>, proposal: IsrP
     };
     match resp.topics.first().and_then(|t| t.partitions.first()) {
         Some(r) if r.error_code == 0 => {
-            tracing::info!(topic = %part.topic, partition = part.index, isr = ?r.isr, "ISR changed");
+            let (me, name) = (
+                broker.config.node_id,
+                format!("{}-{}", part.topic, part.index),
+            );
+            let IsrProposal { old_isr, cause, .. } = proposal;
+            Event::isr_change(name, me, r.leader_epoch, old_isr, r.isr.clone(), cause).log();
             part.isr_changed(r.isr.clone(), r.partition_epoch);
         }
         other => {

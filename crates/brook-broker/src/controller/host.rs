@@ -309,10 +309,13 @@ impl ControllerHost {
             return Err(self.not_controller());
         };
         let first_offset = spec.controller.image().next_offset;
-        let (records, out) = f(&mut spec.controller, self.clock.now_ms())?;
+        let now = self.clock.now_ms();
+        let (records, out) = f(&mut spec.controller, now)?;
         if records.is_empty() {
             return Ok(out);
         }
+        let me = i32::try_from(self.me).unwrap_or(NO_CONTROLLER);
+        let events = crate::events::controller_decision(&spec.controller, &records, me, now);
         let stamped = spec.controller.stamp(records);
         for r in &stamped {
             spec.controller.replay(r);
@@ -339,7 +342,10 @@ impl ControllerHost {
         let result = match written {
             Err(_) => Err(timed_out("a majority of the controller quorum to commit")),
             Ok(Err(_)) => Err(self.not_controller()),
-            Ok(Ok(Ok(r))) if r.data.applied => return Ok(out),
+            Ok(Ok(Ok(r))) if r.data.applied => {
+                events.iter().for_each(crate::events::Event::log);
+                return Ok(out);
+            }
             Ok(Ok(Ok(_))) => Err(BrokerError::new(
                 ErrorCode::NotController,
                 "the decision raced a controller change; retry",

@@ -414,8 +414,7 @@ impl Controller {
         }
         let mut live = self.live_brokers();
         for (id, _) in &expired {
-            live.remove(id);
-            tracing::info!(node_id = id, "broker session expired; fencing it");
+            live.remove(id); // the event is logged once the fence commits (events.rs)
         }
         // Like KRaft: move leaderships and ISRs first, then fence.
         let mut records = self.reconcile(&live, |_| true);

@@ -7,6 +7,7 @@ use bytes::Bytes;
 
 use super::Partition;
 use crate::error::{BrokerError, Result};
+use crate::events::{Event, TruncationCause};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::producer_state::ProducerStateManager;
 
@@ -54,12 +55,25 @@ impl Partition {
     }
 
     /// Removes everything at and above `offset` (E6), trimming the epoch cache and rebuilding
-    /// producer state from the log. Returns the new log end offset.
-    pub fn truncate_to(&self, offset: i64) -> Result<i64> {
+    /// producer state from the log; `why` goes into the truncation event. Returns the new log
+    /// end offset.
+    pub fn truncate_to(&self, offset: i64, why: TruncationCause) -> Result<i64> {
         let mut inner = self.inner();
         let leo = {
             let mut log = lock(&self.log);
+            let from = log.log_end_offset();
             let leo = log.truncate_to(offset)?;
+            if leo < from {
+                let (partition, broker) = (self.name(), inner.state.my_id());
+                Event::Truncation {
+                    partition,
+                    broker,
+                    from,
+                    to: leo,
+                    cause: why,
+                }
+                .log();
+            }
             inner.producers = ProducerStateManager::rebuild(&self.dir, &log)
                 .map_err(|e| BrokerError::Storage(e.to_string()))?;
             leo

@@ -31,6 +31,7 @@ use tokio::sync::watch;
 
 use crate::config::TopicConfig;
 use crate::error::{BrokerError, Result};
+use crate::events::{EpochRole, Event};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::metadata::{BrokerMeta, PartitionMeta};
 use crate::producer_state::ProducerStateManager;
@@ -138,6 +139,11 @@ impl Partition {
         }
     }
 
+    /// `topic-index`, as events and messages name the partition.
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.topic, self.index)
+    }
+
     fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
@@ -204,6 +210,7 @@ impl Partition {
     ) -> Result<Option<(i32, i32)>> {
         let mut inner = self.inner();
         let leo = self.leo();
+        let old_epoch = inner.state.leader_epoch();
         let change = inner
             .state
             .apply_metadata(meta, brokers, leo, self.now_ms());
@@ -217,20 +224,33 @@ impl Partition {
                 // E3: the epoch is recorded before any write in it.
                 inner.epochs.assign(epoch, start_offset);
                 inner.epochs.persist(self.fs.as_ref(), &self.dir)?;
-                tracing::info!(topic = %self.topic, partition = self.index, epoch, leo, "became leader");
                 None
             }
             MetadataChange::Follow {
                 leader,
                 epoch,
                 changed,
-            } => {
-                if changed {
-                    tracing::info!(topic = %self.topic, partition = self.index, leader, epoch, "became follower");
-                }
-                changed.then_some((leader, epoch))
-            }
+            } => changed.then_some((leader, epoch)),
         };
+        let new_epoch = inner.state.leader_epoch();
+        if new_epoch != old_epoch {
+            let role = match change {
+                MetadataChange::BecameLeader { start_offset, .. } => {
+                    EpochRole::Leader { start_offset }
+                }
+                MetadataChange::Follow { leader, .. } => EpochRole::Follower { leader },
+                _ => EpochRole::Offline,
+            };
+            let (partition, broker) = (self.name(), inner.state.my_id());
+            Event::LeaderEpoch {
+                partition,
+                broker,
+                old_epoch,
+                new_epoch,
+                role,
+            }
+            .log();
+        }
         self.publish(&inner.state);
         Ok(follow)
     }

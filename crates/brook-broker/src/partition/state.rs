@@ -22,8 +22,11 @@ use brook_proto::ErrorCode;
 use crate::acks::Acks;
 use crate::config::TopicConfig;
 use crate::error::{BrokerError, Result};
+use crate::events::{IsrCause, Lagging};
 use crate::metadata::{BrokerMeta, PartitionMeta};
-use crate::replica_state::{FetchRejected, FollowerFetch, LeaderAssignment, LeaderReplication};
+use crate::replica_state::{
+    FetchRejected, FollowerFetch, LeaderAssignment, LeaderReplication, NEVER_MS,
+};
 
 /// Offsets published to waiters (long-polling fetches, `acks=all` produces) on every change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,6 +82,10 @@ pub struct IsrProposal {
     pub partition_epoch: i32,
     /// The ISR asked for.
     pub new_isr: Vec<i32>,
+    /// The committed ISR it changes.
+    pub old_isr: Vec<i32>,
+    /// Why (for the replication event logged once the controller accepts it).
+    pub cause: IsrCause,
 }
 
 /// What applying a metadata update asks the I/O shell to do.
@@ -429,6 +436,11 @@ impl PartitionState {
                 leader_epoch: l.leader_epoch,
                 partition_epoch: l.partition_epoch,
                 new_isr,
+                old_isr: l.isr.clone(),
+                cause: IsrCause::CaughtUp {
+                    replica: fetch.replica_id,
+                    offset: fetch.fetch_offset,
+                },
             }))
     }
 
@@ -438,11 +450,28 @@ impl PartitionState {
         let Role::Leader(l) = &mut self.role else {
             return None;
         };
+        let lagging = (l.out_of_sync(leo, now_ms, lag).into_iter())
+            .map(|replica| {
+                let f = l.followers.get(&replica);
+                let known = |v: i64| (v != NEVER_MS).then_some(v);
+                Lagging {
+                    replica,
+                    behind: f
+                        .filter(|f| f.log_end_offset >= 0)
+                        .map_or(-1, |f| leo - f.log_end_offset),
+                    not_caught_up_ms: f
+                        .and_then(|f| known(f.last_caught_up_time_ms))
+                        .map(|t| now_ms.saturating_sub(t)),
+                }
+            })
+            .collect();
         l.propose_shrink(leo, now_ms, lag)
             .map(|new_isr| IsrProposal {
                 leader_epoch: l.leader_epoch,
                 partition_epoch: l.partition_epoch,
                 new_isr,
+                old_isr: l.isr.clone(),
+                cause: IsrCause::Lagging(lagging),
             })
     }
 
