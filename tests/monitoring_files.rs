@@ -70,7 +70,10 @@ fn sample_prometheus_config_is_valid() {
     };
     cmd.args(["check", "config", "prometheus.yml"]);
     let text = run(cmd);
-    assert!(text.contains("is valid prometheus config file syntax"), "{text}");
+    assert!(
+        text.contains("is valid prometheus config file syntax"),
+        "{text}"
+    );
 }
 
 /// Every alert the issue asks for is in the rule file and has a unit test case.

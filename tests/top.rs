@@ -1,12 +1,15 @@
 //! `brook top` against an embedded 3-broker cluster: the snapshot poller marks a killed broker
 //! DEAD and the partitions it replicated under-replicated (from the other brokers' answers), and
-//! `brook top --once` prints the partition rows. (Rendering is tested on hand-built snapshots in
+//! `brook top --once` prints the partition rows and a group's Burrow status. (Rendering is tested on hand-built snapshots in
 //! `src/top/tests.rs`.)
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use brook::client::admin::LagStatus;
+
 use brook::top::{Poller, Snapshot};
-use brook::{Cluster, ProducerRecord};
+use brook::{Cluster, ProducerRecord, TopicPartition};
 
 #[path = "common/serve.rs"]
 mod serve;
@@ -109,8 +112,27 @@ async fn killed_broker_is_dead_and_its_partitions_under_replicated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn top_once_prints_the_partition_rows() {
+async fn top_once_prints_the_partition_rows_and_the_group_status() {
     let cluster = cluster_with_topic().await;
+    // A group caught up on every partition: its coordinator evaluates it OK once a commit has
+    // landed in each window (a commit that arrives before the coordinator knows a remote
+    // partition's end offset is not stored, as in Burrow, so commit until it says OK).
+    let admin = cluster.admin().unwrap();
+    let caught_up: BTreeMap<TopicPartition, i64> =
+        (0..3).map(|p| (TopicPartition::new("top", p), 1)).collect();
+    let until = tokio::time::Instant::now() + WAIT;
+    loop {
+        admin
+            .alter_consumer_group_offsets("watchers", caught_up.clone())
+            .await
+            .unwrap();
+        let lag = admin.group_lag("watchers").await.unwrap();
+        if lag.status == LagStatus::Ok && lag.partitions.len() == 3 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < until, "never OK: {lag:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let bootstrap = cluster.bootstrap_servers();
     let (ok, out, err) = tokio::task::spawn_blocking(move || {
         serve::run_brook(&["top", "--once", "--bootstrap-server", &bootstrap], "")
@@ -133,5 +155,10 @@ async fn top_once_prints_the_partition_rows() {
         assert!(row.contains("[") && row.contains(":1"), "{row}");
     }
     assert_eq!(out.matches("alive").count(), 3, "{out}");
+    let group = out
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some("watchers"))
+        .unwrap_or_else(|| panic!("no group row:\n{out}"));
+    assert_eq!(group.split_whitespace().last(), Some("OK"), "{group}");
     cluster.shutdown().await.unwrap();
 }

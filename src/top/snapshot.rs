@@ -250,7 +250,6 @@ impl Poller {
                 total_lag: None,
                 committed_sum: None,
                 rate: None,
-                // TODO(lead): fill from Admin::group_lag(group) (helper C's GroupLag RPC).
                 status: None,
             };
             if let Some(admin) = &self.admin {
@@ -281,6 +280,11 @@ impl Poller {
                             })
                             .sum(),
                     );
+                }
+                // Burrow's evaluation by the group's coordinator; `-` while it cannot answer.
+                let lag = tokio::time::timeout(REQUEST_TIMEOUT * 2, admin.group_lag(&group)).await;
+                if let Ok(Ok(lag)) = lag {
+                    row.status = Some(lag.status.to_string());
                 }
             }
             out.push(row);
