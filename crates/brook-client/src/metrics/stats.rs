@@ -155,7 +155,7 @@ impl Rate {
     /// The rate at `now_ms`: the window's sum over the elapsed window, in the unit.
     pub fn measure(&mut self, cfg: &MetricConfig, now_ms: u64) -> f64 {
         self.stat.purge(cfg, now_ms);
-        let total: f64 = self.stat.samples.iter().map(|s| s.value).sum();
+        let total = self.stat.samples.iter().fold(0.0, |t, s| t + s.value);
         let window_ms = self.window_ms(cfg, now_ms);
         total / (window_ms as f64 / self.unit_ms as f64)
     }
@@ -201,7 +201,7 @@ impl Avg {
         if count == 0 {
             return f64::NAN;
         }
-        self.stat.samples.iter().map(|s| s.value).sum::<f64>() / count as f64
+        self.stat.samples.iter().fold(0.0, |t, s| t + s.value) / count as f64
     }
 }
 
@@ -321,8 +321,9 @@ mod tests {
         r.record(&CFG, 10.0, 0);
         // 1 s into the first window: 1 s + one more full window = 31 s (Kafka's windowSize).
         assert!(close(r.measure(&CFG, 1_000), 10.0 / 31.0));
-        // Nothing recorded yet: 0, not NaN.
-        assert_eq!(Rate::per_second().measure(&CFG, 5_000), 0.0);
+        // Nothing recorded yet: 0 (not NaN, and not -0, which prints as "-0").
+        let empty = Rate::per_second().measure(&CFG, 5_000);
+        assert!(empty == 0.0 && empty.is_sign_positive());
     }
 
     #[test]
