@@ -8,6 +8,11 @@
 //! its partitions continue from its last commit. Without `--group` (or with `--partition`) it
 //! reads in assign mode: every partition of the topic, or the one asked for. `--timeout-ms`
 //! keeps Kafka's console-consumer meaning: exit after that long with no new record.
+//!
+//! `--stats` prints the client's metrics to stderr every 5 s while running and once at the end:
+//! records consumed and their rate, the end-to-end latency (CreateTime → poll) p50/p99/p99.9/max
+//! and `records-lag-max` (the largest lag in the last sample windows), and the lag now (the sum
+//! of every partition's `records-lag`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use brook_client::admin::Admin;
 use brook_client::consumer::{Consumer, ConsumerRebalanceListener, RebalanceContext};
-use brook_client::{AdminConfig, ConsumerConfig, TopicPartition};
+use brook_client::{AdminConfig, ConsumerConfig, ConsumerMetrics, TopicPartition};
 use tokio::io::AsyncWriteExt;
 
 use crate::signal::shutdown_signal;
@@ -53,6 +58,42 @@ pub struct ConsumeArgs {
     /// Also print the key (`key<TAB>value`).
     #[arg(long)]
     print_key: bool,
+    /// Print consumer statistics to stderr every 5 s and at the end: records consumed, rate,
+    /// end-to-end latency p50/p99/p99.9/max, records-lag-max.
+    #[arg(long)]
+    stats: bool,
+}
+
+/// How often `--stats` prints while consuming.
+const STATS_EVERY: Duration = Duration::from_secs(5);
+
+/// A whole number, or `-` for NaN (an empty window).
+fn or_dash(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.0}")
+    } else {
+        "-".into()
+    }
+}
+
+/// One `--stats` line: what was printed, over how long, and the client's metrics.
+fn stats_line(what: &str, seen: u64, elapsed: Duration, m: &ConsumerMetrics) -> String {
+    let e = &m.end_to_end_latency;
+    let secs = elapsed.as_secs_f64();
+    let avg = if secs > 0.0 { seen as f64 / secs } else { 0.0 };
+    format!(
+        "{what}: {seen} records in {secs:.1} s ({avg:.1} records/s, records-consumed-rate \
+         {rate:.1}/s); end-to-end latency ms p50 {p50} p99 {p99} p99.9 {p999} max {max} \
+         ({count} records); records-lag-max {lag}, records-lag now {now}",
+        now = m.records_lag.values().sum::<i64>(),
+        rate = m.records_consumed_rate,
+        p50 = e.p50_ms,
+        p99 = e.p99_ms,
+        p999 = e.p999_ms,
+        max = e.max_ms,
+        count = e.count,
+        lag = or_dash(m.records_lag_max),
+    )
 }
 
 /// Next offset to commit per partition: one past the last record printed. Shared with the
@@ -165,7 +206,16 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
     let mut seen = 0u64;
     let mut last_record = Instant::now();
+    let started = Instant::now();
+    let mut last_stats = Instant::now();
     loop {
+        if args.stats && last_stats.elapsed() >= STATS_EVERY {
+            last_stats = Instant::now();
+            eprintln!(
+                "{}",
+                stats_line("Stats", seen, started.elapsed(), &consumer.metrics())
+            );
+        }
         if args.max_messages.is_some_and(|m| seen >= m) || *stop_rx.borrow() {
             break;
         }
@@ -222,7 +272,14 @@ pub async fn run(args: ConsumeArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|p| p.into_inner())
             .extend(last);
     }
+    let metrics = consumer.metrics();
     consumer.close().await?;
     eprintln!("Processed a total of {seen} messages");
+    if args.stats {
+        eprintln!(
+            "{}",
+            stats_line("Final stats", seen, started.elapsed(), &metrics)
+        );
+    }
     Ok(())
 }

@@ -58,10 +58,21 @@ fn create_produce_consume_describe() {
             "5000",
             "--timeout-ms",
             "10000",
+            "--stats",
         ],
         "",
     );
     assert!(ok, "{err}");
+    // --stats: a final line on stderr with every record's end-to-end latency measured.
+    let stats = err
+        .lines()
+        .find(|l| l.starts_with("Final stats: 5000 records in "))
+        .unwrap_or_else(|| panic!("no final stats in {err}"));
+    assert!(stats.contains("end-to-end latency ms p50 "), "{stats}");
+    assert!(
+        stats.contains("(5000 records); records-lag-max "),
+        "{stats}"
+    );
     let mut got: Vec<&str> = out.lines().collect();
     got.sort();
     let mut want: Vec<String> = lines

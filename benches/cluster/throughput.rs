@@ -186,11 +186,9 @@ pub async fn bench(plan: &Plan, dirs: &Dirs) -> BenchResult<Summary> {
         let (records, secs) = produce_for(&producer, cfg.topic, &value, plan.run).await?;
         let (m1, cpu) = (producer.metrics(), process_cpu_secs() - cpu0);
         producer.close().await;
-        // The counters are cumulative: the run's mean latency from the two snapshots.
-        let requests = m1.request_total.saturating_sub(m0.request_total).max(1) as f64;
-        let latency_ms = (m1.request_latency_avg_ms * m1.request_total as f64
-            - m0.request_latency_avg_ms * m0.request_total as f64)
-            / requests;
+        // The sum and the count are cumulative: the run's mean latency from the two snapshots.
+        let responses = m1.response_total.saturating_sub(m0.response_total).max(1) as f64;
+        let latency_ms = (m1.request_latency_sum_ms - m0.request_latency_sum_ms) / responses;
         runs.push(Run {
             config: c,
             records,

@@ -27,8 +27,15 @@
 //!                        deadline (private)
 //!   metadata.rs          the cluster metadata cache: brokers, leaders, epochs; paced refreshes
 //!   partitioner.rs       murmur2 key partitioning, sticky null keys (KIP-480), round-robin
+//!   metrics/             client metrics with Kafka's names and sampled-rate semantics:
+//!     mod.rs             KafkaMetric (group/name/tags), the JMX-exporter name rule
+//!     stats.rs           Rate, Avg, Max, Meter over metrics.num.samples windows (sans-IO)
+//!     producer.rs        ProducerMetrics snapshot; the sender's sensors
+//!     consumer.rs        ConsumerMetrics, EndToEndLatency; poll's, fetch's, commit's and the
+//!                        join task's sensors; the CreateTime → poll histogram
+//!     prometheus.rs      (feature `prometheus`) a scrape-time Collector for a Registry
 //!   producer/
-//!     mod.rs             Producer, ProducerRecord, RecordMetadata, DeliveryFuture, metrics
+//!     mod.rs             Producer, ProducerRecord, RecordMetadata, DeliveryFuture, metrics()
 //!     accumulator.rs     per-partition open batches and their readiness (RecordAccumulator)
 //!     sender.rs          the sender task: produce requests, pipelining, retries, ordering and
 //!                        idempotent sequence numbers
@@ -66,6 +73,7 @@ pub mod consumer;
 pub mod dlq;
 pub mod error;
 pub mod metadata;
+pub mod metrics;
 pub mod partitioner;
 pub mod producer;
 mod rpc;
@@ -77,12 +85,13 @@ pub use config::{Acks, AdminConfig, ConsumerConfig, OffsetReset, PartitionerKind
 pub use consumer::assignor::AssignmentStrategy;
 pub use consumer::{
     Consumer, ConsumerRebalanceListener, ConsumerRecord, GroupMetadata, NoopRebalanceListener,
-    OffsetCommitCallback, RebalanceContext, Subscription,
+    OffsetCommitCallback, RebalanceContext, Subscription, TimestampType,
 };
 pub use dlq::{
     DeadLetterProducer, DeadLetterSink, DlqOutcome, Handled, HandlerError, RetryPolicy,
     RetryingHandler,
 };
 pub use error::{ClientError, Result};
+pub use metrics::{ConsumerMetrics, EndToEndLatency, KafkaMetric, MetricConfig};
 pub use producer::{DeliveryFuture, Producer, ProducerMetrics, ProducerRecord, RecordMetadata};
 pub use topic_partition::TopicPartition;

@@ -211,6 +211,7 @@ pub async fn run_with_channels<W: Write>(
         &mut events,
     )
     .await;
+    let latency = consumer.metrics().end_to_end_latency.into();
     if options.enable_autocommit || !options.assign {
         // Auto-commit's last word (the positions reached: Kafka commits on close too); a group
         // member also revokes its partitions (committing what it owes) and leaves the group.
@@ -227,6 +228,7 @@ pub async fn run_with_channels<W: Write>(
     // Kafka prints shutdown_complete in a finally block: also after a fatal error.
     events.emit(&Event::ShutdownComplete {
         timestamp: now_ms(),
+        end_to_end_latency_ms: Some(latency),
     })?;
     events.flush()?;
     result

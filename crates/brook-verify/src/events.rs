@@ -2,11 +2,56 @@
 //! (`tools/src/main/java/org/apache/kafka/tools/Verifiable*.java`), with Kafka's event names and
 //! field names, so that Kafka's own kafkatest parsers can read Brook's output. Brook adds
 //! `durability` to `producer_send_success` (what held when the write was acknowledged), and
-//! `leader` and `leader_epoch` (who acknowledged it, in which leader epoch).
+//! `leader` and `leader_epoch` (who acknowledged it, in which leader epoch); the consumer's
+//! `shutdown_complete` carries `end_to_end_latency_ms` (the client's CreateTime → poll
+//! histogram) and the producer's final `tool_data` `metrics` (the client's producer-metrics under
+//! Kafka's names). Kafka's parsers ignore the extra fields.
 //!
 //! One event per line: `{"timestamp": 1700000000000, "name": "producer_send_success", ...}`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+/// Brook: the consumer's end-to-end latency at shutdown, from each record's CreateTime to the
+/// poll that returned it, in ms (`brook_client::EndToEndLatency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Records measured.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl From<brook_client::EndToEndLatency> for LatencySummary {
+    fn from(e: brook_client::EndToEndLatency) -> Self {
+        LatencySummary {
+            count: e.count,
+            p50: e.p50_ms,
+            p99: e.p99_ms,
+            p999: e.p999_ms,
+            max: e.max_ms,
+        }
+    }
+}
+
+/// Brook: client metrics by Kafka name (`record-retry-total`, …); `null` where the value is NaN
+/// (a windowed average with nothing in its window).
+pub type MetricValues = BTreeMap<String, Option<f64>>;
+
+/// A snapshot's metrics of one group as [`MetricValues`].
+pub fn metric_values(metrics: &[brook_client::KafkaMetric]) -> MetricValues {
+    metrics
+        .iter()
+        .map(|m| (m.name.to_string(), Some(m.value).filter(|v| v.is_finite())))
+        .collect()
+}
 
 /// A partition reference as the consumer events spell it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +103,9 @@ pub enum Event {
     ShutdownComplete {
         /// When it was printed (ms since the Unix epoch).
         timestamp: i64,
+        /// Brook, consumer only: the end-to-end latency of every record it consumed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_to_end_latency_ms: Option<LatencySummary>,
     },
     /// A write the broker acknowledged.
     ProducerSendSuccess {
@@ -112,6 +160,10 @@ pub enum Event {
         target_throughput: i64,
         /// Acknowledged values per second since the start.
         avg_throughput: f64,
+        /// Brook, in the final `tool_data`: the producer's metrics by Kafka name
+        /// (`record-retry-total`, `record-error-total`, `request-latency-avg`, …).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metrics: Option<MetricValues>,
     },
     /// The consumer was given these partitions (in assign mode: every partition of the topic,
     /// once, at the start).

@@ -20,7 +20,7 @@ use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Instant;
 
-use crate::events::{Event, now_ms};
+use crate::events::{Event, metric_values, now_ms};
 use crate::tool::{EventWriter, ToolError};
 pub use crate::tool::{StopSignal, load_properties};
 
@@ -224,9 +224,11 @@ pub async fn run_with_channels<W: Write>(
         acked: summary.acked,
         target_throughput: options.throughput,
         avg_throughput: summary.avg_throughput,
+        metrics: Some(metric_values(&producer.metrics().to_kafka_names())),
     })?;
     events.emit(&Event::ShutdownComplete {
         timestamp: now_ms(),
+        end_to_end_latency_ms: None,
     })?;
     events.flush()?;
     Ok(summary)

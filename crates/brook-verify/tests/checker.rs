@@ -48,7 +48,10 @@ fn startup() -> Event {
 }
 
 fn shutdown() -> Event {
-    Event::ShutdownComplete { timestamp: 0 }
+    Event::ShutdownComplete {
+        timestamp: 0,
+        end_to_end_latency_ms: None,
+    }
 }
 
 /// Values 0..n acked round-robin over two partitions, offsets consecutive per partition.

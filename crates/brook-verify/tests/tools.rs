@@ -161,6 +161,16 @@ async fn produce_then_consume_every_value_exactly_once_and_resume() {
     };
     assert_eq!((*sent, *acked, *target_throughput), (1000, 1000, -1));
     assert!(*avg_throughput > 0.0);
+    // Brook: the producer's metrics by Kafka name in the final tool_data.
+    let Event::ToolData {
+        metrics: Some(metrics),
+        ..
+    } = &events[n - 2]
+    else {
+        panic!("tool_data without metrics: {:?}", events[n - 2]);
+    };
+    assert_eq!(metrics.get("record-send-total"), Some(&Some(1000.0)));
+    assert_eq!(metrics.get("record-error-total"), Some(&Some(0.0)));
     let mut acked_values = BTreeSet::new();
     let mut offsets = BTreeSet::new();
     for e in &events[1..n - 2] {
@@ -206,6 +216,19 @@ async fn produce_then_consume_every_value_exactly_once_and_resume() {
     assert_eq!(s.commit_failures, 0);
     assert_eq!(s.commits, s.polls);
     let (values, committed) = check_consumer_run(&parse(&out), &BTreeMap::new());
+    // Brook: every consumed record's end-to-end latency, in the shutdown line.
+    let Some(Event::ShutdownComplete {
+        end_to_end_latency_ms: Some(e2e),
+        ..
+    }) = parse(&out).pop()
+    else {
+        panic!("shutdown_complete without end_to_end_latency_ms");
+    };
+    assert_eq!(e2e.count, 1000);
+    assert!(
+        e2e.p50 <= e2e.p99 && e2e.p99 <= e2e.p999 && e2e.p999 <= e2e.max,
+        "{e2e:?}"
+    );
     let consumed: BTreeSet<u64> = values.iter().map(|v| v.parse().unwrap()).collect();
     assert_eq!(values.len(), 1000, "nothing consumed twice");
     assert_eq!(consumed, acked_values);

@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use super::{
-    OffsetReset, parse_bool, parse_ms, parse_num, parse_servers, positive, require_servers,
+    OffsetReset, metric_config, parse_bool, parse_ms, parse_num, parse_servers, positive,
+    require_servers, validate_metrics,
 };
 use crate::backoff::ExponentialBackoff;
 use crate::consumer::assignor::AssignmentStrategy;
 use crate::error::{ClientError, Result};
+use crate::metrics::MetricConfig;
 
 /// Consumer configuration (Kafka `ConsumerConfig` names and defaults).
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +80,12 @@ pub struct ConsumerConfig {
     /// `retry.backoff.max.ms` (1000): retry delays double from `retry.backoff.ms` up to this,
     /// with ±20 % jitter (KIP-580). A value below `retry.backoff.ms` means `retry.backoff.ms`.
     pub retry_backoff_max: Duration,
+    /// `metrics.sample.window.ms` (default 30 000): the length of one sample of the client's
+    /// windowed metrics (rates, averages, maxima; see `crate::metrics`).
+    pub metrics_sample_window: Duration,
+    /// `metrics.num.samples` (default 2): how many samples the windowed metrics keep; a rate is
+    /// over up to this many windows.
+    pub metrics_num_samples: usize,
 }
 
 impl Default for ConsumerConfig {
@@ -105,6 +113,8 @@ impl Default for ConsumerConfig {
             request_timeout: Duration::from_millis(30_000),
             retry_backoff: Duration::from_millis(100),
             retry_backoff_max: Duration::from_millis(1000),
+            metrics_sample_window: Duration::from_millis(30_000),
+            metrics_num_samples: 2,
         }
     }
 }
@@ -170,6 +180,10 @@ impl ConsumerConfig {
             "request.timeout.ms" => self.request_timeout = parse_ms(key, value)?,
             "retry.backoff.ms" => self.retry_backoff = parse_ms(key, value)?,
             "retry.backoff.max.ms" => self.retry_backoff_max = parse_ms(key, value)?,
+            "metrics.sample.window.ms" => self.metrics_sample_window = parse_ms(key, value)?,
+            "metrics.num.samples" => {
+                self.metrics_num_samples = positive(key, parse_num(key, value)?)?;
+            }
             other => return Err(ClientError::config(other, "unknown consumer config key")),
         }
         Ok(())
@@ -178,10 +192,11 @@ impl ConsumerConfig {
     /// Cross-key rules, also run by `Consumer::new`: bootstrap servers given as `host:port`,
     /// auto-commit only with a `group.id`, no negative fetch sizes, a positive request timeout;
     /// for groups: a non-empty `group.instance.id` if one is given, positive timeouts,
-    /// `heartbeat.interval.ms` below `session.timeout.ms`, at least one assignment strategy.
-    /// Errors: `InvalidConfig` naming the offending key.
+    /// `heartbeat.interval.ms` below `session.timeout.ms`, at least one assignment strategy;
+    /// positive metric windows. Errors: `InvalidConfig` naming the offending key.
     pub fn validate(&self) -> Result<()> {
         require_servers(&self.bootstrap_servers)?;
+        validate_metrics(self.metrics_sample_window, self.metrics_num_samples)?;
         if self
             .group_instance_id
             .as_ref()
@@ -346,6 +361,20 @@ impl ConsumerConfig {
     /// `retry.backoff.max.ms`.
     pub fn backoff(&self) -> ExponentialBackoff {
         ExponentialBackoff::new(self.retry_backoff, self.retry_backoff_max)
+    }
+    /// Sets `metrics.sample.window.ms`.
+    pub fn metrics_sample_window(mut self, d: Duration) -> Self {
+        self.metrics_sample_window = d;
+        self
+    }
+    /// Sets `metrics.num.samples`.
+    pub fn metrics_num_samples(mut self, n: usize) -> Self {
+        self.metrics_num_samples = n;
+        self
+    }
+    /// The windows of the consumer's metrics.
+    pub fn metrics_config(&self) -> MetricConfig {
+        metric_config(self.metrics_sample_window, self.metrics_num_samples)
     }
 }
 

@@ -131,6 +131,26 @@ pub(super) fn require_servers(servers: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `metrics.sample.window.ms` and `metrics.num.samples` as the metrics module takes them.
+pub(super) fn metric_config(window: Duration, samples: usize) -> crate::metrics::MetricConfig {
+    crate::metrics::MetricConfig {
+        sample_window_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
+        num_samples: samples,
+    }
+}
+
+/// Kafka requires at least one sample; a window of 0 would make every rate 0, so Brook asks
+/// for a positive one.
+pub(super) fn validate_metrics(window: Duration, samples: usize) -> Result<()> {
+    if window.is_zero() {
+        return Err(ClientError::config(
+            "metrics.sample.window.ms",
+            "must be positive",
+        ));
+    }
+    positive("metrics.num.samples", samples).map(|_| ())
+}
+
 #[cfg(test)]
 pub(super) fn key_of(e: ClientError) -> String {
     match e {

@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use super::{
-    Acks, PartitionerKind, parse_bool, parse_ms, parse_num, parse_servers, positive,
-    require_servers,
+    Acks, PartitionerKind, metric_config, parse_bool, parse_ms, parse_num, parse_servers, positive,
+    require_servers, validate_metrics,
 };
 use crate::backoff::ExponentialBackoff;
 use crate::error::{ClientError, Result};
+use crate::metrics::MetricConfig;
 
 /// Producer configuration (Kafka `ProducerConfig` names and defaults, SPEC §7).
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +59,12 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// How long `send` may wait for metadata of an unknown topic (Kafka's `max.block.ms`).
     pub max_block: Duration,
+    /// `metrics.sample.window.ms` (default 30 000): the length of one sample of the client's
+    /// windowed metrics (rates, averages, maxima; see `crate::metrics`).
+    pub metrics_sample_window: Duration,
+    /// `metrics.num.samples` (default 2): how many samples the windowed metrics keep; a rate is
+    /// over up to this many windows.
+    pub metrics_num_samples: usize,
 }
 
 impl Default for ProducerConfig {
@@ -79,6 +86,8 @@ impl Default for ProducerConfig {
             client_id: String::new(),
             max_request_size: 1 << 20,
             max_block: Duration::from_millis(60_000),
+            metrics_sample_window: Duration::from_millis(30_000),
+            metrics_num_samples: 2,
         }
     }
 }
@@ -136,14 +145,20 @@ impl ProducerConfig {
             "client.id" => self.client_id = value.to_string(),
             "max.request.size" => self.max_request_size = positive(key, parse_num(key, value)?)?,
             "max.block.ms" => self.max_block = parse_ms(key, value)?,
+            "metrics.sample.window.ms" => self.metrics_sample_window = parse_ms(key, value)?,
+            "metrics.num.samples" => {
+                self.metrics_num_samples = positive(key, parse_num(key, value)?)?;
+            }
             other => return Err(ClientError::config(other, "unknown producer config key")),
         }
         Ok(())
     }
 
-    /// Cross-key rules: I4 for idempotence, Kafka's delivery timeout bound.
+    /// Cross-key rules: I4 for idempotence, Kafka's delivery timeout bound, positive metric
+    /// windows.
     pub fn validate(&self) -> Result<()> {
         require_servers(&self.bootstrap_servers)?;
+        validate_metrics(self.metrics_sample_window, self.metrics_num_samples)?;
         if self.enable_idempotence == Some(true) {
             if self.acks != Acks::All {
                 return Err(ClientError::config(
@@ -276,6 +291,20 @@ impl ProducerConfig {
         self.max_block = d;
         self
     }
+    /// Sets `metrics.sample.window.ms`.
+    pub fn metrics_sample_window(mut self, d: Duration) -> Self {
+        self.metrics_sample_window = d;
+        self
+    }
+    /// Sets `metrics.num.samples`.
+    pub fn metrics_num_samples(mut self, n: usize) -> Self {
+        self.metrics_num_samples = n;
+        self
+    }
+    /// The windows of the producer's metrics.
+    pub fn metrics_config(&self) -> MetricConfig {
+        metric_config(self.metrics_sample_window, self.metrics_num_samples)
+    }
 }
 
 #[cfg(test)]
@@ -302,6 +331,27 @@ mod tests {
         assert!(d.idempotence_enabled());
         assert_eq!(d.acks, Acks::All);
         assert_eq!(d.linger, Duration::from_millis(5));
+        assert_eq!(d.metrics_config(), MetricConfig::default());
+        let m = ProducerConfig::from_pairs([
+            ("bootstrap.servers", "a:1"),
+            ("metrics.sample.window.ms", "1000"),
+            ("metrics.num.samples", "3"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (
+                m.metrics_config().sample_window_ms,
+                m.metrics_config().num_samples
+            ),
+            (1000, 3)
+        );
+        for (k, v) in [
+            ("metrics.num.samples", "0"),
+            ("metrics.sample.window.ms", "0"),
+        ] {
+            let e = ProducerConfig::from_pairs([("bootstrap.servers", "a:1"), (k, v)]);
+            assert_eq!(key_of(e.unwrap_err()), k);
+        }
         assert_eq!("-1".parse::<Acks>().unwrap(), Acks::All);
     }
 

@@ -18,8 +18,19 @@ use super::ConsumerRecord;
 use crate::config::ConsumerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
+use crate::metrics::ConsumerSensors;
 use crate::rpc;
 use crate::topic_partition::TopicPartition;
+
+/// What a record's timestamp is (Kafka's `TimestampType`): set by the producer, or by the broker
+/// when it appended the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// `CreateTime`: the producer's (the record's creation).
+    CreateTime,
+    /// `LogAppendTime`: the broker's, when it appended the batch.
+    LogAppendTime,
+}
 
 /// What a fetch said about one partition.
 #[derive(Debug)]
@@ -60,6 +71,11 @@ pub(crate) fn decode(
         }
         let batch = data.slice(at..at + header.size());
         let leader_epoch = Some(header.partition_leader_epoch).filter(|e| *e >= 0);
+        let timestamp_type = if header.timestamp_type_log_append() {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        };
         for r in decode_records(&batch).map_err(|e| corrupt(tp, e))? {
             if r.offset < position {
                 continue;
@@ -69,6 +85,7 @@ pub(crate) fn decode(
                 partition: tp.partition,
                 offset: r.offset,
                 timestamp: r.timestamp,
+                timestamp_type,
                 key: r.key,
                 value: r.value,
                 headers: r.headers.into_iter().map(|h| (h.key, h.value)).collect(),
@@ -104,12 +121,14 @@ fn outcome(
 }
 
 /// Fetches every partition in `positions` from its leader, waiting at most `max_wait` for
-/// `fetch.min.bytes`. Partitions without a known leader come back as `Retry`.
+/// `fetch.min.bytes`. Partitions without a known leader come back as `Retry`. Each answer's
+/// round trip and each partition's high watermark go to `sensors`.
 pub(crate) async fn fetch_round(
     metadata: &Arc<Metadata>,
     config: &ConsumerConfig,
     positions: &[(TopicPartition, i64)],
     max_wait: Duration,
+    sensors: &ConsumerSensors,
 ) -> Result<Vec<(TopicPartition, Outcome)>> {
     let mut results = Vec::new();
     let mut by_leader: BTreeMap<String, Vec<(TopicPartition, i64)>> = BTreeMap::new();
@@ -159,18 +178,22 @@ pub(crate) async fn fetch_round(
         // The long poll itself may take max_wait; the request timeout comes on top.
         let timeout = max_wait + config.request_timeout;
         tasks.spawn(async move {
+            let start = tokio::time::Instant::now();
             let result = match client {
                 Ok(mut c) => rpc::call(timeout, c.fetch(req)).await,
                 Err(e) => Err(e),
             };
-            (addr, parts, result)
+            (addr, parts, result, start.elapsed())
         });
     }
     while let Some(joined) = tasks.join_next().await {
-        let (addr, parts, result) =
+        let (addr, parts, result, latency) =
             joined.map_err(|e| ClientError::Transport(format!("fetch task failed: {e}")))?;
         let resp = match result {
-            Ok(r) => r,
+            Ok(r) => {
+                sensors.fetch_response(latency);
+                r
+            }
             Err(e) if e.is_retriable() => {
                 debug!(addr, error = %e, "fetch failed; will retry");
                 metadata.request_update();
@@ -204,7 +227,11 @@ pub(crate) async fn fetch_round(
         for (tp, pos) in parts {
             match answers.remove(&(tp.topic.clone(), tp.partition)) {
                 Some(p) => {
+                    let hw = p.high_watermark;
                     let o = outcome(&tp, p, pos, metadata)?;
+                    if let Outcome::Records(recs) = &o {
+                        sensors.fetched(&tp, hw, pos, recs.len());
+                    }
                     results.push((tp, o));
                 }
                 None => {

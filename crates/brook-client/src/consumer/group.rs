@@ -321,6 +321,8 @@ async fn join_task(
     subscription: Subscription,
 ) {
     let metadata = subscription.encode();
+    let sensors = ctx.coordinator.sensors();
+    sensors.rebalance_started();
     loop {
         let resp = join_rpc(&ctx, &identity, &metadata).await;
         let verdict = shared.lock().on_join_response(Instant::now(), resp);
@@ -332,6 +334,7 @@ async fn join_task(
             }
             JoinVerdict::Done(failure) => {
                 if let Some(f) = failure {
+                    sensors.rebalance_failed();
                     log_failure(&ctx, "JoinGroup", &f);
                 }
                 break;
@@ -358,8 +361,12 @@ async fn join_task(
                 };
                 let failure = shared.lock().on_sync_response(Instant::now(), resp);
                 match failure {
-                    Some(f) => log_failure(&ctx, "SyncGroup", &f),
+                    Some(f) => {
+                        sensors.rebalance_failed();
+                        log_failure(&ctx, "SyncGroup", &f)
+                    }
                     None => {
+                        sensors.rebalance_succeeded();
                         info!(group = ctx.coordinator.group_id(), generation = identity.generation,
                         member = %identity.member_id, leader, protocol, "joined the group")
                     }

@@ -47,10 +47,12 @@ use crate::backoff::Retrier;
 use crate::config::{ConsumerConfig, OffsetReset};
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
+use crate::metrics::{ConsumerMetrics, ConsumerSensors};
 use crate::topic_partition::TopicPartition;
 use commit::Committer;
 pub use commit::OffsetCommitCallback;
 use fetcher::Outcome;
+pub use fetcher::TimestampType;
 use group::{Group, GroupCtx, default_client_id};
 pub use listener::{ConsumerRebalanceListener, NoopRebalanceListener, RebalanceContext};
 pub(crate) use membership::Identity as CommitIdentity;
@@ -73,6 +75,8 @@ pub struct ConsumerRecord {
     /// The record's timestamp, milliseconds since the Unix epoch (CreateTime as the producer
     /// set it, or the batch's LogAppendTime).
     pub timestamp: i64,
+    /// Which of the two `timestamp` is (the batch's timestamp-type attribute).
+    pub timestamp_type: TimestampType,
     /// The record's key; `None` is a null key.
     pub key: Option<Bytes>,
     /// The record's value; `None` is a null value.
@@ -141,6 +145,8 @@ pub struct Consumer {
     committer: Committer,
     /// Group membership, while subscribed.
     group: Option<Group>,
+    /// Kafka's consumer metrics (`crate::metrics`), shared with the coordinator client.
+    sensors: Arc<ConsumerSensors>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -172,12 +178,19 @@ impl Consumer {
             config.retry_backoff.min(Duration::from_millis(100)),
             config.backoff(),
         );
+        let client_id = match (&config.group_id, config.client_id.is_empty()) {
+            (_, false) => config.client_id.clone(),
+            (Some(g), true) => default_client_id(g),
+            (None, true) => default_client_id("").replacen("--", "-", 1),
+        };
+        let sensors = Arc::new(ConsumerSensors::new(client_id, config.metrics_config()));
         let coordinator = config.group_id.clone().map(|g| {
             Arc::new(Coordinator::new(
                 g,
                 metadata.clone(),
                 config.request_timeout,
                 config.backoff(),
+                sensors.clone(),
             ))
         });
         let fetch_retry = Retrier::new(config.backoff());
@@ -194,7 +207,26 @@ impl Consumer {
             fetch_retry,
             committer,
             group: None,
+            sensors,
         })
+    }
+
+    /// A snapshot of the consumer's metrics (Kafka's consumer-fetch-manager-metrics and
+    /// consumer-coordinator-metrics, and the end-to-end latency; see [`ConsumerMetrics`]).
+    pub fn metrics(&self) -> ConsumerMetrics {
+        self.sensors.snapshot()
+    }
+
+    /// Registers the consumer's metrics into `registry`: each scrape encodes a fresh snapshot
+    /// as `kafka_consumer_consumer_fetch_manager_metrics_*` /
+    /// `kafka_consumer_consumer_coordinator_metrics_*` (the JMX exporter's names, label
+    /// `client_id`; `records_lag` also `topic`, `partition`) and
+    /// `brook_consumer_end_to_end_latency_*`.
+    #[cfg(feature = "prometheus")]
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        let sensors = self.sensors.clone();
+        let source = move || sensors.snapshot().to_kafka_names();
+        crate::metrics::prometheus::register(registry, Box::new(source));
     }
 
     /// The configuration the consumer runs with.
@@ -273,11 +305,7 @@ impl Consumer {
             protocol: assignor::rebalance_protocol(&strategies),
             backoff: c.backoff(),
         };
-        let client_id = if c.client_id.is_empty() {
-            default_client_id(coordinator.group_id())
-        } else {
-            c.client_id.clone()
-        };
+        let client_id = self.sensors.client_id().to_string();
         let ctx = GroupCtx {
             coordinator,
             client_id,
@@ -450,6 +478,7 @@ impl Consumer {
     /// `INCONSISTENT_GROUP_PROTOCOL`, a listener's failed commit, …) are returned from it.
     pub async fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         let deadline = Instant::now() + timeout;
+        self.sensors.retain(&self.positions);
         if self.group.is_none() {
             self.maybe_auto_commit().await;
         }
@@ -500,7 +529,9 @@ impl Consumer {
                 return Ok(Vec::new());
             }
             let max_wait = remaining.min(self.config.fetch_max_wait);
-            let round = fetcher::fetch_round(&self.metadata, &self.config, &wanted, max_wait);
+            let sensors = &self.sensors;
+            let round =
+                fetcher::fetch_round(&self.metadata, &self.config, &wanted, max_wait, sensors);
             let results = match &wake {
                 // A rebalance or a fencing interrupts the fetch: back to the membership.
                 Some(shared) => tokio::select! {
@@ -598,6 +629,7 @@ impl Consumer {
             }
         }
         self.buffered.retain(|_, q| !q.is_empty());
+        self.sensors.returned(&out, &self.positions);
         out
     }
 

@@ -25,6 +25,7 @@ use super::membership::Identity;
 use crate::backoff::{ExponentialBackoff, Retrier};
 use crate::error::{ClientError, Result, check};
 use crate::metadata::Metadata;
+use crate::metrics::ConsumerSensors;
 use crate::rpc;
 use crate::topic_partition::TopicPartition;
 
@@ -41,6 +42,8 @@ pub(crate) struct Coordinator {
     request_timeout: Duration,
     backoff: ExponentialBackoff,
     addr: Mutex<Option<String>>,
+    /// The consumer's metrics: commit latencies, rebalances (the join task reaches them here).
+    sensors: Arc<ConsumerSensors>,
 }
 
 /// How a commit treats retriable errors.
@@ -74,6 +77,7 @@ impl Coordinator {
         metadata: Arc<Metadata>,
         request_timeout: Duration,
         backoff: ExponentialBackoff,
+        sensors: Arc<ConsumerSensors>,
     ) -> Coordinator {
         Coordinator {
             group_id,
@@ -81,7 +85,13 @@ impl Coordinator {
             request_timeout,
             backoff,
             addr: Mutex::new(None),
+            sensors,
         }
+    }
+
+    /// The consumer's metrics.
+    pub fn sensors(&self) -> &ConsumerSensors {
+        &self.sensors
     }
 
     /// The group this coordinator client serves.
@@ -206,7 +216,9 @@ impl Coordinator {
             let req = req.clone();
             async move {
                 let mut client = rpc::brook(self.metadata.channels(), &addr)?;
+                let start = Instant::now();
                 let resp = rpc::call(self.request_timeout, client.offset_commit(req)).await?;
+                self.sensors.commit_response(start.elapsed());
                 check_offset_commit(resp, "")
             }
         })

@@ -424,6 +424,7 @@ mod tests {
             partition,
             offset,
             timestamp: 1_700_000_000_000 + offset,
+            timestamp_type: crate::consumer::TimestampType::CreateTime,
             key: Some(Bytes::from(format!("k{offset}"))),
             value: Some(Bytes::from(value.to_string())),
             headers: vec![("app".into(), Some(Bytes::from_static(b"billing")))],

@@ -26,6 +26,8 @@ use tokio::time::Instant;
 use crate::config::ProducerConfig;
 use crate::error::{ClientError, Result};
 use crate::metadata::Metadata;
+pub use crate::metrics::ProducerMetrics;
+use crate::metrics::ProducerSensors;
 use crate::partitioner::Partitioner;
 use crate::topic_partition::TopicPartition;
 use accumulator::Accumulator;
@@ -130,69 +132,6 @@ impl Future for DeliveryFuture {
     }
 }
 
-/// Counters behind Kafka's `record-send-rate`, `record-error-rate`, `record-retry-rate`,
-/// `request-rate`, `request-latency-avg/max` and `batch-size-avg` (rates are these counters
-/// over time). `record_send_total` counts records when their batch is first sent;
-/// `record_retry_total` counts records in re-sent batches.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ProducerMetrics {
-    /// Records sent (counted when their batch is first sent): `record-send-total`.
-    pub record_send_total: u64,
-    /// Records that failed, at `send` or after it: `record-error-total`.
-    pub record_error_total: u64,
-    /// Records in batches sent again: `record-retry-total`.
-    pub record_retry_total: u64,
-    /// Produce requests sent: `request-total`.
-    pub request_total: u64,
-    /// Mean time from sending a produce request to its answer, in ms: `request-latency-avg`.
-    pub request_latency_avg_ms: f64,
-    /// Longest such time, in ms: `request-latency-max`.
-    pub request_latency_max_ms: f64,
-    /// Mean encoded size of the batches sent, in bytes: `batch-size-avg`.
-    pub batch_size_avg: f64,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub record_send: AtomicU64,
-    pub record_error: AtomicU64,
-    pub record_retry: AtomicU64,
-    pub request: AtomicU64,
-    pub latency_sum_us: AtomicU64,
-    pub latency_count: AtomicU64,
-    pub latency_max_us: AtomicU64,
-    pub batch_bytes: AtomicU64,
-    pub batches: AtomicU64,
-}
-
-impl Counters {
-    pub fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn latency(&self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
-        Counters::add(&self.latency_sum_us, us);
-        Counters::add(&self.latency_count, 1);
-        self.latency_max_us.fetch_max(us, Ordering::Relaxed);
-    }
-
-    fn snapshot(&self) -> ProducerMetrics {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let avg = |sum: u64, n: u64| if n == 0 { 0.0 } else { sum as f64 / n as f64 };
-        ProducerMetrics {
-            record_send_total: get(&self.record_send),
-            record_error_total: get(&self.record_error),
-            record_retry_total: get(&self.record_retry),
-            request_total: get(&self.request),
-            request_latency_avg_ms: avg(get(&self.latency_sum_us), get(&self.latency_count))
-                / 1000.0,
-            request_latency_max_ms: get(&self.latency_max_us) as f64 / 1000.0,
-            batch_size_avg: avg(get(&self.batch_bytes), get(&self.batches)),
-        }
-    }
-}
-
 /// State shared by the application-facing handle and the sender task.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -208,10 +147,17 @@ pub(crate) struct Shared {
     /// Records sent but not yet completed; `idle` fires when it reaches zero (for `flush`).
     pub incomplete: AtomicUsize,
     pub idle: Notify,
-    pub counters: Counters,
+    /// Kafka's producer-metrics (`crate::metrics`).
+    pub sensors: ProducerSensors,
 }
 
 impl Shared {
+    fn metrics(&self) -> ProducerMetrics {
+        let total = self.config.buffer_memory.min(Semaphore::MAX_PERMITS);
+        self.sensors
+            .snapshot(self.memory.available_permits() as u64, total as u64)
+    }
+
     pub fn lock_acc(&self) -> std::sync::MutexGuard<'_, Accumulator> {
         self.accumulator.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -219,7 +165,7 @@ impl Shared {
     /// Bookkeeping when `n` records complete (either way).
     pub fn records_done(&self, n: usize, failed: bool) {
         if failed {
-            Counters::add(&self.counters.record_error, n as u64);
+            self.sensors.record_errors(n);
         }
         if self.incomplete.fetch_sub(n, Ordering::AcqRel) == n {
             self.idle.notify_waiters();
@@ -268,6 +214,16 @@ fn size_upper_bound(rec: &ProducerRecord) -> usize {
 
 use brook_log::clock::unix_now_ms as now_ms;
 
+/// `client.id`, or Kafka's default `producer-N`.
+fn client_id(config: &ProducerConfig) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    if config.client_id.is_empty() {
+        format!("producer-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    } else {
+        config.client_id.clone()
+    }
+}
+
 impl Producer {
     /// A producer over plain TCP connections.
     pub fn new(config: ProducerConfig) -> Result<Producer> {
@@ -297,7 +253,7 @@ impl Producer {
             wakeup: Notify::new(),
             incomplete: AtomicUsize::new(0),
             idle: Notify::new(),
-            counters: Counters::default(),
+            sensors: ProducerSensors::new(client_id(&config), config.metrics_config()),
             config,
         });
         let task = tokio::spawn(sender::run(shared.clone()));
@@ -330,7 +286,7 @@ impl Producer {
         let shared = &self.handle.shared;
         let result = self.enqueue(record).await;
         if result.is_err() {
-            Counters::add(&shared.counters.record_error, 1);
+            shared.sensors.record_errors(1);
         }
         result
     }
@@ -455,9 +411,18 @@ impl Producer {
         }
     }
 
-    /// A snapshot of the producer's counters.
+    /// A snapshot of the producer's metrics (Kafka's producer-metrics; see [`ProducerMetrics`]).
     pub fn metrics(&self) -> ProducerMetrics {
-        self.handle.shared.counters.snapshot()
+        self.handle.shared.metrics()
+    }
+
+    /// Registers the producer's metrics into `registry`: each scrape encodes a fresh snapshot
+    /// as `kafka_producer_producer_metrics_*{client_id}` (the JMX exporter's names).
+    #[cfg(feature = "prometheus")]
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        let shared = self.handle.shared.clone();
+        let source = move || shared.metrics().to_kafka_names();
+        crate::metrics::prometheus::register(registry, Box::new(source));
     }
 }
 

@@ -41,8 +41,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::Shared;
 use super::accumulator::{BatchState, ProducerBatch};
-use super::{Counters, Shared};
 use crate::backoff::Retrier;
 use crate::config::Acks;
 use crate::error::{ClientError, Result};
@@ -306,9 +306,9 @@ impl Sender {
             let b = &mut p.pending[idx];
             b.state = BatchState::InFlight;
             b.sent_as_head = idx == 0;
-            if b.attempts > 0 {
-                Counters::add(&self.shared.counters.record_retry, b.records.len() as u64);
-            }
+            let (n, size) = (b.records.len(), b.bytes.len());
+            let sensors = &self.shared.sensors;
+            sensors.batch_drained(now, b.created, n, size, b.attempts > 0);
             b.attempts += 1;
             p.in_flight += 1;
             *budget = budget.saturating_sub(b.bytes.len());
@@ -337,10 +337,10 @@ impl Sender {
             }
             None => batch.encode(None),
         }
-        let counters = &self.shared.counters;
-        Counters::add(&counters.record_send, batch.records.len() as u64);
-        Counters::add(&counters.batch_bytes, batch.bytes.len() as u64);
-        Counters::add(&counters.batches, 1);
+        let (n, size) = (batch.records.len(), batch.bytes.len());
+        self.shared
+            .sensors
+            .batch_drained(now, batch.created, n, size, false);
         if let Some(n) = self.shared.metadata.partition_count(&tp.topic) {
             self.shared
                 .partitioner
@@ -392,7 +392,7 @@ impl Sender {
         };
         *self.node_in_flight.entry(node).or_insert(0) += 1;
         self.total_in_flight += 1;
-        Counters::add(&self.shared.counters.request, 1);
+        self.shared.sensors.request_sent();
         let client = rpc::brook(&self.shared.channels, addr);
         let tx = self.tx.clone();
         tokio::spawn(async move {
@@ -416,7 +416,9 @@ impl Sender {
             *n = n.saturating_sub(1);
         }
         self.total_in_flight = self.total_in_flight.saturating_sub(1);
-        self.shared.counters.latency(c.latency);
+        if c.result.is_ok() {
+            self.shared.sensors.response(c.latency);
+        }
         let mut answers: HashMap<(String, i32), PartitionProduceResponse> = HashMap::new();
         let request_error = match c.result {
             Ok(resp) => {

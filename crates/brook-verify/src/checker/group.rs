@@ -201,7 +201,10 @@ mod tests {
         Event::StartupComplete { timestamp: 0 }
     }
     fn stop() -> Event {
-        Event::ShutdownComplete { timestamp: 0 }
+        Event::ShutdownComplete {
+            timestamp: 0,
+            end_to_end_latency_ms: None,
+        }
     }
     fn assigned(ps: &[i32]) -> Event {
         Event::PartitionsAssigned {
