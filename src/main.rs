@@ -86,29 +86,21 @@ fn main() {
     init_tracing(matches!(&cli.command, Command::Dev(a) if a.events));
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
-        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(args))),
-        Command::Topics(args) => runtime().and_then(|rt| rt.block_on(topics::run(args))),
-        Command::Produce(args) => runtime().and_then(|rt| rt.block_on(produce::run(args))),
-        Command::Consume(args) => runtime().and_then(|rt| rt.block_on(consume::run(args))),
-        Command::Quorum(args) => runtime().and_then(|rt| rt.block_on(quorum::run(args))),
-        Command::Groups(args) => runtime()
-            .and_then(|rt| rt.block_on(groups::run(args)))
-            .or_else(groups::exit_if_reported),
-        Command::Lag(args) => runtime().and_then(|rt| rt.block_on(lag::run(args))),
-        Command::Configs(args) => runtime().and_then(|rt| rt.block_on(configs::run(args))),
-        Command::LeaderElection(args) => {
-            runtime().and_then(|rt| rt.block_on(leader_election::run(args)))
-        }
-        Command::Dev(args) => runtime().and_then(|rt| rt.block_on(dev::run(args))),
-        Command::VerifiableProducer(args) => {
-            runtime().and_then(|rt| rt.block_on(verifiable_producer::run(args)))
-        }
-        Command::VerifiableConsumer(args) => {
-            runtime().and_then(|rt| rt.block_on(verifiable_consumer::run(args)))
-        }
+        Command::Serve(args) => block_on(serve::run(args)),
+        Command::Topics(args) => block_on(topics::run(args)),
+        Command::Produce(args) => block_on(produce::run(args)),
+        Command::Consume(args) => block_on(consume::run(args)),
+        Command::Quorum(args) => block_on(quorum::run(args)),
+        Command::Groups(args) => block_on(groups::run(args)).or_else(groups::exit_if_reported),
+        Command::Lag(args) => block_on(lag::run(args)),
+        Command::Configs(args) => block_on(configs::run(args)),
+        Command::LeaderElection(args) => block_on(leader_election::run(args)),
+        Command::Dev(args) => block_on(dev::run(args)),
+        Command::VerifiableProducer(args) => block_on(verifiable_producer::run(args)),
+        Command::VerifiableConsumer(args) => block_on(verifiable_consumer::run(args)),
         Command::Verify(args) => verify::run(args),
-        Command::Top(args) => runtime().and_then(|rt| rt.block_on(brook::top::run(args))),
-        Command::Bench(args) => runtime().and_then(|rt| rt.block_on(bench_cmd::run(args))),
+        Command::Top(args) => block_on(brook::top::run(args)),
+        Command::Bench(args) => block_on(bench_cmd::run(args)),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
@@ -135,8 +127,15 @@ fn init_tracing(events: bool) {
         .init();
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
+/// Runs a command on a fresh multi-threaded runtime. Once the command has finished (it has
+/// already stopped what it started), the runtime is dropped without waiting for blocking
+/// threads: a read of stdin (`brook dev`'s fault commands, `brook produce`) blocks its thread
+/// until a line arrives, and waiting for it would keep the process alive after Ctrl-C.
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(fut: F) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?)
+        .build()?;
+    let result = rt.block_on(fut);
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    result
 }
