@@ -38,6 +38,7 @@
 //! metadata.rs          the metadata image (deterministic replay of metadata records)
 //! metadata_log.rs      the metadata log's name in the log directory
 //! config.rs            broker and topic configuration (server.properties keys)
+//! metrics/             Prometheus metrics: one registry per broker, scrape-time gauges, /metrics
 //! error.rs             BrokerError: every failure as one Kafka error code
 //! controller/          the controller as a deterministic state machine (no I/O)
 //!   assignment.rs      replica assignment for new topics (Kafka's, rack-aware, seeded)
@@ -65,6 +66,7 @@ pub mod leader_epoch;
 pub mod lifecycle;
 pub mod metadata;
 pub mod metadata_log;
+pub mod metrics;
 pub mod partition;
 pub mod produce;
 pub mod producer_state;

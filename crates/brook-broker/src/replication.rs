@@ -68,6 +68,8 @@ fn leader_client(broker: &Broker, leader: i32) -> Option<BrookClient<tonic::tran
 
 async fn run_fetcher(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epoch: i32) {
     let me = broker.config.node_id;
+    let lag = &broker.metrics.replication;
+    lag.clear_follower_lag(&part.topic, part.index);
     // Phase 1: find where our log diverges from the leader's and cut it there (E6).
     loop {
         if !part.follows(leader, epoch) {
@@ -130,11 +132,15 @@ async fn run_fetcher(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epo
         match ErrorCode::from_wire(p.error_code) {
             ErrorCode::None => match part.append_as_follower(&p.records, p.high_watermark, epoch) {
                 Ok(Some(last)) => {
+                    lag.set_follower_lag(&part.topic, part.index, p.high_watermark, last + 1);
                     if let Err(e) = part.flush(last).await {
                         tracing::error!(topic = %part.topic, partition = part.index, "follower flush failed: {e}");
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    let next = part.log_end_offset();
+                    lag.set_follower_lag(&part.topic, part.index, p.high_watermark, next);
+                }
                 Err(e) => {
                     tracing::warn!(topic = %part.topic, partition = part.index, "follower append failed: {e}");
                     tokio::time::sleep(BACKOFF).await;
@@ -253,6 +259,9 @@ pub async fn alter_isr(broker: Arc<Broker>, part: Arc<Partition>, proposal: IsrP
     match resp.topics.first().and_then(|t| t.partitions.first()) {
         Some(r) if r.error_code == 0 => {
             tracing::info!(topic = %part.topic, partition = part.index, isr = ?r.isr, "ISR changed");
+            // Counted here, on the leader once the controller accepted it, as Kafka does.
+            let before = part.state().isr().len();
+            broker.metrics.replication.isr_changed(before, r.isr.len());
             part.isr_changed(r.isr.clone(), r.partition_epoch);
         }
         other => {
