@@ -228,6 +228,9 @@ async fn truncate_to_leader(
 
 /// Sends an ISR change to the controller and applies the answer (rule F4).
 pub async fn alter_isr(broker: Arc<Broker>, part: Arc<Partition>, proposal: IsrProposal) {
+    // The ISR the proposal changes (taken now: the metadata may bring the accepted change
+    // before the answer does). One change is in flight at a time (F4).
+    let before = part.state().isr().len();
     let req = AlterPartitionRequest {
         node_id: broker.config.node_id,
         broker_epoch: broker.broker_epoch.load(Ordering::Acquire),
@@ -260,7 +263,6 @@ pub async fn alter_isr(broker: Arc<Broker>, part: Arc<Partition>, proposal: IsrP
         Some(r) if r.error_code == 0 => {
             tracing::info!(topic = %part.topic, partition = part.index, isr = ?r.isr, "ISR changed");
             // Counted here, on the leader once the controller accepted it, as Kafka does.
-            let before = part.state().isr().len();
             broker.metrics.replication.isr_changed(before, r.isr.len());
             part.isr_changed(r.isr.clone(), r.partition_epoch);
         }
