@@ -513,3 +513,36 @@ async fn malformed_scrapes_are_refused_and_the_endpoint_follows_its_broker() {
     .await;
     cluster.shutdown().await.unwrap();
 }
+
+// ---- process brokers --------------------------------------------------------------------------
+
+/// With `brook serve` children, each prints its metrics URL before its `listening on` line; the
+/// harness learns it from there, and a restarted child binds the same port again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn process_brokers_serve_metrics_at_a_url_that_survives_restarts() {
+    let cluster = Cluster::builder()
+        .brokers(1)
+        .processes(env!("CARGO_BIN_EXE_brook"))
+        .metrics(true)
+        .startup_timeout(WAIT)
+        .start()
+        .await
+        .unwrap();
+    let first = url(&cluster, 1);
+    wait_scrape(&cluster, 1, "a controller, active", |s| {
+        s.get("kafka_controller_kafkacontroller_activecontrollercount") == 1.0
+    })
+    .await;
+    cluster.shutdown_broker(1).await.unwrap();
+    assert!(
+        scrape(&first).await.is_err(),
+        "a stopped child still answers"
+    );
+    cluster.restart(1).await.unwrap();
+    assert_eq!(url(&cluster, 1), first);
+    wait_scrape(&cluster, 1, "serving again after the restart", |s| {
+        s.get("kafka_controller_kafkacontroller_activecontrollercount") == 1.0
+    })
+    .await;
+    cluster.shutdown().await.unwrap();
+}

@@ -7,11 +7,14 @@
 //! Two single-node brokers run in this process, each with its own log directory and a 4-partition
 //! RF 1 topic: **on** has `metrics.listener` set and a scraper fetching `/metrics` every
 //! [`SCRAPE_EVERY`] while it is loaded (Prometheus usually scrapes every 15–60 s: this is the
-//! pessimistic case); **off** has no listener and nobody scrapes it. Rounds alternate
-//! on, off, off, on, … (so that drift — page cache, log growth, a neighbour — hits both alike),
-//! each a fixed time of acks=1 produces: K requests in flight on one HTTP/2 connection, each
-//! one ~16 KiB batch of 100 B records for one partition, partitions in turn. The figure is the
-//! ratio of the two sums of bytes over time.
+//! pessimistic case); **off** has no listener and nobody scrapes it. A third cell, **on,
+//! idle**, loads the first broker with nobody scraping: `on / idle` is the scrapes' cost on the
+//! same broker and log, and `idle / off` shows how much two brokers differ for reasons that are
+//! not metrics (placement on the cores, their logs). Each round runs the three cells in a rotated
+//! order (so that drift — page cache, log growth, a neighbour — hits all alike), each a fixed
+//! time of acks=1 produces: K requests in flight on one HTTP/2 connection, each one ~16 KiB
+//! batch of 100 B records for one partition, partitions in turn. The figures are ratios of the
+//! sums of bytes over time.
 //!
 //! The counters and histograms themselves are bumped whether the endpoint is on or not (the
 //! registry always exists; only serving it is optional), so the ratio above is the cost of
@@ -123,18 +126,20 @@ async fn run(plan: &Plan, mode: &str, dir: &Path) -> BenchResult<()> {
     for c in &clients {
         produce_for(c, &batch, plan.warmup).await?;
     }
-    // Sums of (bytes, seconds, requests) for on and off.
-    let mut sums = [(0u64, 0f64, 0u64); 2];
+    // Sums of (bytes, seconds, requests) for on (scraped), off, and on but idle.
+    let mut sums = [(0u64, 0f64, 0u64); 3];
+    const CELLS: [&str; 3] = ["on  ", "off ", "idle"];
     for round in 0..plan.rounds {
-        // on, off, off, on, …
-        let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+        let mut order = [0, 1, 2];
+        order.rotate_left(round % 3);
         for which in order {
             let scraping = Arc::new(AtomicBool::new(which == 0));
             let scraper = tokio::spawn(scrape_while(url, scraping.clone()));
-            let (bytes, secs, reqs) = produce_for(&clients[which], &batch, plan.run).await?;
+            let client = &clients[if which == 1 { 1 } else { 0 }];
+            let (bytes, secs, reqs) = produce_for(client, &batch, plan.run).await?;
             scraping.store(false, Ordering::Release);
             let scrapes = scraper.await??;
-            let name = ["on ", "off"][which];
+            let name = CELLS[which];
             println!(
                 "round {round} {name}: {:7.1} MB/s  {:6.0} req/s{}",
                 bytes as f64 / secs / 1e6,
@@ -154,19 +159,46 @@ async fn run(plan: &Plan, mode: &str, dir: &Path) -> BenchResult<()> {
     let ratio = rate(sums[0]) / rate(sums[1]);
     let request_us = sums[1].1 * 1e6 / sums[1].2.max(1) as f64 * INFLIGHT as f64;
     let bump_ns = bump_cost(&on, plan.bump_iterations);
+    let (scrape_us, scrape_bytes) = encode_cost(&on, plan.bump_iterations / 1000 + 10)?;
     println!(
-        "metrics on: {:.1} MB/s, off: {:.1} MB/s; on/off = {ratio:.3}x (goal >= {GOAL:.2}x: {})",
+        "metrics on (scraped): {:.1} MB/s, off: {:.1} MB/s, on but idle: {:.1} MB/s",
         rate(sums[0]),
         rate(sums[1]),
-        if ratio >= GOAL { "met" } else { "NOT met" }
+        rate(sums[2]),
+    );
+    println!(
+        "on/off = {ratio:.3}x (goal >= {GOAL:.2}x: {}); on/idle (same broker) = {:.3}x; idle/off (two brokers, no scrapes) = {:.3}x",
+        if ratio >= GOAL { "met" } else { "NOT met" },
+        rate(sums[0]) / rate(sums[2]),
+        rate(sums[2]) / rate(sums[1]),
     );
     println!(
         "metric updates of one produce request: {bump_ns:.0} ns, {:.3}% of a request's {request_us:.0} µs",
         bump_ns / (request_us * 1000.0) * 100.0
     );
+    println!(
+        "one scrape's encoding ({scrape_bytes} B of text): {scrape_us:.0} µs, {:.3}% of one core at one scrape per {} ms",
+        scrape_us / (SCRAPE_EVERY.as_secs_f64() * 1e6) * 100.0,
+        SCRAPE_EVERY.as_millis()
+    );
     on.shutdown().await?;
     off.shutdown().await?;
     Ok(())
+}
+
+/// Mean time of encoding the registry (what a scrape costs the broker besides HTTP), in µs, and
+/// the size of the text.
+fn encode_cost(broker: &BrokerHandle, iterations: u32) -> BenchResult<(f64, usize)> {
+    let m = &broker.broker.metrics;
+    let mut bytes = 0;
+    let start = Instant::now();
+    for _ in 0..iterations {
+        bytes = m.encode()?.len();
+    }
+    Ok((
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(iterations.max(1)),
+        bytes,
+    ))
 }
 
 async fn start_broker(dir: &Path, metrics: bool) -> BenchResult<BrokerHandle> {
