@@ -469,9 +469,9 @@ async fn malformed_scrapes_are_refused_and_the_endpoint_follows_its_broker() {
     );
     let a = answer(huge.into_bytes()).await.unwrap().expect("an answer");
     assert_eq!(a.status, 431, "{a:?}");
-    match answer(b"\x00\x01\x02 garbage \xff\r\n\r\n".to_vec()).await {
-        Ok(Some(a)) => assert_eq!(a.status, 400, "{a:?}"),
-        Ok(None) | Err(_) => {} // closed without an answer: fine too
+    // Closed without an answer is fine too; an answer must be 400.
+    if let Ok(Some(a)) = answer(b"\x00\x01\x02 garbage \xff\r\n\r\n".to_vec()).await {
+        assert_eq!(a.status, 400, "{a:?}");
     }
     let a = answer(get("/metrics")).await.unwrap().expect("an answer");
     assert_eq!(a.status, 200, "{a:?}");
