@@ -1,6 +1,6 @@
 //! `brook dev [--brokers 3] [--data-dir DIR]`: a local replicated cluster for trying Brook
 //! (SPEC §10). It runs the embedded `brook::Cluster` in this process, prints the bootstrap
-//! servers and each broker's address, and stops cleanly on Ctrl-C or SIGTERM. Every broker is
+//! servers and each broker's address and metrics URL (`GET /metrics`, Prometheus), and stops cleanly on Ctrl-C or SIGTERM. Every broker is
 //! also a controller voter (the metadata quorum). While it runs it reads fault commands on stdin
 //! (`kill 2`, `restart 2`, `isolate 3`, `heal`, `controller`, … — `help` lists them), which work
 //! on any broker, the active controller included, so a learner can watch leaders move, ISRs
@@ -30,7 +30,7 @@ pub struct DevArgs {
 }
 
 pub async fn run(args: DevArgs) -> anyhow::Result<()> {
-    let mut builder = Cluster::builder().brokers(args.brokers);
+    let mut builder = Cluster::builder().brokers(args.brokers).metrics(true);
     if let Some(dir) = &args.data_dir {
         builder = builder.data_dir(dir);
     }
@@ -39,8 +39,11 @@ pub async fn run(args: DevArgs) -> anyhow::Result<()> {
     println!("bootstrap servers: {}", cluster.bootstrap_servers());
     for id in cluster.broker_ids() {
         let role = "broker, controller voter";
+        let metrics = cluster
+            .metrics_url(id)
+            .map_or_else(String::new, |url| format!(" metrics {url}"));
         println!(
-            "  broker {id}: {} ({role}) data in {}",
+            "  broker {id}: {} ({role}) data in {}{metrics}",
             cluster.addr(id)?,
             cluster.data_dir(id)?.display()
         );

@@ -1,5 +1,6 @@
 //! `brook serve`: one broker process, configured like Kafka (`server.properties` + `--set`).
-//! It prints the bound address once it accepts requests, and shuts down cleanly on Ctrl-C or
+//! It prints the bound address once it accepts requests (and, before it, the metrics URL when
+//! `metrics.listener` is set), and shuts down cleanly on Ctrl-C or
 //! SIGTERM (flush, checkpoints, clean-shutdown marker).
 //!
 //! `--fault-injection` (hidden; for `brook::Cluster` with process brokers and `brook verify
@@ -77,6 +78,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         BrokerHandle::start(config).await?
     };
+    // Before the `listening on` line, which scripts and tests wait for (`brook::Cluster` with
+    // process brokers reads this one on the way).
+    if let Some(addr) = handle.metrics_addr() {
+        println!(
+            "brook broker {node_id} metrics on {}",
+            brook_broker::metrics::http::url(addr)
+        );
+    }
     // Scripts and tests wait for this line: once it is printed, the broker accepts requests.
     println!("brook broker {node_id} listening on {}", handle.addr());
     if let Err(e) = shutdown_signal().await {

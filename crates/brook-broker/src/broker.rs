@@ -24,6 +24,7 @@ use crate::group_coordinator::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::metadata::MetadataImage;
 use crate::metadata_log::METADATA_LOG;
+use crate::metrics::{BrokerMetrics, LogMetrics, TrafficMetrics};
 use crate::partition::{Partition, PartitionParts, PartitionState};
 use crate::producer_state::ProducerStateManager;
 use crate::replica_manager::ReplicaManager;
@@ -91,6 +92,8 @@ pub struct Broker {
     /// The group coordinator: groups and committed offsets of the `__consumer_offsets`
     /// partitions this broker leads.
     pub coordinator: GroupCoordinator,
+    /// This broker's metrics (its own registry; `metrics.listener` serves it).
+    pub metrics: Arc<BrokerMetrics>,
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// High watermarks from the last checkpoint, used when a partition is first loaded.
     checkpointed_hws: BTreeMap<String, i64>,
@@ -100,8 +103,10 @@ impl Broker {
     /// Opens storage (and the controller's metadata log when this process is the controller).
     /// Partitions are loaded as metadata arrives from the controller.
     pub fn open(config: BrokerConfig, advertised: String, env: BrokerEnv) -> Result<Arc<Broker>> {
+        let log_metrics = Arc::new(LogMetrics::default());
         let options = LogOptions {
             fs: env.fs.clone(),
+            observer: log_metrics.clone(),
             ..LogOptions::default()
         };
         let mut dir = LogDir::open(&config.log_dir, options)?;
@@ -122,7 +127,8 @@ impl Broker {
             env.channels.clone(),
             std::time::Duration::from_millis(config.quorum_request_timeout_ms),
         );
-        let replicas = ReplicaManager::default();
+        let traffic = TrafficMetrics::default();
+        let replicas = ReplicaManager::new(traffic.clone());
         for (name, e) in dir.offline() {
             if let Some((topic, partition)) = split_name(name) {
                 replicas.set_offline(&topic, partition, e.to_string());
@@ -132,7 +138,8 @@ impl Broker {
         dir.start_flusher(std::time::Duration::from_millis(
             config.flush_scheduler_interval_ms,
         ));
-        Ok(Arc::new(Broker {
+        Ok(Arc::new_cyclic(|me| Broker {
+            metrics: Arc::new(BrokerMetrics::new(me.clone(), traffic, log_metrics)),
             advertised,
             controller_link,
             controller: OnceLock::new(),

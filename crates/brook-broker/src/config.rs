@@ -40,6 +40,7 @@ pub const BROKER_KEYS: &[(&str, &str)] = &[
     ("node.id", "1"),
     ("process.roles", "broker,controller"),
     ("listeners", "127.0.0.1:9092"),
+    ("metrics.listener", ""),
     ("controller.quorum.voters", ""),
     ("controller.quorum.election.timeout.ms", "1000"),
     ("controller.quorum.request.timeout.ms", "2000"),
@@ -106,6 +107,11 @@ pub struct BrokerConfig {
     /// `listeners`: the address to bind (an IP, optionally `PLAINTEXT://`-prefixed); port 0 picks
     /// a free one (logged, and returned by `BrokerHandle::addr`).
     pub listener: SocketAddr,
+    /// `metrics.listener` (Brook's; Kafka exports JMX): `HOST:PORT` (an IP address) where
+    /// `GET /metrics` serves this broker's metrics in the Prometheus/OpenMetrics text format;
+    /// port 0 picks a free one (`BrokerHandle::metrics_addr`). `None` (the key empty, the
+    /// default): no metrics endpoint.
+    pub metrics_listener: Option<SocketAddr>,
     /// `controller.quorum.voters`: `ID@HOST:PORT` of every controller voter. Empty only when
     /// the key was not given and this process is a controller: then it is the only voter, at its
     /// own listener (`brook serve` with no quorum config).
@@ -254,6 +260,15 @@ impl BrokerConfig {
                     format!("'{}' is not HOST:PORT (an IP address)", get("listeners")),
                 )
             })?;
+        let metrics_listener = match get("metrics.listener").trim() {
+            "" => None,
+            addr => Some(addr.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "metrics.listener",
+                    format!("'{addr}' is not HOST:PORT (an IP address), or empty for none"),
+                )
+            })?),
+        };
         let controller_voters = parse_voters(get("controller.quorum.voters"))?;
         let node_id = int(&raw, "node.id", 0, i32::MAX as i64)? as i32;
         check_voters(
@@ -266,6 +281,7 @@ impl BrokerConfig {
             node_id,
             roles,
             listener,
+            metrics_listener,
             controller_voters,
             quorum_election_timeout_ms: int(
                 &raw,
@@ -600,6 +616,20 @@ mod tests {
         assert_eq!(e.key, "min.insync.replicas");
         let e = BrokerConfig::from_pairs([("listeners", "nowhere")]).unwrap_err();
         assert_eq!(e.key, "listeners");
+    }
+
+    #[test]
+    fn metrics_listener_is_off_by_default_and_checked() {
+        assert_eq!(
+            BrokerConfig::from_pairs::<[(&str, &str); 0], _, _>([])
+                .unwrap()
+                .metrics_listener,
+            None
+        );
+        let c = BrokerConfig::from_pairs([("metrics.listener", "127.0.0.1:0")]).unwrap();
+        assert_eq!(c.metrics_listener.map(|a| a.port()), Some(0));
+        let e = BrokerConfig::from_pairs([("metrics.listener", "localhost")]).unwrap_err();
+        assert_eq!(e.key, "metrics.listener");
     }
 
     #[test]

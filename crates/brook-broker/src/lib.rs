@@ -38,6 +38,7 @@
 //! metadata.rs          the metadata image (deterministic replay of metadata records)
 //! metadata_log.rs      the metadata log's name in the log directory
 //! config.rs            broker and topic configuration (server.properties keys)
+//! metrics/             Prometheus metrics: one registry per broker, scrape-time gauges, /metrics
 //! error.rs             BrokerError: every failure as one Kafka error code
 //! events.rs            replication events on the `brook::events` target (brook dev --events)
 //! controller/          the controller as a deterministic state machine (no I/O)
@@ -67,6 +68,7 @@ pub mod leader_epoch;
 pub mod lifecycle;
 pub mod metadata;
 pub mod metadata_log;
+pub mod metrics;
 pub mod partition;
 pub mod produce;
 pub mod producer_state;

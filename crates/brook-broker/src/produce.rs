@@ -26,6 +26,7 @@ use futures_util::future::join_all;
 
 use crate::acks::Acks;
 use crate::error::{BrokerError, Result};
+use crate::metrics::TrafficMetrics;
 use crate::partition::{Appended, Partition};
 use crate::replica_manager::ReplicaManager;
 
@@ -57,10 +58,13 @@ impl ReplicaManager {
                 let part = acks
                     .clone()
                     .and_then(|acks| Ok((acks, self.lookup(&topic, index)?)));
+                let traffic = &self.traffic;
                 // The append runs in the future's first poll; `join_all` polls in request order.
                 pending.push(async move {
                     let result = match part {
-                        Ok((acks, part)) => produce_one(part, &records, acks, timeout).await,
+                        Ok((acks, part)) => {
+                            produce_one(part, &records, acks, timeout, traffic).await
+                        }
                         Err(e) => Err(e),
                     };
                     (topic, index, result)
@@ -69,6 +73,9 @@ impl ReplicaManager {
         }
         let mut topics: Vec<TopicProduceResponse> = Vec::new();
         for (topic, partition, result) in join_all(pending).await {
+            if let Ok(a) = &result {
+                self.traffic.acked(a.durability);
+            }
             let resp = answer(partition, result, me);
             match topics.iter_mut().find(|t| t.name == topic) {
                 Some(t) => t.partitions.push(resp),
@@ -82,14 +89,21 @@ impl ReplicaManager {
     }
 }
 
-/// One partition's produce: the append, then the waits its acknowledgement needs.
+/// One partition's produce: the append, then the waits its acknowledgement needs. An append
+/// counts towards `messagesin` and `bytesin` at once (as Kafka counts it, before the waits);
+/// a duplicate wrote nothing and does not count.
 async fn produce_one(
     part: Arc<Partition>,
     records: &Bytes,
     acks: Acks,
     timeout: Duration,
+    traffic: &TrafficMetrics,
 ) -> Result<Acked> {
     let appended = append_in_order(&part, records, acks, timeout).await?;
+    if !appended.duplicate {
+        let count = (appended.last_offset - appended.base_offset + 1).max(0) as u64;
+        traffic.produced(&part.topic, count, records.len() as u64);
+    }
     complete(part, appended, acks, timeout).await
 }
 

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use futures_util::future::select_all;
 
 use crate::error::{BrokerError, Result};
+use crate::metrics::TrafficMetrics;
 use crate::partition::{IsrProposal, Partition};
 use crate::replica_state::FollowerFetch;
 
@@ -28,9 +29,19 @@ pub struct ReplicaManager {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Partitions whose log could not be opened (KAFKA_STORAGE_ERROR), with the reason.
     offline: RwLock<HashMap<TopicPartition, String>>,
+    /// Messages and bytes in and out, per topic (the broker's metrics share them).
+    pub(crate) traffic: TrafficMetrics,
 }
 
 impl ReplicaManager {
+    /// No partitions yet; produce and fetch traffic is counted in `traffic`.
+    pub fn new(traffic: TrafficMetrics) -> ReplicaManager {
+        ReplicaManager {
+            traffic,
+            ..ReplicaManager::default()
+        }
+    }
+
     /// The hosted partition, if this broker has it loaded (offline partitions are not; see
     /// [`Self::offline_reason`]).
     pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
@@ -114,7 +125,21 @@ impl ReplicaManager {
     /// Fetch for consumers (`replica_id < 0`, bounded by the HW) and replicas (bounded by the
     /// LEO). Long-polls until `min_bytes` are available or `max_wait_ms` passes. Replica
     /// fetches also return the ISR expansions the leader should now propose (rule F6).
+    /// Every answer's record bytes count towards `bytesout` of their topic, for consumers and
+    /// replicas alike (as Kafka's BytesOutPerSec).
     pub async fn fetch(
+        &self,
+        req: &FetchRequest,
+    ) -> (FetchResponse, Vec<(Arc<Partition>, IsrProposal)>) {
+        let (resp, proposals) = self.long_poll(req).await;
+        for t in &resp.topics {
+            let bytes: usize = t.partitions.iter().map(|p| p.records.len()).sum();
+            self.traffic.fetched(&t.name, bytes as u64);
+        }
+        (resp, proposals)
+    }
+
+    async fn long_poll(
         &self,
         req: &FetchRequest,
     ) -> (FetchResponse, Vec<(Arc<Partition>, IsrProposal)>) {

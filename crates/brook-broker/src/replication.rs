@@ -73,6 +73,8 @@ pub(crate) fn leader_client(
 
 async fn run_fetcher(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epoch: i32) {
     let me = broker.config.node_id;
+    let lag = &broker.metrics.replication;
+    lag.clear_follower_lag(&part.topic, part.index);
     // Phase 1: find where our log diverges from the leader's and cut it there (E6).
     loop {
         if !part.follows(leader, epoch) {
@@ -135,11 +137,15 @@ async fn run_fetcher(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epo
         match ErrorCode::from_wire(p.error_code) {
             ErrorCode::None => match part.append_as_follower(&p.records, p.high_watermark, epoch) {
                 Ok(Some(last)) => {
+                    lag.set_follower_lag(&part.topic, part.index, p.high_watermark, last + 1);
                     if let Err(e) = part.flush(last).await {
                         tracing::error!(topic = %part.topic, partition = part.index, "follower flush failed: {e}");
                     }
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    let next = part.log_end_offset();
+                    lag.set_follower_lag(&part.topic, part.index, p.high_watermark, next);
+                }
                 Err(e) => {
                     tracing::warn!(topic = %part.topic, partition = part.index, "follower append failed: {e}");
                     tokio::time::sleep(BACKOFF).await;
@@ -233,6 +239,9 @@ async fn truncate_to_leader(
 
 /// Sends an ISR change to the controller and applies the answer (rule F4).
 pub async fn alter_isr(broker: Arc<Broker>, part: Arc<Partition>, proposal: IsrProposal) {
+    // The size of the ISR the proposal changes, for the shrink/expand counters (the metadata may
+    // bring the accepted change before the answer does). One change is in flight at a time (F4).
+    let before = proposal.old_isr.len();
     let req = AlterPartitionRequest {
         node_id: broker.config.node_id,
         broker_epoch: broker.broker_epoch.load(Ordering::Acquire),
@@ -269,6 +278,8 @@ pub async fn alter_isr(broker: Arc<Broker>, part: Arc<Partition>, proposal: IsrP
             );
             let IsrProposal { old_isr, cause, .. } = proposal;
             Event::isr_change(name, me, r.leader_epoch, old_isr, r.isr.clone(), cause).log();
+            // Counted here, on the leader once the controller accepted it, as Kafka does.
+            broker.metrics.replication.isr_changed(before, r.isr.len());
             part.isr_changed(r.isr.clone(), r.partition_epoch);
         }
         other => {

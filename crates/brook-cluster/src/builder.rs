@@ -70,6 +70,8 @@ pub struct ClusterBuilder {
     processes: Option<PathBuf>,
     /// How many brokers (1..=n, lowest ids first) are controller voters; `None`: all.
     voters: Option<usize>,
+    /// Every broker serves `/metrics` on a port of its own.
+    metrics: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -83,6 +85,7 @@ impl Default for ClusterBuilder {
             startup_timeout: Duration::from_secs(10),
             processes: None,
             voters: None,
+            metrics: false,
         }
     }
 }
@@ -160,6 +163,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// Whether every broker serves its Prometheus metrics (`metrics.listener=127.0.0.1:0`: a
+    /// free port each, kept across restarts; [`Cluster::metrics_url`] says where). Default off.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
     /// Run each broker as a `binary serve` child process (the `brook` executable) instead of in
     /// this process. See the crate docs for what differs.
     pub fn processes(mut self, binary: impl Into<PathBuf>) -> Self {
@@ -173,6 +183,10 @@ impl ClusterBuilder {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        if self.metrics {
+            // Before the caller's keys, so that a `metrics.listener` of theirs wins.
+            pairs.push(("metrics.listener".to_string(), "127.0.0.1:0".to_string()));
+        }
         let own = self
             .per_broker
             .iter()

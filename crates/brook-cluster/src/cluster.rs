@@ -57,6 +57,8 @@ pub(crate) struct Node {
     /// An async lock: kill/restart of one broker are serialised, and may await while holding it.
     handle: tokio::sync::Mutex<Option<Incarnation>>,
     running: AtomicBool,
+    /// Where the broker serves `/metrics` (learned from its first start; restarts rebind it).
+    metrics_addr: std::sync::Mutex<Option<SocketAddr>>,
 }
 
 impl Node {
@@ -75,12 +77,35 @@ impl Node {
             fs,
             handle: tokio::sync::Mutex::new(None),
             running: AtomicBool::new(false),
+            metrics_addr: std::sync::Mutex::new(None),
         }
     }
 
     pub(crate) async fn set(&self, handle: Incarnation) {
+        self.remember_metrics(&handle);
         *self.handle.lock().await = Some(handle);
         self.running.store(true, Ordering::Release);
+    }
+
+    /// Keeps the metrics address an incarnation bound (port 0 became a real port).
+    fn remember_metrics(&self, handle: &Incarnation) {
+        let addr = match handle {
+            Incarnation::InProcess(h) => h.metrics_addr(),
+            Incarnation::Process(p) => p.metrics_addr,
+        };
+        if addr.is_some() {
+            *lock(&self.metrics_addr) = addr;
+        }
+    }
+
+    /// The config pairs for the next start: the metrics port of the first start is kept, as
+    /// the broker port is.
+    fn restart_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = self.pairs.clone();
+        if let Some(addr) = *lock(&self.metrics_addr) {
+            pairs.push(("metrics.listener".to_string(), addr.to_string()));
+        }
+        pairs
     }
 }
 
@@ -133,6 +158,16 @@ impl Cluster {
     /// The address broker `id` listens on (the same across restarts).
     pub fn addr(&self, id: i32) -> Result<SocketAddr> {
         Ok(self.node(id)?.addr)
+    }
+
+    /// `http://HOST:PORT/metrics` of broker `id` (the same across restarts), when the cluster
+    /// was built with [`ClusterBuilder::metrics`](crate::ClusterBuilder::metrics) (or a
+    /// `metrics.listener` of its own); `None` otherwise or for an unknown id. The endpoint
+    /// answers only while the broker runs.
+    pub fn metrics_url(&self, id: i32) -> Option<String> {
+        let node = self.nodes.get(&id)?;
+        let addr = (*lock(&node.metrics_addr))?;
+        Some(format!("http://{addr}/metrics"))
     }
 
     /// Where broker `id` keeps its data.
@@ -264,7 +299,7 @@ impl Cluster {
             let mut process = BrokerProcess::spawn(
                 binary,
                 id,
-                &node.pairs,
+                &node.restart_pairs(),
                 node.addr,
                 &peers,
                 &node.dir,
@@ -276,20 +311,24 @@ impl Cluster {
             for cmd in &faults {
                 process.command(id, cmd).await?;
             }
-            *slot = Some(Incarnation::Process(process));
+            let incarnation = Incarnation::Process(process);
+            node.remember_metrics(&incarnation);
+            *slot = Some(incarnation);
             node.running.store(true, Ordering::Release);
             return Ok(());
         }
         let handle = start_broker(
             id,
-            &node.pairs,
+            &node.restart_pairs(),
             node.addr,
             &node.fs,
             &self.network,
             REBIND_TIMEOUT,
         )
         .await?;
-        *slot = Some(Incarnation::InProcess(handle));
+        let incarnation = Incarnation::InProcess(handle);
+        node.remember_metrics(&incarnation);
+        *slot = Some(incarnation);
         node.running.store(true, Ordering::Release);
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The process backend of [`Cluster`](crate::Cluster): each broker is a `brook serve` child
 //! process given the same config keys an in-process broker gets (`--set key=value`), on a port
 //! fixed when the cluster starts. The child's stdout is read until its
-//! `brook broker N listening on ADDR` line (and drained afterwards); its stderr is appended to
+//! `brook broker N listening on ADDR` line (and drained afterwards; a
+//! `brook broker N metrics on http://ADDR/metrics` line before it gives the metrics address); its stderr is appended to
 //! `serve.log` in the broker's data dir (a plain file there is ignored by the log dir scan).
 //!
 //! Stops: SIGKILL (`Child::kill`) for crashes, SIGTERM (via `kill -TERM`, as the crate has no
@@ -33,6 +34,16 @@ const LOG_TAIL: usize = 20;
 /// How long a child may take to answer a fault command (or to exit after `power-loss`).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The address in `brook serve`'s `brook broker N metrics on http://ADDR/metrics` line.
+fn metrics_line(line: &str) -> Option<SocketAddr> {
+    let rest = line.trim().strip_prefix("brook broker ")?;
+    let (_, url) = rest.split_once(" metrics on ")?;
+    url.strip_prefix("http://")?
+        .strip_suffix("/metrics")?
+        .parse()
+        .ok()
+}
+
 /// One running `brook serve` child. Dropping it SIGKILLs and reaps the process.
 #[derive(Debug)]
 pub(crate) struct BrokerProcess {
@@ -41,6 +52,9 @@ pub(crate) struct BrokerProcess {
     stdin: Option<ChildStdin>,
     /// The child's answers (`fault-ok …` / `fault-err …`), forwarded by the stdout drain.
     answers: mpsc::UnboundedReceiver<String>,
+    /// Where the child serves `/metrics`, from its `metrics on` line (printed before the
+    /// `listening on` line when `metrics.listener` is set).
+    pub(crate) metrics_addr: Option<SocketAddr>,
 }
 
 /// The log file a broker process writes its stderr to.
@@ -138,12 +152,15 @@ impl BrokerProcess {
         let (answer_tx, answers) = mpsc::unbounded_channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
+            let mut metrics = None;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                if line.contains(" listening on ")
+                if let Some(addr) = metrics_line(&line) {
+                    metrics = Some(addr);
+                } else if line.contains(" listening on ")
                     && let Some(tx) = tx.take()
                 {
-                    let _ = tx.send(line);
+                    let _ = tx.send((line, metrics));
                 } else if line.starts_with("fault-") {
                     let _ = answer_tx.send(line);
                 }
@@ -155,9 +172,10 @@ impl BrokerProcess {
             child,
             stdin,
             answers,
+            metrics_addr: None,
         };
-        let line = match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(line)) => line,
+        let (line, metrics) = match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(got)) => got,
             Ok(Err(_)) => {
                 // Stdout closed without the line: the process exited (or is exiting).
                 let status = process.child.wait().map(|s| s.to_string());
@@ -190,6 +208,7 @@ impl BrokerProcess {
                 false,
             ));
         }
+        process.metrics_addr = metrics;
         Ok(process)
     }
 
@@ -321,5 +340,23 @@ impl Drop for BrokerProcess {
         if !matches!(self.child.try_wait(), Ok(Some(_))) {
             self.kill_now();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metrics_line;
+
+    #[test]
+    fn the_metrics_line_gives_the_address() {
+        assert_eq!(
+            metrics_line("brook broker 2 metrics on http://127.0.0.1:9404/metrics"),
+            Some("127.0.0.1:9404".parse().unwrap())
+        );
+        assert_eq!(
+            metrics_line("brook broker 2 listening on 127.0.0.1:9092"),
+            None
+        );
+        assert_eq!(metrics_line("brook broker 2 metrics on nowhere"), None);
     }
 }

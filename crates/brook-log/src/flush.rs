@@ -17,9 +17,11 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use crate::error::{LogError, Result};
 use crate::io::LogFile;
+use crate::metrics::LogObserver;
 
 /// Shared between a [`crate::Log`] and everyone waiting on its durability.
 #[derive(Debug)]
@@ -340,6 +342,9 @@ pub struct SyncJob {
     pub(crate) upto: i64,
     pub(crate) generation: u64,
     pub(crate) state: Arc<FlushState>,
+    /// Appends this job makes durable (for the observer).
+    pub(crate) appends: u64,
+    pub(crate) observer: Arc<dyn LogObserver>,
 }
 
 impl SyncJob {
@@ -353,10 +358,12 @@ impl SyncJob {
         if self.upto <= self.state.flushed_offset() {
             return Ok(());
         }
+        let started = Instant::now();
         for f in &self.files {
             f.sync()
                 .map_err(|e| LogError::storage("fsync during flush", e))?;
         }
+        self.observer.fsync(started.elapsed(), self.appends);
         self.state.syncs.fetch_add(1, Ordering::Relaxed);
         self.state.raise_to(self.upto, self.generation);
         Ok(())

@@ -17,6 +17,7 @@ use crate::config::LogConfig;
 use crate::error::{LogError, Result};
 use crate::flush::{FlushState, SyncJob};
 use crate::io::{self, FileSystem};
+use crate::metrics::{self, LogObserver};
 use crate::record;
 use crate::segment::{RollCheck, Segment};
 
@@ -30,6 +31,9 @@ pub struct LogOptions {
     pub fs: Arc<dyn FileSystem>,
     /// The time source for segment age, retention and `flush.ms` (`SystemClock` by default).
     pub clock: Arc<dyn Clock>,
+    /// Told of every fsync round and every corruption found (a broker's metrics; by default
+    /// [`crate::metrics::NoObserver`]).
+    pub observer: Arc<dyn LogObserver>,
 }
 
 impl Default for LogOptions {
@@ -38,6 +42,7 @@ impl Default for LogOptions {
             config: LogConfig::default(),
             fs: io::os(),
             clock: Arc::new(SystemClock),
+            observer: metrics::no_observer(),
         }
     }
 }
@@ -125,6 +130,8 @@ pub struct Log {
     /// When the oldest not-yet-flushed append happened (for `flush.ms`); conservative: it is only
     /// cleared once the log is seen fully flushed.
     pub(crate) first_unflushed_ms: Option<i64>,
+    /// Appends since the last [`Log::sync_job`] (what the next fsync round makes durable).
+    appends_since_sync: u64,
     /// Reused buffer for stamping offsets into client batches without reallocating.
     scratch: Vec<u8>,
 }
@@ -144,6 +151,7 @@ impl Log {
             log_start_offset,
             flush: FlushState::new(flushed),
             first_unflushed_ms: None,
+            appends_since_sync: 0,
             scratch: Vec::new(),
         }
     }
@@ -338,6 +346,7 @@ impl Log {
             self.roll(first.base_offset, now)?;
         }
         self.active_mut()?.append(bytes, headers)?;
+        self.appends_since_sync += 1;
         let leo = last.next_offset();
         if self.first_unflushed_ms.is_none() {
             self.first_unflushed_ms = Some(now);
@@ -541,6 +550,8 @@ impl Log {
             upto: self.log_end_offset(),
             generation: self.flush.generation(),
             state: self.flush.clone(),
+            appends: std::mem::take(&mut self.appends_since_sync),
+            observer: self.options.observer.clone(),
         }
     }
 

@@ -81,7 +81,7 @@ impl Log {
                     // unflushed tail was lost; what follows would leave a hole in the offsets,
                     // so it goes too.
                     if recovery_point == i64::MAX || prev > base || prev < recovery_point {
-                        metrics::record_corruption(0);
+                        metrics::record_corruption(options.observer.as_ref(), 0);
                         return Err(LogError::KafkaStorageError(msg));
                     }
                     tracing::warn!("{msg}; deleting it and later segments");
@@ -103,7 +103,7 @@ impl Log {
                     let msg = format!("{} at position {pos}: {why}", seg.log_path().display());
                     tracing::warn!(dir = %dir.display(), truncated_bytes = r.truncated_bytes,
                         "recovery truncated a torn or corrupt batch: {msg}");
-                    metrics::record_corruption(r.truncated_bytes);
+                    metrics::record_corruption(options.observer.as_ref(), r.truncated_bytes);
                     report.corruption = Some(msg);
                     cut = true;
                 }
@@ -127,7 +127,7 @@ impl Log {
             .next_back()
             .map_or(0, Segment::next_offset);
         if leo < recovery_point && recovery_point != i64::MAX {
-            metrics::record_corruption(0);
+            metrics::record_corruption(options.observer.as_ref(), 0);
             return Err(LogError::KafkaStorageError(format!(
                 "{}: log ends at {leo}, below its recovery point {recovery_point}: flushed data is missing",
                 dir.display()

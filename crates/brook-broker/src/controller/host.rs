@@ -67,6 +67,8 @@ pub struct ControllerHost {
     clock: Arc<dyn Clock>,
     /// Snapshots installed from a leader (see `snapshots_installed`).
     snapshots_installed: Arc<std::sync::atomic::AtomicU64>,
+    /// Unclean leader elections this voter decided and committed as the active controller.
+    unclean_elections: std::sync::atomic::AtomicU64,
     config: BrokerConfig,
     request_timeout: Duration,
     /// A leader that has not heard from a majority for this long stops acting as controller.
@@ -131,6 +133,7 @@ impl ControllerHost {
             contacts,
             clock,
             snapshots_installed,
+            unclean_elections: std::sync::atomic::AtomicU64::new(0),
             config: config.clone(),
             request_timeout: Duration::from_millis(config.quorum_request_timeout_ms),
             lease: Duration::from_millis(election),
@@ -193,6 +196,14 @@ impl ControllerHost {
                 Err(e) => tracing::debug!("quorum bootstrap not needed: {e}"),
             }
         });
+    }
+
+    /// How many unclean leader elections (a leader from outside the ISR) this voter decided as
+    /// the active controller and the quorum committed — automatic ones and the operator's
+    /// ElectLeaders UNCLEAN alike (Kafka's UncleanLeaderElectionsPerSec).
+    pub fn unclean_elections(&self) -> u64 {
+        self.unclean_elections
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many metadata snapshots this voter installed from a leader because the entries it
@@ -320,6 +331,10 @@ impl ControllerHost {
         for r in &stamped {
             spec.controller.replay(r);
         }
+        let unclean = stamped
+            .iter()
+            .filter(|r| matches!(&r.record, Some(Record::PartitionChange(c)) if c.unclean))
+            .count() as u64;
         let cmd = MetadataCommand {
             first_offset,
             records: stamped
@@ -344,6 +359,8 @@ impl ControllerHost {
             Ok(Err(_)) => Err(self.not_controller()),
             Ok(Ok(Ok(r))) if r.data.applied => {
                 events.iter().for_each(crate::events::Event::log);
+                self.unclean_elections
+                    .fetch_add(unclean, std::sync::atomic::Ordering::Relaxed);
                 return Ok(out);
             }
             Ok(Ok(Ok(_))) => Err(BrokerError::new(

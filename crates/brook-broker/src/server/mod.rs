@@ -1,7 +1,8 @@
 //! The broker on the network: the `Brook` (`service.rs`) and `Admin` (`admin.rs`, `forward.rs`)
 //! gRPC services over a [`Broker`] — plus, on a controller voter, the `Controller` and `Quorum`
 //! services — the listener, background housekeeping and tasks (lifecycle, controller ticker,
-//! check-quorum), and clean (`shutdown`) or abrupt (`kill`) stops.
+//! check-quorum), the `/metrics` endpoint when `metrics.listener` is set (`metrics/http.rs`), and
+//! clean (`shutdown`) or abrupt (`kill`) stops; both stop the metrics endpoint too.
 //!
 //! Requests larger than `message.max.bytes` plus framing overhead are refused by the gRPC
 //! decoder from the frame header, before the body is buffered.
@@ -23,6 +24,7 @@ use crate::config::BrokerConfig;
 use crate::controller::service::ControllerService;
 use crate::error::{BrokerError, Result};
 use crate::lifecycle;
+use crate::metrics::http::{MetricsServer, url as metrics_url};
 use crate::quorum::network::QuorumService;
 use crate::replication::Fetchers;
 use brook_proto::v1::controller_server::ControllerServer;
@@ -41,6 +43,8 @@ pub struct BrokerHandle {
     /// Set by `kill` (or dropping the handle): cuts every open connection at once.
     killed: watch::Sender<bool>,
     server: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+    /// The `/metrics` endpoint, when `metrics.listener` is set.
+    metrics: Option<MetricsServer>,
     housekeeping: JoinHandle<()>,
     /// Registration/heartbeats, metadata poller, ISR checks, controller ticker, check-quorum.
     background: Vec<JoinHandle<()>>,
@@ -80,9 +84,29 @@ impl BrokerHandle {
             addr.ip().to_string()
         };
         let advertised = format!("{host}:{}", addr.port());
+        // Bound before storage is opened, so that a taken port fails the start cleanly (and a
+        // restart can retry, as for the main listener: the error starts with "bind").
+        let metrics_listener = match config.metrics_listener {
+            Some(at) => Some(TcpListener::bind(at).await.map_err(|e| {
+                BrokerError::new(
+                    ErrorCode::BrokerNotAvailable,
+                    format!("bind metrics.listener {at}: {e}"),
+                )
+            })?),
+            None => None,
+        };
         let broker = tokio::task::spawn_blocking(move || Broker::open(config, advertised, env))
             .await
             .map_err(|e| BrokerError::Storage(format!("startup task failed: {e}")))??;
+        let metrics = match metrics_listener {
+            Some(l) => {
+                let server = MetricsServer::serve(l, broker.metrics.clone())
+                    .map_err(|e| BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string()))?;
+                tracing::info!(node_id = broker.config.node_id, url = %metrics_url(server.addr()), "metrics listening");
+                Some(server)
+            }
+            None => None,
+        };
         let controller = broker.start_controller().await?;
         let max = broker.config.message_max_bytes + REQUEST_OVERHEAD;
         let service = Service(broker.clone());
@@ -176,6 +200,7 @@ impl BrokerHandle {
             stop: Some(stop),
             killed,
             server,
+            metrics,
             housekeeping,
             background,
             fetchers,
@@ -187,10 +212,19 @@ impl BrokerHandle {
         self.addr
     }
 
+    /// Where `GET /metrics` is served (the real port when `metrics.listener` said port 0);
+    /// `None` when `metrics.listener` is empty.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(MetricsServer::addr)
+    }
+
     /// Clean stop: stop serving, then flush, checkpoint and mark the shutdown clean.
     pub async fn shutdown(mut self) -> Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(m) = &self.metrics {
+            m.stop();
         }
         self.housekeeping.abort();
         for t in &self.background {
@@ -224,6 +258,9 @@ impl BrokerHandle {
             rt.spawn(async move { host.shutdown().await });
         }
         self.server.abort();
+        if let Some(m) = &self.metrics {
+            m.stop();
+        }
         self.housekeeping.abort();
         for t in &self.background {
             t.abort();

@@ -1,6 +1,7 @@
 //! The `Brook` gRPC service (data plane): produce, fetch, offsets, metadata, producer ids,
 //! committed offsets (fenced by the group's generation) and the consumer-group RPCs, each a thin
-//! adapter over [`Broker`] (the group RPCs in `group_coordinator/rpc.rs`).
+//! adapter over [`Broker`] (the group RPCs in `group_coordinator/rpc.rs`). Each handler is timed
+//! for `kafka_network_requestmetrics_totaltimems` (`metrics/`) from its start to its answer.
 
 use brook_proto::v1::brook_server::Brook;
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use tonic::{Request, Response, Status};
 use crate::broker::Broker;
 use crate::error::{BrokerError, Result};
 use crate::group_coordinator::offsets::Committed;
+use crate::metrics::RequestKind;
 use crate::topic::NewTopic;
 
 #[derive(Debug, Clone)]
@@ -28,6 +30,7 @@ impl Brook for Service {
         &self,
         req: Request<ProduceRequest>,
     ) -> std::result::Result<Response<ProduceResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::Produce);
         let resp = self
             .0
             .replicas
@@ -39,6 +42,12 @@ impl Brook for Service {
         &self,
         req: Request<FetchRequest>,
     ) -> std::result::Result<Response<FetchResponse>, Status> {
+        let kind = if req.get_ref().replica_id >= 0 {
+            RequestKind::FetchFollower
+        } else {
+            RequestKind::Fetch
+        };
+        let _timer = self.0.metrics.requests.timer(kind);
         let (resp, proposals) = self.0.replicas.fetch(req.get_ref()).await;
         for (part, proposal) in proposals {
             tokio::spawn(crate::replication::alter_isr(
@@ -54,6 +63,7 @@ impl Brook for Service {
         &self,
         req: Request<ListOffsetsRequest>,
     ) -> std::result::Result<Response<ListOffsetsResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::ListOffsets);
         Ok(Response::new(self.0.replicas.list_offsets(req.get_ref())))
     }
 
@@ -61,6 +71,7 @@ impl Brook for Service {
         &self,
         req: Request<MetadataRequest>,
     ) -> std::result::Result<Response<MetadataResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::Metadata);
         let req = req.into_inner();
         let b = &self.0;
         let mut image = b.image();
@@ -137,6 +148,7 @@ impl Brook for Service {
         &self,
         req: Request<InitProducerIdRequest>,
     ) -> std::result::Result<Response<InitProducerIdResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::InitProducerId);
         let req = req.into_inner();
         let r = self
             .0
@@ -160,6 +172,7 @@ impl Brook for Service {
         &self,
         req: Request<FindCoordinatorRequest>,
     ) -> std::result::Result<Response<FindCoordinatorResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::FindCoordinator);
         let key = req.into_inner().key;
         let r = self.0.coordinator_node(&key).await;
         Ok(Response::new(match r {
@@ -187,6 +200,7 @@ impl Brook for Service {
         &self,
         req: Request<OffsetCommitRequest>,
     ) -> std::result::Result<Response<OffsetCommitResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::OffsetCommit);
         let req = req.into_inner();
         // As Kafka, a partition that does not exist fails alone (UNKNOWN_TOPIC_OR_PARTITION);
         // the others are still committed.
@@ -271,6 +285,7 @@ impl Brook for Service {
         &self,
         req: Request<OffsetFetchRequest>,
     ) -> std::result::Result<Response<OffsetFetchResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::OffsetFetch);
         let req = req.into_inner();
         if let Err(e) = self.0.offsets_ready(&req.group_id).await {
             return Ok(Response::new(OffsetFetchResponse {
@@ -320,6 +335,7 @@ impl Brook for Service {
         &self,
         req: Request<JoinGroupRequest>,
     ) -> std::result::Result<Response<JoinGroupResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::JoinGroup);
         let host = client_host(&req);
         Ok(Response::new(
             self.0.join_group(req.into_inner(), host).await,
@@ -330,6 +346,7 @@ impl Brook for Service {
         &self,
         req: Request<SyncGroupRequest>,
     ) -> std::result::Result<Response<SyncGroupResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::SyncGroup);
         Ok(Response::new(self.0.sync_group(req.into_inner()).await))
     }
 
@@ -337,6 +354,7 @@ impl Brook for Service {
         &self,
         req: Request<HeartbeatRequest>,
     ) -> std::result::Result<Response<HeartbeatResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::Heartbeat);
         Ok(Response::new(self.0.heartbeat_group(req.get_ref())))
     }
 
@@ -344,6 +362,7 @@ impl Brook for Service {
         &self,
         req: Request<LeaveGroupRequest>,
     ) -> std::result::Result<Response<LeaveGroupResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::LeaveGroup);
         Ok(Response::new(self.0.leave_group(req.into_inner())))
     }
 
@@ -351,6 +370,7 @@ impl Brook for Service {
         &self,
         req: Request<DescribeGroupsRequest>,
     ) -> std::result::Result<Response<DescribeGroupsResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::DescribeGroups);
         Ok(Response::new(self.0.describe_groups(req.get_ref())))
     }
 
@@ -358,6 +378,7 @@ impl Brook for Service {
         &self,
         req: Request<ListGroupsRequest>,
     ) -> std::result::Result<Response<ListGroupsResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::ListGroups);
         Ok(Response::new(self.0.list_groups(req.get_ref())))
     }
 
@@ -365,6 +386,7 @@ impl Brook for Service {
         &self,
         req: Request<DeleteGroupsRequest>,
     ) -> std::result::Result<Response<DeleteGroupsResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::DeleteGroups);
         Ok(Response::new(self.0.delete_groups(req.into_inner()).await))
     }
 
@@ -372,6 +394,7 @@ impl Brook for Service {
         &self,
         req: Request<GroupLagRequest>,
     ) -> std::result::Result<Response<GroupLagResponse>, Status> {
+        let _timer = self.0.metrics.requests.timer(RequestKind::GroupLag);
         Ok(Response::new(self.0.group_lag(req.get_ref())))
     }
 
@@ -379,6 +402,11 @@ impl Brook for Service {
         &self,
         req: Request<OffsetForLeaderEpochRequest>,
     ) -> std::result::Result<Response<OffsetForLeaderEpochResponse>, Status> {
+        let _timer = self
+            .0
+            .metrics
+            .requests
+            .timer(RequestKind::OffsetForLeaderEpoch);
         let req = req.into_inner();
         let topics = req
             .topics

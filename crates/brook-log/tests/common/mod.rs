@@ -47,6 +47,7 @@ impl TestLog {
             config: self.config.clone(),
             fs,
             clock,
+            observer: brook_log::metrics::no_observer(),
         }
     }
 

@@ -207,6 +207,16 @@ impl GroupLagEvaluation {
                 .max_lag
                 .as_ref()
                 .map_or(0, |p| i64::try_from(p.current_lag).unwrap_or(i64::MAX)),
+            partitions: self
+                .partitions
+                .iter()
+                .map(|p| PartitionLagSummary {
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                    status: p.status.value(),
+                    lag: i64::try_from(p.current_lag).unwrap_or(i64::MAX),
+                })
+                .collect(),
         }
     }
 }
@@ -223,4 +233,20 @@ pub struct GroupLagSummary {
     pub total_lag: i64,
     /// The highest partition lag: `brook_consumergroup_maxlag`.
     pub max_lag: i64,
+    /// Each partition with a window: `brook_consumergroup_partition_status` and
+    /// `brook_consumergroup_lag`.
+    pub partitions: Vec<PartitionLagSummary>,
+}
+
+/// What the per-partition group-lag gauges show for one partition of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLagSummary {
+    /// The topic (label `topic`).
+    pub topic: String,
+    /// The partition (label `partition`).
+    pub partition: i32,
+    /// Burrow's partition status number: `brook_consumergroup_partition_status`.
+    pub status: i64,
+    /// Latest end offset − last stored commit: `brook_consumergroup_lag`.
+    pub lag: i64,
 }
