@@ -295,6 +295,76 @@ async fn under_replicated_gauge_and_isr_counters_follow_a_cut_follower() {
     cluster.shutdown().await.unwrap();
 }
 
+/// The same with a follower killed outright: with a broker session longer than the test, the
+/// controller does not fence broker 3, so each leader's own lag check drops it from the ISR of
+/// every partition it leads (after `replica.lag.time.max.ms`, once a record arrived that 3 cannot
+/// fetch): the under-replicated gauge equals those partitions and the shrinks grow by as many.
+/// Restarted, broker 3 catches up and the leaders count the expansions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_replicated_gauge_and_isr_counters_follow_a_killed_follower() {
+    let cluster = start_cluster(&[("broker.session.timeout.ms", "60000")]).await;
+    create_topic(&cluster, "killed", 6, &[]).await;
+    let view = cluster.view().await;
+    let victim = 3;
+    let led: BTreeMap<i32, Vec<i32>> = (1..=2)
+        .map(|b| {
+            (
+                b,
+                (0..6)
+                    .filter(|p| view.leader("killed", *p) == Some(b))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert!(
+        led.values().any(|ps| !ps.is_empty()),
+        "brokers 1 and 2 lead nothing: {}",
+        view.summary()
+    );
+    let mut before = BTreeMap::new();
+    for b in 1..=2 {
+        let s = wait_scrape(&cluster, b, "no under-replicated partition", |s| {
+            s.get(URP) == 0.0
+        })
+        .await;
+        before.insert(b, (s.get(SHRINKS), s.get(EXPANDS)));
+    }
+    cluster.kill(victim).await.unwrap();
+    let producer = cluster
+        .producer()
+        .acks(Acks::Leader)
+        .linger(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    for p in led.values().flatten() {
+        producer
+            .send_and_wait(ProducerRecord::new("killed", "after the kill").partition(*p))
+            .await
+            .unwrap_or_else(|e| panic!("produce to killed-{p}: {e}"));
+    }
+    producer.close().await;
+    for b in 1..=2 {
+        let want = led[&b].len() as f64;
+        wait_scrape(
+            &cluster,
+            b,
+            &format!("{want} under-replicated, as many shrinks"),
+            |s| s.get(URP) == want && s.get(SHRINKS) >= before[&b].0 + want,
+        )
+        .await;
+    }
+    cluster.restart(victim).await.unwrap();
+    for b in 1..=2 {
+        let want = before[&b].1 + led[&b].len() as f64;
+        wait_scrape(&cluster, b, "back to fully replicated", |s| {
+            s.get(URP) == 0.0 && s.get(EXPANDS) >= want
+        })
+        .await;
+    }
+    cluster.shutdown().await.unwrap();
+}
+
 // ---- (b) under min ISR -----------------------------------------------------------------------
 
 /// With min.insync.replicas=2 and both followers dead, the remaining replica (broker 1) leads

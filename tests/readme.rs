@@ -9,6 +9,10 @@ const EXAMPLES: &[(&str, &str)] = &[
         include_str!("../examples/embedded.rs"),
     ),
     ("examples/client.rs", include_str!("../examples/client.rs")),
+    (
+        "examples/monitoring.rs",
+        include_str!("../examples/monitoring.rs"),
+    ),
 ];
 
 /// The non-empty lines of `text`, trimmed.
