@@ -254,7 +254,7 @@ orders  1          STOP    30              150             120  10â†’30 (20.0sâ†
     fn a_group_without_stored_commits_says_so() {
         let lag = GroupLag {
             group_id: "new".into(),
-            status: LagStatus::NotFound,
+            status: LagStatus::Notfound,
             complete: 1.0,
             total_lag: 0,
             max_lag: None,

@@ -30,7 +30,7 @@ pub mod v1 {
 pub mod faults;
 pub mod net;
 
-pub use v1::{Durability, ErrorCode};
+pub use v1::{Durability, ErrorCode, LagStatus};
 
 impl ErrorCode {
     /// Kafka's name for the code (`NOT_ENOUGH_REPLICAS`, …).
@@ -95,6 +95,33 @@ impl Durability {
     }
 }
 
+/// Burrow's status of a consumer group or of one of its partitions (Burrow's
+/// `protocol.StatusConstant`, with its numbers: the `brook_consumergroup_status` gauge's
+/// values). Ordered from best to worst, as Burrow compares them. Shared by the broker's lag
+/// evaluation (`group_coordinator/lag/`) and the client's `Admin::group_lag`.
+impl LagStatus {
+    /// The status of a wire value (unknown values are NOTFOUND).
+    pub fn from_wire(v: i32) -> LagStatus {
+        LagStatus::try_from(v).unwrap_or(LagStatus::Notfound)
+    }
+
+    /// Burrow's name: `NOTFOUND`, `OK`, `WARN`, `ERR`, `STOP`, `STALL`, `REWIND`.
+    pub fn name(self) -> &'static str {
+        self.as_str_name().trim_start_matches("LAG_STATUS_")
+    }
+
+    /// Burrow's number (0 … 6).
+    pub fn value(self) -> i64 {
+        i64::from(self as i32)
+    }
+}
+
+impl std::fmt::Display for LagStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +137,10 @@ mod tests {
         assert!(!ErrorCode::OutOfOrderSequenceNumber.is_retriable());
         assert_eq!(Durability::IsrFlushed.name(), "ISR_FLUSHED");
         assert!(Durability::IsrFlushed > Durability::LeaderFlushed);
+        assert_eq!(LagStatus::from_wire(4).name(), "STOP");
+        assert_eq!(LagStatus::from_wire(99), LagStatus::Notfound);
+        assert_eq!(LagStatus::Rewind.value(), 6);
+        assert!(LagStatus::Err > LagStatus::Warn && LagStatus::Warn > LagStatus::Ok);
+        assert_eq!(format!("{:<6}|", LagStatus::Ok), "OK    |");
     }
 }

@@ -308,7 +308,7 @@ fn entry(c: StoredCommit) -> LagWindowEntry {
 fn lag_status(s: lag::LagStatus) -> brook_proto::v1::LagStatus {
     use brook_proto::v1::LagStatus as W;
     match s {
-        lag::LagStatus::NotFound => W::Notfound,
+        lag::LagStatus::Notfound => W::Notfound,
         lag::LagStatus::Ok => W::Ok,
         lag::LagStatus::Warn => W::Warn,
         lag::LagStatus::Err => W::Err,

@@ -4,66 +4,13 @@
 //! `brook groups describe`. Sent to the group's coordinator with the same lookup and retries
 //! as the other group calls (`admin/groups.rs`).
 
-use std::fmt;
-
 use brook_proto::v1::{self, GroupLagRequest};
 
 use super::Admin;
 use crate::error::{Result, check};
 use crate::rpc;
 
-/// Burrow's status of a partition or a group, with Burrow's numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LagStatus {
-    /// The coordinator has no stored commit of the group (group status only).
-    NotFound = 0,
-    /// Keeping up.
-    Ok = 1,
-    /// Moving, but the lag does not go down.
-    Warn = 2,
-    /// Some partition is STOP, STALL or REWIND (group status only).
-    Err = 3,
-    /// No commit for longer than the window spans, with lag.
-    Stop = 4,
-    /// The same offset committed over and over, with lag.
-    Stall = 5,
-    /// The committed offset went backwards and has not recovered.
-    Rewind = 6,
-}
-
-impl LagStatus {
-    /// The status of a wire value (unknown values are NOTFOUND).
-    pub fn from_wire(v: i32) -> LagStatus {
-        match v {
-            1 => LagStatus::Ok,
-            2 => LagStatus::Warn,
-            3 => LagStatus::Err,
-            4 => LagStatus::Stop,
-            5 => LagStatus::Stall,
-            6 => LagStatus::Rewind,
-            _ => LagStatus::NotFound,
-        }
-    }
-
-    /// Burrow's name: `NOTFOUND`, `OK`, `WARN`, `ERR`, `STOP`, `STALL`, `REWIND`.
-    pub fn name(self) -> &'static str {
-        match self {
-            LagStatus::NotFound => "NOTFOUND",
-            LagStatus::Ok => "OK",
-            LagStatus::Warn => "WARN",
-            LagStatus::Err => "ERR",
-            LagStatus::Stop => "STOP",
-            LagStatus::Stall => "STALL",
-            LagStatus::Rewind => "REWIND",
-        }
-    }
-}
-
-impl fmt::Display for LagStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
+pub use brook_proto::LagStatus;
 
 /// One commit in a partition's window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,7 +67,7 @@ impl Admin {
     /// The group's consumer lag evaluated by its coordinator with Burrow's rules.
     /// `GROUP_ID_NOT_FOUND` for a group with neither members nor commits; a group whose
     /// coordinator has no commit of it stored yet (new, or after a coordinator failover) is
-    /// [`LagStatus::NotFound`] without partitions.
+    /// [`LagStatus::Notfound`] without partitions.
     pub async fn group_lag(&self, group: &str) -> Result<GroupLag> {
         let timeout = self.config.request_timeout;
         self.at_coordinator(group, "GroupLag", |mut c, _| async move {

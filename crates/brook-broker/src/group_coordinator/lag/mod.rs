@@ -75,45 +75,7 @@ pub mod window;
 
 pub use window::{CommitOutcome, LagWindows};
 
-/// Burrow's `StatusConstant`, with its numbers (the `brook_consumergroup_status` gauge's
-/// values). Ordered from best to worst, as Burrow compares them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum LagStatus {
-    /// The group is not known (no commit stored). Not used for partitions.
-    NotFound = 0,
-    /// Keeping up.
-    Ok = 1,
-    /// Moving, but the lag is not going down.
-    Warn = 2,
-    /// A group with a partition in STOP, STALL or REWIND. Not used for partitions.
-    Err = 3,
-    /// No commit for longer than the window spans, with lag.
-    Stop = 4,
-    /// Committing the same offset over and over, with lag.
-    Stall = 5,
-    /// The committed offset went backwards and has not recovered.
-    Rewind = 6,
-}
-
-impl LagStatus {
-    /// Burrow's name: `NOTFOUND`, `OK`, `WARN`, `ERR`, `STOP`, `STALL`, `REWIND`.
-    pub fn name(self) -> &'static str {
-        match self {
-            LagStatus::NotFound => "NOTFOUND",
-            LagStatus::Ok => "OK",
-            LagStatus::Warn => "WARN",
-            LagStatus::Err => "ERR",
-            LagStatus::Stop => "STOP",
-            LagStatus::Stall => "STALL",
-            LagStatus::Rewind => "REWIND",
-        }
-    }
-
-    /// Burrow's number (0 … 6).
-    pub fn value(self) -> i64 {
-        self as i64
-    }
-}
+pub use brook_proto::LagStatus;
 
 /// One commit as the window stores it (Burrow's `ConsumerOffset`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -95,7 +95,7 @@ impl GroupCoordinator {
             .map(|(t, p, c)| ((t, p), c.offset))
             .collect();
         let evaluation = self.lag.windows().evaluate(group, now_ms);
-        let known = evaluation.status != LagStatus::NotFound
+        let known = evaluation.status != LagStatus::Notfound
             || !committed.is_empty()
             || self
                 .describe(group)

@@ -456,7 +456,7 @@ fn burrows_rule_table_gives_burrows_answers() {
 #[test]
 fn statuses_carry_burrows_numbers_and_names() {
     let all = [
-        (LagStatus::NotFound, 0, "NOTFOUND"),
+        (LagStatus::Notfound, 0, "NOTFOUND"),
         (LagStatus::Ok, 1, "OK"),
         (LagStatus::Warn, 2, "WARN"),
         (LagStatus::Err, 3, "ERR"),
@@ -535,7 +535,7 @@ fn an_unknown_group_is_notfound() {
     // TestCachingEvaluator_Start
     let (w, now) = burrow_fixture();
     let e = w.evaluate("nosuchgroup", now);
-    assert_eq!(e.status, LagStatus::NotFound);
+    assert_eq!(e.status, LagStatus::Notfound);
     assert!(e.partitions.is_empty() && e.max_lag.is_none());
 }
 
@@ -699,7 +699,7 @@ fn the_group_is_the_worst_partition_with_stop_stall_rewind_as_err() {
     assert_eq!(e.max_lag.as_ref().map(|p| p.partition), Some(2));
     assert_eq!(e.summary().status, 3);
     w.remove_topic("t");
-    assert_eq!(w.evaluate("g", 2500).status, LagStatus::NotFound);
+    assert_eq!(w.evaluate("g", 2500).status, LagStatus::Notfound);
 }
 
 #[test]

@@ -177,7 +177,7 @@ impl LagWindows {
         let Some(windows) = self.groups.get(group) else {
             return GroupLagEvaluation {
                 group: group.to_string(),
-                status: LagStatus::NotFound,
+                status: LagStatus::Notfound,
                 complete: 1.0,
                 total_lag: 0,
                 max_lag: None,
