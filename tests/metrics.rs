@@ -226,6 +226,66 @@ fn led_with(view: &ClusterView, leader: i32, follower: i32) -> usize {
         .count()
 }
 
+/// Each of `brokers`' (shrinks, expands) once it reports no under-replicated partition.
+async fn isr_baseline(cluster: &Cluster, brokers: &[i32]) -> BTreeMap<i32, (f64, f64)> {
+    let mut before = BTreeMap::new();
+    for &b in brokers {
+        let s = wait_scrape(cluster, b, "no under-replicated partition", |s| {
+            s.get(URP) == 0.0
+        })
+        .await;
+        before.insert(b, (s.get(SHRINKS), s.get(EXPANDS)));
+    }
+    before
+}
+
+/// Produces one record to each of `partitions` of `topic` (acks=1, no linger): a follower at
+/// the leader's end counts as caught up however long it is silent (Kafka's rule too), so the
+/// cut-off or dead follower needs a record it cannot fetch to fall out of sync.
+async fn produce_to_each(
+    cluster: &Cluster,
+    topic: &str,
+    partitions: impl IntoIterator<Item = i32>,
+) {
+    let producer = cluster
+        .producer()
+        .acks(Acks::Leader)
+        .linger(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    for p in partitions {
+        producer
+            .send_and_wait(ProducerRecord::new(topic, "after the fault").partition(p))
+            .await
+            .unwrap_or_else(|e| panic!("produce to {topic}-{p}: {e}"));
+    }
+    producer.close().await;
+}
+
+/// Waits until broker `b` reports `lost` under-replicated partitions and its shrinks grew by as
+/// many since `before`.
+async fn wait_shrunk(cluster: &Cluster, b: i32, lost: usize, before: (f64, f64)) -> Scrape {
+    let want = lost as f64;
+    wait_scrape(
+        cluster,
+        b,
+        &format!("{want} under-replicated, as many shrinks"),
+        |s| s.get(URP) == want && s.get(SHRINKS) >= before.0 + want,
+    )
+    .await
+}
+
+/// Waits until broker `b` reports no under-replicated partition and its expansions grew by
+/// `regained` since `before`.
+async fn wait_expanded(cluster: &Cluster, b: i32, regained: usize, before: (f64, f64)) {
+    let want = before.1 + regained as f64;
+    wait_scrape(cluster, b, "back to fully replicated", |s| {
+        s.get(URP) == 0.0 && s.get(EXPANDS) >= want
+    })
+    .await;
+}
+
 // ---- (a) under-replicated partitions and ISR changes -----------------------------------------
 
 /// Cutting the link between brokers 2 and 3 (and producing, so that the cut-off followers fall
@@ -249,48 +309,16 @@ async fn under_replicated_gauge_and_isr_counters_follow_a_cut_follower() {
         "brokers 2 and 3 lead nothing; the scenario needs them to: {}",
         view.summary()
     );
-    let mut before = BTreeMap::new();
-    for b in 1..=3 {
-        let s = wait_scrape(&cluster, b, "no under-replicated partition", |s| {
-            s.get(URP) == 0.0
-        })
-        .await;
-        before.insert(b, (s.get(SHRINKS), s.get(EXPANDS)));
-    }
-
+    let before = isr_baseline(&cluster, &[1, 2, 3]).await;
     cluster.partition(2, 3).await.unwrap();
-    // A follower at the leader's end counts as caught up however long it is silent (Kafka's
-    // rule too): give every partition a record the cut-off followers cannot fetch.
-    let producer = cluster
-        .producer()
-        .acks(Acks::Leader)
-        .linger(Duration::ZERO)
-        .build()
-        .await
-        .unwrap();
-    for p in 0..6 {
-        producer
-            .send_and_wait(ProducerRecord::new("urp", "after the cut").partition(p))
-            .await
-            .unwrap_or_else(|e| panic!("produce to urp-{p}: {e}"));
-    }
-    producer.close().await;
+    produce_to_each(&cluster, "urp", 0..6).await;
     for b in 1..=3 {
-        let want = expected(b) as f64;
-        let s = wait_scrape(&cluster, b, &format!("{want} under-replicated"), |s| {
-            s.get(URP) == want && s.get(SHRINKS) >= before[&b].0 + want
-        })
-        .await;
+        let s = wait_shrunk(&cluster, b, expected(b), before[&b]).await;
         assert_eq!(s.get(UNDER_MIN), 0.0, "min.insync is 1 here");
     }
-
     cluster.heal().await.unwrap();
     for b in 1..=3 {
-        let want = before[&b].1 + expected(b) as f64;
-        wait_scrape(&cluster, b, "back to fully replicated", |s| {
-            s.get(URP) == 0.0 && s.get(EXPANDS) >= want
-        })
-        .await;
+        wait_expanded(&cluster, b, expected(b), before[&b]).await;
     }
     cluster.shutdown().await.unwrap();
 }
@@ -321,46 +349,15 @@ async fn under_replicated_gauge_and_isr_counters_follow_a_killed_follower() {
         "brokers 1 and 2 lead nothing: {}",
         view.summary()
     );
-    let mut before = BTreeMap::new();
-    for b in 1..=2 {
-        let s = wait_scrape(&cluster, b, "no under-replicated partition", |s| {
-            s.get(URP) == 0.0
-        })
-        .await;
-        before.insert(b, (s.get(SHRINKS), s.get(EXPANDS)));
-    }
+    let before = isr_baseline(&cluster, &[1, 2]).await;
     cluster.kill(victim).await.unwrap();
-    let producer = cluster
-        .producer()
-        .acks(Acks::Leader)
-        .linger(Duration::ZERO)
-        .build()
-        .await
-        .unwrap();
-    for p in led.values().flatten() {
-        producer
-            .send_and_wait(ProducerRecord::new("killed", "after the kill").partition(*p))
-            .await
-            .unwrap_or_else(|e| panic!("produce to killed-{p}: {e}"));
-    }
-    producer.close().await;
+    produce_to_each(&cluster, "killed", led.values().flatten().copied()).await;
     for b in 1..=2 {
-        let want = led[&b].len() as f64;
-        wait_scrape(
-            &cluster,
-            b,
-            &format!("{want} under-replicated, as many shrinks"),
-            |s| s.get(URP) == want && s.get(SHRINKS) >= before[&b].0 + want,
-        )
-        .await;
+        wait_shrunk(&cluster, b, led[&b].len(), before[&b]).await;
     }
     cluster.restart(victim).await.unwrap();
     for b in 1..=2 {
-        let want = before[&b].1 + led[&b].len() as f64;
-        wait_scrape(&cluster, b, "back to fully replicated", |s| {
-            s.get(URP) == 0.0 && s.get(EXPANDS) >= want
-        })
-        .await;
+        wait_expanded(&cluster, b, led[&b].len(), before[&b]).await;
     }
     cluster.shutdown().await.unwrap();
 }
