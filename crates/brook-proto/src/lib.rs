@@ -13,7 +13,7 @@
 //! ```text
 //! build.rs     generates `v1` (into OUT_DIR) from proto/brook.proto with protox: no system protoc
 //! src/
-//!   lib.rs     this map; `v1` (generated); ErrorCode / Durability helpers
+//!   lib.rs     this map; `v1` (generated); ErrorCode / Durability / LagStatus helpers
 //!   net.rs     the connection layer: Dialer, TcpDialer, Channels (one lazy channel per address)
 //!   faults.rs  the network fault model of the embedded cluster: Network, FaultyDialer,
 //!              FaultyStream (cut links, isolated endpoints, slow links)
