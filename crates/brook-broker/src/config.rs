@@ -41,6 +41,8 @@ pub const BROKER_KEYS: &[(&str, &str)] = &[
     ("process.roles", "broker,controller"),
     ("listeners", "127.0.0.1:9092"),
     ("metrics.listener", ""),
+    ("kafka.listeners", ""),
+    ("socket.request.max.bytes", "104857600"),
     ("controller.quorum.voters", ""),
     ("controller.quorum.election.timeout.ms", "1000"),
     ("controller.quorum.request.timeout.ms", "2000"),
@@ -112,6 +114,14 @@ pub struct BrokerConfig {
     /// port 0 picks a free one (`BrokerHandle::metrics_addr`). `None` (the key empty, the
     /// default): no metrics endpoint.
     pub metrics_listener: Option<SocketAddr>,
+    /// `kafka.listeners`: `PLAINTEXT://HOST:PORT` (an IP address; the scheme may be left out)
+    /// where Kafka clients connect over Kafka's own wire protocol (`kafka/`); port 0 picks a
+    /// free one (`BrokerHandle::kafka_addr`). `None` (the key empty, the default): no Kafka
+    /// listener. Only PLAINTEXT: SASL and SSL are out of scope.
+    pub kafka_listener: Option<SocketAddr>,
+    /// `socket.request.max.bytes` (Kafka's, default 100 MiB): a Kafka-protocol request whose
+    /// length prefix says more is refused before its body is read (the connection closes).
+    pub socket_request_max_bytes: usize,
     /// `controller.quorum.voters`: `ID@HOST:PORT` of every controller voter. Empty only when
     /// the key was not given and this process is a controller: then it is the only voter, at its
     /// own listener (`brook serve` with no quorum config).
@@ -269,6 +279,24 @@ impl BrokerConfig {
                 )
             })?),
         };
+        let kafka_listener = match get("kafka.listeners").trim() {
+            "" => None,
+            addr => {
+                let plain = addr.strip_prefix("PLAINTEXT://").unwrap_or(addr);
+                if plain.contains("://") || plain.contains(',') {
+                    return Err(invalid(
+                        "kafka.listeners",
+                        format!("'{addr}': only one PLAINTEXT://HOST:PORT listener is supported"),
+                    ));
+                }
+                Some(plain.parse::<SocketAddr>().map_err(|_| {
+                    invalid(
+                        "kafka.listeners",
+                        format!("'{addr}' is not PLAINTEXT://HOST:PORT (an IP address)"),
+                    )
+                })?)
+            }
+        };
         let controller_voters = parse_voters(get("controller.quorum.voters"))?;
         let node_id = int(&raw, "node.id", 0, i32::MAX as i64)? as i32;
         check_voters(
@@ -282,6 +310,9 @@ impl BrokerConfig {
             roles,
             listener,
             metrics_listener,
+            kafka_listener,
+            socket_request_max_bytes: int(&raw, "socket.request.max.bytes", 1024, i32::MAX as i64)?
+                as usize,
             controller_voters,
             quorum_election_timeout_ms: int(
                 &raw,
@@ -616,6 +647,23 @@ mod tests {
         assert_eq!(e.key, "min.insync.replicas");
         let e = BrokerConfig::from_pairs([("listeners", "nowhere")]).unwrap_err();
         assert_eq!(e.key, "listeners");
+    }
+
+    #[test]
+    fn kafka_listener_is_off_by_default_and_plaintext_only() {
+        let c = BrokerConfig::from_pairs([("node.id", "1")]).unwrap();
+        assert_eq!(c.kafka_listener, None);
+        assert_eq!(c.socket_request_max_bytes, 100 * 1024 * 1024);
+        let c = BrokerConfig::from_pairs([("kafka.listeners", "PLAINTEXT://127.0.0.1:0")]).unwrap();
+        assert_eq!(c.kafka_listener.map(|a| a.port()), Some(0));
+        for bad in [
+            "SSL://127.0.0.1:9093",
+            "nowhere",
+            "PLAINTEXT://a:1,PLAINTEXT://b:2",
+        ] {
+            let e = BrokerConfig::from_pairs([("kafka.listeners", bad)]).unwrap_err();
+            assert_eq!(e.key, "kafka.listeners", "{bad}");
+        }
     }
 
     #[test]

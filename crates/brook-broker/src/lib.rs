@@ -64,6 +64,7 @@ pub mod controller_link;
 pub mod error;
 pub mod events;
 pub mod group_coordinator;
+pub mod kafka;
 pub mod leader_epoch;
 pub mod lifecycle;
 pub mod metadata;

@@ -23,6 +23,7 @@ use crate::broker::{Broker, BrokerEnv};
 use crate::config::BrokerConfig;
 use crate::controller::service::ControllerService;
 use crate::error::{BrokerError, Result};
+use crate::kafka::KafkaServer;
 use crate::lifecycle;
 use crate::metrics::http::{MetricsServer, url as metrics_url};
 use crate::quorum::network::QuorumService;
@@ -45,6 +46,8 @@ pub struct BrokerHandle {
     server: JoinHandle<std::result::Result<(), tonic::transport::Error>>,
     /// The `/metrics` endpoint, when `metrics.listener` is set.
     metrics: Option<MetricsServer>,
+    /// The Kafka-protocol listener, when `kafka.listeners` is set.
+    kafka: Option<KafkaServer>,
     housekeeping: JoinHandle<()>,
     /// Registration/heartbeats, metadata poller, ISR checks, controller ticker, check-quorum.
     background: Vec<JoinHandle<()>>,
@@ -95,6 +98,15 @@ impl BrokerHandle {
             })?),
             None => None,
         };
+        let kafka_listener = match config.kafka_listener {
+            Some(at) => Some(TcpListener::bind(at).await.map_err(|e| {
+                BrokerError::new(
+                    ErrorCode::BrokerNotAvailable,
+                    format!("bind kafka.listeners {at}: {e}"),
+                )
+            })?),
+            None => None,
+        };
         let broker = tokio::task::spawn_blocking(move || Broker::open(config, advertised, env))
             .await
             .map_err(|e| BrokerError::Storage(format!("startup task failed: {e}")))??;
@@ -103,6 +115,15 @@ impl BrokerHandle {
                 let server = MetricsServer::serve(l, broker.metrics.clone())
                     .map_err(|e| BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string()))?;
                 tracing::info!(node_id = broker.config.node_id, url = %metrics_url(server.addr()), "metrics listening");
+                Some(server)
+            }
+            None => None,
+        };
+        let kafka = match kafka_listener {
+            Some(l) => {
+                let server = KafkaServer::serve(l, broker.config.socket_request_max_bytes)
+                    .map_err(|e| BrokerError::new(ErrorCode::BrokerNotAvailable, e.to_string()))?;
+                tracing::info!(node_id = broker.config.node_id, addr = %server.addr(), "kafka listener");
                 Some(server)
             }
             None => None,
@@ -201,6 +222,7 @@ impl BrokerHandle {
             killed,
             server,
             metrics,
+            kafka,
             housekeeping,
             background,
             fetchers,
@@ -218,6 +240,12 @@ impl BrokerHandle {
         self.metrics.as_ref().map(MetricsServer::addr)
     }
 
+    /// Where Kafka clients connect (the real port when `kafka.listeners` said port 0); `None`
+    /// when `kafka.listeners` is empty.
+    pub fn kafka_addr(&self) -> Option<SocketAddr> {
+        self.kafka.as_ref().map(KafkaServer::addr)
+    }
+
     /// Clean stop: stop serving, then flush, checkpoint and mark the shutdown clean.
     pub async fn shutdown(mut self) -> Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -225,6 +253,9 @@ impl BrokerHandle {
         }
         if let Some(m) = &self.metrics {
             m.stop();
+        }
+        if let Some(k) = &self.kafka {
+            k.stop();
         }
         self.housekeeping.abort();
         for t in &self.background {
@@ -260,6 +291,9 @@ impl BrokerHandle {
         self.server.abort();
         if let Some(m) = &self.metrics {
             m.stop();
+        }
+        if let Some(k) = &self.kafka {
+            k.stop();
         }
         self.housekeeping.abort();
         for t in &self.background {
